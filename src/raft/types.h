@@ -1,0 +1,173 @@
+// Value types of the Raft core: log entries, persistent state, snapshots, messages, Ready.
+//
+// These are plain C++ structs, independent of any wire format: the transport converts them to
+// and from protobuf frames; storage encodes them in its own record format. Nothing here does I/O.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+
+namespace raftkv::raft {
+
+enum class EntryType : uint8_t {
+  kNormal = 0,      // application command (or the leader's empty no-op, data == "")
+  kConfChange = 1,  // membership change; data is an encoded ConfChange
+};
+
+// One log entry (Raft §5.3). Invariant: within a log, indexes are contiguous and terms never
+// decrease.
+struct Entry {
+  Term term;
+  Index index;
+  EntryType type = EntryType::kNormal;
+  std::string data;
+
+  // Bytes counted against size caps (batching, inflight, uncommitted): the payload plus a fixed
+  // per-entry overhead, so that floods of empty entries are also bounded.
+  uint64_t size_bytes() const { return data.size() + 16; }
+  bool operator==(const Entry&) const = default;
+};
+
+// State that must be durable before the node answers any message that depends on it
+// (Raft Figure 2, "Persistent state on all servers"; commit is persisted as an optimisation).
+struct HardState {
+  Term term;
+  NodeId vote;   // candidate voted for in `term`, or none
+  Index commit;  // highest index known committed (may lag; never ahead of the durable log)
+  bool operator==(const HardState&) const = default;
+  bool is_empty() const { return *this == HardState{}; }
+};
+
+// Cluster membership. Single-server changes only (thesis §4.1): at most one pending at a time.
+struct ConfState {
+  std::vector<NodeId> voters;    // sorted, unique
+  std::vector<NodeId> learners;  // sorted, unique, disjoint from voters; receive the log, no vote
+  bool operator==(const ConfState&) const = default;
+};
+
+enum class ConfChangeType : uint8_t { kAddVoter = 0, kAddLearner = 1, kRemoveNode = 2 };
+
+struct ConfChange {
+  ConfChangeType type = ConfChangeType::kAddVoter;
+  NodeId node;
+  // 9 bytes: type, node id (little-endian u64).
+  std::string encode() const;
+  static std::optional<ConfChange> decode(const std::string& data);
+};
+
+struct SnapshotMeta {
+  Index index;  // last index covered by the snapshot
+  Term term;    // term of the entry at `index`
+  ConfState conf;
+  bool operator==(const SnapshotMeta&) const = default;
+};
+
+// A point-in-time image of the state machine covering the log up to meta.index.
+struct Snapshot {
+  SnapshotMeta meta;
+  std::string data;
+  bool is_empty() const { return meta.index == Index{}; }
+};
+
+enum class MessageType : uint8_t {
+  // Local inputs: given to step() by the driver on this node, never sent on the network.
+  kHup,               // campaign now (election timeout or explicit)
+  kBeat,              // leader: broadcast heartbeats now
+  kPropose,           // append `entries` (terms/indexes are assigned by the leader)
+  kReadIndex,         // request a linearizable read point for `context`; may be forwarded
+  kUnreachable,       // transport: peer `from` could not be reached
+  kSnapshotStatus,    // transport: snapshot to `from` finished; reject=true means it failed
+  kTransferLeader,    // leader: hand leadership to `from` (thesis §3.10)
+  kStorageAppendDone, // storage: entries up to (index, log_term) and any snapshot are durable
+  kCheckQuorum,       // leader: step down unless a quorum was heard from recently (internal)
+
+  // Network messages between peers.
+  kApp,            // AppendEntries (Raft §5.3)
+  kAppResp,
+  kVote,           // RequestVote (Raft §5.2)
+  kVoteResp,
+  kPreVote,        // thesis §9.6: would you vote for me? (terms not incremented)
+  kPreVoteResp,
+  kHeartbeat,      // empty AppendEntries carrying commit (bounded by the follower's match)
+  kHeartbeatResp,
+  kSnap,           // InstallSnapshot (Raft §7)
+  kTimeoutNow,     // leadership transfer: campaign immediately (thesis §3.10)
+  kReadIndexResp,  // leader → follower: read point for a forwarded kReadIndex
+};
+
+const char* message_type_name(MessageType t);
+bool is_local_message(MessageType t);
+// Responses carry the term of the request they answer (PreVoteResp: the term offered).
+bool is_response_message(MessageType t);
+
+struct Message {
+  MessageType type = MessageType::kHup;
+  NodeId from;
+  NodeId to;
+  Term term;                 // sender's current term (0 for local messages)
+  Term log_term;             // kApp: term at `index`; kVote/kPreVote: last log term;
+                             // kAppResp reject: hint term; kStorageAppendDone: term at `index`
+  Index index;               // kApp: index preceding entries; kVote: last log index;
+                             // kAppResp: last matching index (or rejected index);
+                             // kReadIndexResp: the read point
+  std::vector<Entry> entries;
+  Index commit;              // kApp/kHeartbeat: leader's commit
+  bool reject = false;
+  Index reject_hint;         // kAppResp reject: the follower's hint for the next probe
+  std::shared_ptr<const Snapshot> snapshot;  // kSnap
+  uint64_t context = 0;      // kReadIndex/kReadIndexResp: request id; heartbeats: read round
+  bool transfer = false;     // kVote/kPreVote/kTimeoutNow: campaign caused by leader transfer
+};
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* role_name(Role r);
+
+// Volatile state useful to the driver (who is leader). Not persisted.
+struct SoftState {
+  NodeId leader;
+  Role role = Role::kFollower;
+  bool operator==(const SoftState&) const = default;
+};
+
+// A read point: once the state machine has applied `index`, the read tagged `context` may be
+// served and will be linearizable (thesis §6.4).
+struct ReadState {
+  Index index;
+  uint64_t context = 0;
+  bool operator==(const ReadState&) const = default;
+};
+
+// Everything the core asks its driver to do, as one batch. The driver must:
+//   1. persist `snapshot` (if set), then `entries` (overwriting any stored suffix from
+//      entries.front().index on), then `hard_state` (if set), as one atomic step from the
+//      core's point of view;
+//   2. send `messages` at any time (they do not depend on step 1), and send
+//      `messages_after_persist` only once step 1 is durable;
+//   3. apply `committed_entries` in order (all are already durable locally);
+//   4. call advance(ready) once it has taken the batch, and report durability of step 1 with a
+//      kStorageAppendDone message (index/log_term of the last persisted entry, or the snapshot's).
+// Steps 1 and 3 may run concurrently with later steps of the core (thesis §10.2.1).
+struct Ready {
+  std::optional<SoftState> soft_state;
+  std::optional<HardState> hard_state;
+  std::shared_ptr<const Snapshot> snapshot;
+  std::vector<Entry> entries;
+  std::vector<Entry> committed_entries;
+  std::vector<Message> messages;
+  std::vector<Message> messages_after_persist;
+  std::vector<ReadState> read_states;
+
+  // True when step 1 above has something to make durable.
+  bool must_persist() const { return hard_state.has_value() || snapshot || !entries.empty(); }
+  bool empty() const {
+    return !soft_state && !must_persist() && committed_entries.empty() && messages.empty() &&
+           messages_after_persist.empty() && read_states.empty();
+  }
+};
+
+}  // namespace raftkv::raft
