@@ -149,9 +149,14 @@ struct ReadState {
 //   2. send `messages` at any time (they do not depend on step 1), and send
 //      `messages_after_persist` only once step 1 is durable;
 //   3. apply `committed_entries` in order (all are already durable locally);
-//   4. call advance(ready) once it has taken the batch, and report durability of step 1 with a
-//      kStorageAppendDone message (index/log_term of the last persisted entry, or the snapshot's).
-// Steps 1 and 3 may run concurrently with later steps of the core (thesis §10.2.1).
+//   4. call advance(ready) once it has taken the batch (committed entries are then applied).
+// Messages in `messages_after_persist` addressed to this node itself (to == own id) are not for
+// the network: once step 1 is durable the driver steps them back into this core. They carry the
+// candidate's own vote (a vote counts only once durable) and a kStorageAppendDone that tells the
+// core which entries are durable (the leader counts itself towards commit only then). Drivers
+// may also call on_persisted() directly; duplicates are harmless.
+// Steps 1 and 3 may run concurrently with later steps of the core (thesis §10.2.1), but Readys
+// must be persisted in the order they were taken.
 struct Ready {
   std::optional<SoftState> soft_state;
   std::optional<HardState> hard_state;
