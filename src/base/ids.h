@@ -82,7 +82,9 @@ std::ostream& operator<<(std::ostream& os, StrongCounter<Tag> v) {
 
 template <typename Tag>
 struct std::hash<raftkv::StrongId<Tag>> {
-  size_t operator()(raftkv::StrongId<Tag> v) const noexcept { return std::hash<uint64_t>{}(v.value()); }
+  size_t operator()(raftkv::StrongId<Tag> v) const noexcept {
+    return std::hash<uint64_t>{}(v.value());
+  }
 };
 template <typename Tag>
 struct std::hash<raftkv::StrongCounter<Tag>> {

@@ -16,19 +16,19 @@ namespace raftkv {
 
 enum class ErrorCode : uint8_t {
   kOk = 0,
-  kInvalidArgument,   // the caller passed something malformed
-  kNotLeader,         // this node cannot serve the request; retry at the leader
-  kProposalDropped,   // the proposal was not appended (no leader, transfer in progress, ...)
-  kTooLarge,          // a value, batch or uncommitted backlog exceeds its configured cap
-  kCompacted,         // requested log entries were compacted into a snapshot
-  kUnavailable,       // requested log entries are not (yet) available
+  kInvalidArgument,  // the caller passed something malformed
+  kNotLeader,        // this node cannot serve the request; retry at the leader
+  kProposalDropped,  // the proposal was not appended (no leader, transfer in progress, ...)
+  kTooLarge,         // a value, batch or uncommitted backlog exceeds its configured cap
+  kCompacted,        // requested log entries were compacted into a snapshot
+  kUnavailable,      // requested log entries are not (yet) available
   kSnapshotTemporarilyUnavailable,
   kTimeout,
-  kCorruption,        // persisted data fails its checksum or format checks
-  kIoError,           // an operating-system I/O call failed
-  kNoSpace,           // ENOSPC
-  kVersionMismatch,   // data written by a newer/unknown format version
-  kShutdown,          // the component is stopping
+  kCorruption,       // persisted data fails its checksum or format checks
+  kIoError,          // an operating-system I/O call failed
+  kNoSpace,          // ENOSPC
+  kVersionMismatch,  // data written by a newer/unknown format version
+  kShutdown,         // the component is stopping
   kInternal,
 };
 
@@ -55,7 +55,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     RAFTKV_ASSERT(!std::get<Status>(v_).is_ok(), "Result constructed from an ok Status");
   }

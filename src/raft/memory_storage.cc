@@ -4,8 +4,7 @@
 
 namespace raftkv::raft {
 
-MemoryStorage::MemoryStorage()
-    : snapshot_(std::make_shared<Snapshot>()), ents_(1) {}
+MemoryStorage::MemoryStorage() : snapshot_(std::make_shared<Snapshot>()), ents_(1) {}
 
 InitialState MemoryStorage::initial_state() const {
   std::lock_guard lock(mu_);
@@ -16,8 +15,8 @@ Result<std::vector<Entry>> MemoryStorage::entries(Index lo, Index hi, uint64_t m
   std::lock_guard lock(mu_);
   const Index offset = ents_.front().index;
   if (lo <= offset) {
-    return Status(ErrorCode::kCompacted, fmt::format("entries from {} compacted (first {})", lo,
-                                                     first_index_locked()));
+    return Status(ErrorCode::kCompacted,
+                  fmt::format("entries from {} compacted (first {})", lo, first_index_locked()));
   }
   if (hi > last_index_locked() + 1) {
     return Status(ErrorCode::kUnavailable,
@@ -83,9 +82,9 @@ Status MemoryStorage::append(const std::vector<Entry>& entries) {
   const Index start = entries[skip].index;
   const Index offset = ents_.front().index;
   if (start > last_index_locked() + 1) {
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("append at {} leaves a gap after last index {}", start,
-                              last_index_locked()));
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("append at {} leaves a gap after last index {}", start, last_index_locked()));
   }
   ents_.resize(start - offset);  // truncate any conflicting suffix
   ents_.insert(ents_.end(), entries.begin() + static_cast<std::ptrdiff_t>(skip), entries.end());
@@ -130,9 +129,8 @@ Status MemoryStorage::compact(Index compact_index) {
     return Status(ErrorCode::kCompacted, fmt::format("already compacted to {}", offset));
   }
   if (compact_index > last_index_locked()) {
-    return Status(ErrorCode::kUnavailable,
-                  fmt::format("compact to {} beyond last index {}", compact_index,
-                              last_index_locked()));
+    return Status(ErrorCode::kUnavailable, fmt::format("compact to {} beyond last index {}",
+                                                       compact_index, last_index_locked()));
   }
   const size_t n = compact_index - offset;
   Entry dummy{ents_[n].term, ents_[n].index, EntryType::kNormal, {}};

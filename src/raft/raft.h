@@ -95,7 +95,7 @@ class Raft {
   HardState hard_state() const;
   const ConfState& conf_state() const;
   std::vector<FollowerStatus> follower_status() const;  // leader only; empty otherwise
-  bool lease_valid() const;  // leader in kLease mode holds a lease now
+  bool lease_valid() const;                             // leader in kLease mode holds a lease now
   const Logger& logger() const;
 
   // Checks every invariant of the core's own state; returns the first one broken, naming it.

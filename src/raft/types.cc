@@ -15,33 +15,54 @@ std::optional<ConfChange> ConfChange::decode(const std::string& data) {
   auto t = static_cast<uint8_t>(data[0]);
   if (t > static_cast<uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(data[1 + i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(data[1 + i])) << (8 * i);
   if (v == 0) return std::nullopt;
   return ConfChange{static_cast<ConfChangeType>(t), NodeId(v)};
 }
 
 const char* message_type_name(MessageType t) {
   switch (t) {
-    case MessageType::kHup: return "Hup";
-    case MessageType::kBeat: return "Beat";
-    case MessageType::kPropose: return "Propose";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kUnreachable: return "Unreachable";
-    case MessageType::kSnapshotStatus: return "SnapshotStatus";
-    case MessageType::kTransferLeader: return "TransferLeader";
-    case MessageType::kStorageAppendDone: return "StorageAppendDone";
-    case MessageType::kCheckQuorum: return "CheckQuorum";
-    case MessageType::kApp: return "App";
-    case MessageType::kAppResp: return "AppResp";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResp: return "VoteResp";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResp: return "PreVoteResp";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResp: return "HeartbeatResp";
-    case MessageType::kSnap: return "Snap";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kReadIndexResp: return "ReadIndexResp";
+    case MessageType::kHup:
+      return "Hup";
+    case MessageType::kBeat:
+      return "Beat";
+    case MessageType::kPropose:
+      return "Propose";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kUnreachable:
+      return "Unreachable";
+    case MessageType::kSnapshotStatus:
+      return "SnapshotStatus";
+    case MessageType::kTransferLeader:
+      return "TransferLeader";
+    case MessageType::kStorageAppendDone:
+      return "StorageAppendDone";
+    case MessageType::kCheckQuorum:
+      return "CheckQuorum";
+    case MessageType::kApp:
+      return "App";
+    case MessageType::kAppResp:
+      return "AppResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MessageType::kSnap:
+      return "Snap";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndexResp:
+      return "ReadIndexResp";
   }
   return "?";
 }
@@ -75,10 +96,14 @@ bool is_response_message(MessageType t) {
 
 const char* role_name(Role r) {
   switch (r) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }

@@ -76,24 +76,24 @@ struct Snapshot {
 
 enum class MessageType : uint8_t {
   // Local inputs: given to step() by the driver on this node, never sent on the network.
-  kHup,               // campaign now (election timeout or explicit)
-  kBeat,              // leader: broadcast heartbeats now
-  kPropose,           // append `entries` (terms/indexes are assigned by the leader)
-  kReadIndex,         // request a linearizable read point for `context`; may be forwarded
-  kUnreachable,       // transport: peer `from` could not be reached
-  kSnapshotStatus,    // transport: snapshot to `from` finished; reject=true means it failed
-  kTransferLeader,    // leader: hand leadership to `from` (thesis §3.10)
-  kStorageAppendDone, // storage: entries up to (index, log_term) and any snapshot are durable
-  kCheckQuorum,       // leader: step down unless a quorum was heard from recently (internal)
+  kHup,                // campaign now (election timeout or explicit)
+  kBeat,               // leader: broadcast heartbeats now
+  kPropose,            // append `entries` (terms/indexes are assigned by the leader)
+  kReadIndex,          // request a linearizable read point for `context`; may be forwarded
+  kUnreachable,        // transport: peer `from` could not be reached
+  kSnapshotStatus,     // transport: snapshot to `from` finished; reject=true means it failed
+  kTransferLeader,     // leader: hand leadership to `from` (thesis §3.10)
+  kStorageAppendDone,  // storage: entries up to (index, log_term) and any snapshot are durable
+  kCheckQuorum,        // leader: step down unless a quorum was heard from recently (internal)
 
   // Network messages between peers.
-  kApp,            // AppendEntries (Raft §5.3)
+  kApp,  // AppendEntries (Raft §5.3)
   kAppResp,
-  kVote,           // RequestVote (Raft §5.2)
+  kVote,  // RequestVote (Raft §5.2)
   kVoteResp,
-  kPreVote,        // thesis §9.6: would you vote for me? (terms not incremented)
+  kPreVote,  // thesis §9.6: would you vote for me? (terms not incremented)
   kPreVoteResp,
-  kHeartbeat,      // empty AppendEntries carrying commit (bounded by the follower's match)
+  kHeartbeat,  // empty AppendEntries carrying commit (bounded by the follower's match)
   kHeartbeatResp,
   kSnap,           // InstallSnapshot (Raft §7)
   kTimeoutNow,     // leadership transfer: campaign immediately (thesis §3.10)
@@ -109,19 +109,19 @@ struct Message {
   MessageType type = MessageType::kHup;
   NodeId from;
   NodeId to;
-  Term term;                 // sender's current term (0 for local messages)
-  Term log_term;             // kApp: term at `index`; kVote/kPreVote: last log term;
-                             // kAppResp reject: hint term; kStorageAppendDone: term at `index`
-  Index index;               // kApp: index preceding entries; kVote: last log index;
-                             // kAppResp: last matching index (or rejected index);
-                             // kReadIndexResp: the read point
+  Term term;      // sender's current term (0 for local messages)
+  Term log_term;  // kApp: term at `index`; kVote/kPreVote: last log term;
+                  // kAppResp reject: hint term; kStorageAppendDone: term at `index`
+  Index index;    // kApp: index preceding entries; kVote: last log index;
+                  // kAppResp: last matching index (or rejected index);
+                  // kReadIndexResp: the read point
   std::vector<Entry> entries;
-  Index commit;              // kApp/kHeartbeat: leader's commit
+  Index commit;  // kApp/kHeartbeat: leader's commit
   bool reject = false;
-  Index reject_hint;         // kAppResp reject: the follower's hint for the next probe
+  Index reject_hint;  // kAppResp reject: the follower's hint for the next probe
   std::shared_ptr<const Snapshot> snapshot;  // kSnap
-  uint64_t context = 0;      // kReadIndex/kReadIndexResp: request id; heartbeats: read round
-  bool transfer = false;     // kVote/kPreVote/kTimeoutNow: campaign caused by leader transfer
+  uint64_t context = 0;   // kReadIndex/kReadIndexResp: request id; heartbeats: read round
+  bool transfer = false;  // kVote/kPreVote/kTimeoutNow: campaign caused by leader transfer
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
@@ -166,6 +166,9 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Message> messages_after_persist;
   std::vector<ReadState> read_states;
+  // Step 1 must be fsynced before messages_after_persist go out. False when only the commit
+  // index changed: it may be written lazily (a lost commit index is recomputed after restart).
+  bool must_sync = false;
 
   // True when step 1 above has something to make durable.
   bool must_persist() const { return hard_state.has_value() || snapshot || !entries.empty(); }

@@ -1,0 +1,100 @@
+#include "raft/progress.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+
+namespace raftkv::raft {
+
+void Inflights::add(Index last, uint64_t bytes) {
+  RAFTKV_ASSERT(items_.empty() || items_.back().last < last,
+                "inflight App indexes must increase ({} after {})", last, items_.back().last);
+  items_.push_back(Item{last, bytes});
+  bytes_ += bytes;
+}
+
+void Inflights::free_le(Index to) {
+  while (!items_.empty() && items_.front().last <= to) {
+    bytes_ -= items_.front().bytes;
+    items_.pop_front();
+  }
+}
+
+const char* progress_state_name(ProgressState s) {
+  switch (s) {
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
+  }
+  return "?";
+}
+
+void Progress::become_probe() {
+  // After a snapshot, resume right after it (or after match if that is further).
+  if (state == ProgressState::kSnapshot) {
+    next = std::max(match + 1, pending_snapshot + 1);
+  } else {
+    next = match + 1;
+  }
+  state = ProgressState::kProbe;
+  probe_sent = false;
+  pending_snapshot = Index();
+  inflights.reset();
+}
+
+void Progress::become_replicate() {
+  state = ProgressState::kReplicate;
+  next = match + 1;
+  probe_sent = false;
+  pending_snapshot = Index();
+  inflights.reset();
+}
+
+void Progress::become_snapshot(Index snapshot_index) {
+  state = ProgressState::kSnapshot;
+  probe_sent = false;
+  pending_snapshot = snapshot_index;
+  inflights.reset();
+}
+
+bool Progress::maybe_update(Index n) {
+  bool updated = false;
+  if (match < n) {
+    match = n;
+    updated = true;
+    probe_sent = false;
+  }
+  next = std::max(next, n + 1);
+  return updated;
+}
+
+bool Progress::maybe_decr_to(Index rejected, Index hint) {
+  if (state == ProgressState::kReplicate) {
+    // Stale if it rejects an index at or below what is already matched.
+    if (rejected <= match) return false;
+    next = match + 1;
+    return true;
+  }
+  // kProbe / kSnapshot: only the response to the latest probe (at next-1) counts.
+  if (next - 1 != rejected) return false;
+  next = std::max(std::min(rejected, hint + 1), match + 1);
+  probe_sent = false;
+  return true;
+}
+
+bool Progress::is_paused() const {
+  switch (state) {
+    case ProgressState::kProbe:
+      return probe_sent;
+    case ProgressState::kReplicate:
+      return inflights.full();
+    case ProgressState::kSnapshot:
+      return true;
+  }
+  return true;
+}
+
+}  // namespace raftkv::raft

@@ -1,0 +1,336 @@
+// Construction, the Ready/advance cycle, membership changes, invariants, and the public facade.
+#include "raft/raft.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "raft/quorum.h"
+#include "raft/raft_impl.h"
+
+namespace raftkv::raft {
+namespace {
+
+void sort_unique(std::vector<NodeId>& ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+}
+
+}  // namespace
+
+RaftImpl::RaftImpl(const Config& config, const LogStorage* storage, Rng* rng)
+    : cfg_(config),
+      storage_(storage),
+      rng_(rng),
+      logger_("raft"),
+      id_(config.id),
+      log_(storage, Index()) {
+  logger_.set_node(id_);
+}
+
+Status RaftImpl::init() {
+  const InitialState is = storage_->initial_state();
+  const HardState& hs = is.hard_state;
+  conf_ = is.conf_state;
+  if (conf_.voters.empty() && conf_.learners.empty()) conf_.voters = cfg_.voters;
+  sort_unique(conf_.voters);
+  sort_unique(conf_.learners);
+
+  if (!hs.is_empty()) {
+    if (hs.commit > log_.last_index()) {
+      return Status(ErrorCode::kCorruption,
+                    fmt::format("hard state commit {} is beyond the last log index {}; the log "
+                                "lost entries that were committed",
+                                hs.commit, log_.last_index()));
+    }
+    log_.commit_to(hs.commit);
+    term_ = hs.term;
+    vote_ = hs.vote;
+  }
+  if (cfg_.applied > log_.committed()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("applied index {} is beyond the commit index {}", cfg_.applied,
+                              log_.committed()));
+  }
+  if (cfg_.applied > log_.applied()) {
+    // The state machine already holds everything up to cfg_.applied.
+    log_.skip_applied_to(cfg_.applied);
+  }
+  logger_.set_term(term_);
+  become_follower(term_, NodeId());
+  if (cfg_.read_mode == ReadMode::kLease) vote_guard_ticks_ = cfg_.election_ticks;
+  prev_hard_ = hard_state();
+  prev_soft_ = soft_state();
+  logger_.info("started: term {} commit {} applied {} last {} voters {}", term_, log_.committed(),
+               log_.applied(), log_.last_index(), conf_.voters.size());
+  return Status::ok();
+}
+
+bool RaftImpl::has_ready() const {
+  return soft_state() != prev_soft_ || hard_state() != prev_hard_ || !msgs_.empty() ||
+         !msgs_after_persist_.empty() || !read_states_.empty() || log_.has_unstable_to_hand_out() ||
+         log_.has_committed_to_hand_out();
+}
+
+Ready RaftImpl::ready() {
+  Ready rd;
+  if (SoftState ss = soft_state(); ss != prev_soft_) {
+    rd.soft_state = ss;
+    prev_soft_ = ss;
+  }
+  if (HardState hs = hard_state(); hs != prev_hard_) {
+    rd.must_sync = hs.term != prev_hard_.term || hs.vote != prev_hard_.vote;
+    rd.hard_state = hs;
+    prev_hard_ = hs;
+  }
+  rd.snapshot = log_.take_unstable_snapshot();
+  rd.entries = log_.take_unstable_entries();
+  rd.committed_entries = log_.take_committed_entries(cfg_.max_committed_bytes_per_ready);
+  if (role_ == Role::kLeader) {
+    for (const Entry& e : rd.committed_entries) {
+      uncommitted_bytes_ -= std::min(uncommitted_bytes_, e.size_bytes());
+    }
+  }
+  if (rd.snapshot || !rd.entries.empty()) {
+    rd.must_sync = true;
+    // Tells this core, once durable, what became stable (see the Ready contract in types.h).
+    Message done{.type = MessageType::kStorageAppendDone, .from = id_, .to = id_};
+    if (!rd.entries.empty()) {
+      done.index = rd.entries.back().index;
+      done.log_term = rd.entries.back().term;
+    } else {
+      done.index = rd.snapshot->meta.index;
+      done.log_term = rd.snapshot->meta.term;
+    }
+    msgs_after_persist_.push_back(std::move(done));
+  }
+  rd.messages = std::move(msgs_);
+  msgs_.clear();
+  rd.messages_after_persist = std::move(msgs_after_persist_);
+  msgs_after_persist_.clear();
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
+  return rd;
+}
+
+void RaftImpl::advance(const Ready& rd) {
+  if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
+  if (rd.snapshot) log_.applied_to(rd.snapshot->meta.index);
+}
+
+ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
+  auto erase = [](std::vector<NodeId>& v, NodeId id) { std::erase(v, id); };
+  switch (cc.type) {
+    case ConfChangeType::kAddVoter:
+      erase(conf_.learners, cc.node);
+      conf_.voters.push_back(cc.node);
+      break;
+    case ConfChangeType::kAddLearner:
+      erase(conf_.voters, cc.node);
+      conf_.learners.push_back(cc.node);
+      break;
+    case ConfChangeType::kRemoveNode:
+      erase(conf_.voters, cc.node);
+      erase(conf_.learners, cc.node);
+      break;
+  }
+  sort_unique(conf_.voters);
+  sort_unique(conf_.learners);
+  rebuild_progress();
+  logger_.info("membership now {} voters, {} learners", conf_.voters.size(), conf_.learners.size());
+  if (role_ == Role::kLeader) {
+    if (!is_voter(id_)) {
+      logger_.info("removed from the voters; stepping down");
+      become_follower(term_, NodeId());
+    } else {
+      if (prs_.find(lead_transferee_) == prs_.end()) abort_leader_transfer();
+      // The quorum changed: entries may now be committed.
+      if (maybe_commit()) bcast_append();
+    }
+  }
+  return conf_;
+}
+
+std::vector<FollowerStatus> RaftImpl::follower_status() const {
+  std::vector<FollowerStatus> out;
+  if (role_ != Role::kLeader) return out;
+  for (const auto& [id, pr] : prs_) {
+    out.push_back(FollowerStatus{id, pr.match, pr.next, pr.state, pr.recent_active, pr.learner});
+  }
+  return out;
+}
+
+Status RaftImpl::check_invariants() const {
+  auto broken = [&](std::string what) {
+    return Status(ErrorCode::kInternal, fmt::format("node {} term {}: {}", id_, term_, what));
+  };
+  if (Status s = log_.check_invariants(); !s) return broken(s.message());
+  if (log_.last_term() > term_) {
+    return broken(fmt::format("last log term {} <= current term", log_.last_term()));
+  }
+  if ((role_ == Role::kLeader) != (lead_ == id_)) {
+    return broken(fmt::format("role {} consistent with leader {}", role_name(role_), lead_));
+  }
+  if (role_ == Role::kCandidate && vote_ != id_) {
+    return broken(fmt::format("candidate voted for itself (vote {})", vote_));
+  }
+  if (!std::is_sorted(conf_.voters.begin(), conf_.voters.end())) return broken("voters sorted");
+  if (role_ == Role::kLeader) {
+    if (committed_entry_in_current_term() || log_.committed() < log_.last_index()) {
+      // fine: either caught up or still replicating
+    }
+    for (const auto& [id, pr] : prs_) {
+      if (pr.match >= pr.next) {
+        return broken(fmt::format("progress of {}: match {} < next {}", id, pr.match, pr.next));
+      }
+      if (pr.next > log_.last_index() + 1) {
+        return broken(fmt::format("progress of {}: next {} <= last+1 {}", id, pr.next,
+                                  log_.last_index() + 1));
+      }
+      if (pr.state == ProgressState::kSnapshot && pr.pending_snapshot == Index()) {
+        return broken(fmt::format("progress of {}: snapshot state has a pending snapshot", id));
+      }
+      if (pr.inflights.count() > cfg_.max_inflight_msgs) {
+        return broken(fmt::format("progress of {}: inflights within window", id));
+      }
+    }
+    if (auto self = prs_.find(id_); self != prs_.end() && self->second.match > log_.stable_last()) {
+      return broken(fmt::format("leader's own match {} <= its durable index {}", self->second.match,
+                                log_.stable_last()));
+    }
+  }
+  return Status::ok();
+}
+
+bool RaftImpl::lease_valid_public() const {
+  return lease_valid();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facade.
+
+Raft::Raft(std::unique_ptr<RaftImpl> impl) : impl_(std::move(impl)) {}
+Raft::~Raft() = default;
+
+Result<std::unique_ptr<Raft>> Raft::create(const Config& config, const LogStorage* storage,
+                                           Rng* rng) {
+  if (Status s = config.validate(); !s) return s;
+  if (storage == nullptr || rng == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "storage and rng are required");
+  }
+  auto impl = std::make_unique<RaftImpl>(config, storage, rng);
+  if (Status s = impl->init(); !s) return s;
+  return std::unique_ptr<Raft>(new Raft(std::move(impl)));
+}
+
+void Raft::tick() {
+  impl_->tick();
+}
+Status Raft::step(Message m) {
+  return impl_->step(std::move(m));
+}
+
+Status Raft::propose(std::string data) {
+  Message m{.type = MessageType::kPropose};
+  m.entries.push_back(Entry{Term(), Index(), EntryType::kNormal, std::move(data)});
+  return step(std::move(m));
+}
+
+Status Raft::propose_conf_change(const ConfChange& cc) {
+  Message m{.type = MessageType::kPropose};
+  m.entries.push_back(Entry{Term(), Index(), EntryType::kConfChange, cc.encode()});
+  return step(std::move(m));
+}
+
+Status Raft::campaign() {
+  return step(Message{.type = MessageType::kHup});
+}
+
+Status Raft::read_index(uint64_t context) {
+  return step(Message{.type = MessageType::kReadIndex, .context = context});
+}
+
+Status Raft::transfer_leadership(NodeId to) {
+  return step(Message{.type = MessageType::kTransferLeader, .from = to});
+}
+
+void Raft::report_unreachable(NodeId peer) {
+  (void)step(Message{.type = MessageType::kUnreachable, .from = peer});
+}
+
+void Raft::report_snapshot(NodeId peer, bool succeeded) {
+  (void)step(Message{.type = MessageType::kSnapshotStatus, .from = peer, .reject = !succeeded});
+}
+
+void Raft::on_persisted(Index index, Term term) {
+  (void)step(Message{.type = MessageType::kStorageAppendDone, .log_term = term, .index = index});
+}
+
+ConfState Raft::apply_conf_change(const ConfChange& cc) {
+  return impl_->apply_conf_change(cc);
+}
+
+bool Raft::has_ready() const {
+  return impl_->has_ready();
+}
+Ready Raft::ready() {
+  return impl_->ready();
+}
+void Raft::advance(const Ready& ready) {
+  impl_->advance(ready);
+}
+
+NodeId Raft::id() const {
+  return impl_->id_;
+}
+Role Raft::role() const {
+  return impl_->role_;
+}
+Term Raft::term() const {
+  return impl_->term_;
+}
+NodeId Raft::leader() const {
+  return impl_->lead_;
+}
+NodeId Raft::voted_for() const {
+  return impl_->vote_;
+}
+Index Raft::commit_index() const {
+  return impl_->log_.committed();
+}
+Index Raft::applied_index() const {
+  return impl_->log_.applied();
+}
+Index Raft::first_index() const {
+  return impl_->log_.first_index();
+}
+Index Raft::last_index() const {
+  return impl_->log_.last_index();
+}
+Result<Term> Raft::term_at(Index i) const {
+  return impl_->log_.term(i);
+}
+Result<std::vector<Entry>> Raft::entries(Index lo, Index hi) const {
+  return impl_->log_.slice(lo, hi, UINT64_MAX);
+}
+HardState Raft::hard_state() const {
+  return impl_->hard_state();
+}
+const ConfState& Raft::conf_state() const {
+  return impl_->conf_;
+}
+std::vector<FollowerStatus> Raft::follower_status() const {
+  return impl_->follower_status();
+}
+bool Raft::lease_valid() const {
+  return impl_->lease_valid_public();
+}
+const Logger& Raft::logger() const {
+  return impl_->logger_;
+}
+Status Raft::check_invariants() const {
+  return impl_->check_invariants();
+}
+
+}  // namespace raftkv::raft

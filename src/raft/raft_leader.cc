@@ -1,0 +1,341 @@
+// The leader side: proposals, replication with flow control, commit, ReadIndex/lease reads,
+// check-quorum and leadership transfer.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "raft/quorum.h"
+#include "raft/raft_impl.h"
+
+namespace raftkv::raft {
+namespace {
+// Reads held until the leader's first commit in its term; beyond this they are refused.
+constexpr size_t kMaxPendingReads = 4096;
+}  // namespace
+
+Status RaftImpl::step_leader(Message& m) {
+  switch (m.type) {
+    case MessageType::kBeat:
+      bcast_heartbeat(read_only_.start_round(log_.committed(), now_, id_));
+      return Status::ok();
+    case MessageType::kCheckQuorum:
+      // Thesis §6.2: a leader that cannot reach a quorum within an election timeout steps down,
+      // so clients stop waiting on it and its lease provably lapses.
+      if (!quorum_active()) {
+        logger_.warn("no quorum heard within an election timeout; stepping down");
+        become_follower(term_, NodeId());
+        return Status::ok();
+      }
+      for (auto& [id, pr] : prs_) pr.recent_active = id == id_;
+      return Status::ok();
+    case MessageType::kPropose:
+      return handle_propose(m);
+    case MessageType::kReadIndex:
+      return handle_read_index(m);
+    case MessageType::kTransferLeader:
+      handle_transfer_leader(m);
+      return Status::ok();
+    default:
+      break;
+  }
+  auto it = prs_.find(m.from);
+  if (it == prs_.end()) return Status::ok();  // not a member (any more)
+  Progress& pr = it->second;
+  switch (m.type) {
+    case MessageType::kAppResp:
+      handle_append_response(m, pr);
+      break;
+    case MessageType::kHeartbeatResp:
+      handle_heartbeat_response(m, pr);
+      break;
+    case MessageType::kSnapshotStatus:
+      if (pr.state != ProgressState::kSnapshot) break;
+      if (m.reject) pr.pending_snapshot = Index();
+      pr.become_probe();
+      // Wait for a heartbeat response before probing: the follower may still be restoring.
+      pr.probe_sent = true;
+      break;
+    case MessageType::kUnreachable:
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
+      break;
+    default:
+      break;
+  }
+  return Status::ok();
+}
+
+Status RaftImpl::handle_propose(Message& m) {
+  if (prs_.find(id_) == prs_.end()) {
+    return Status(ErrorCode::kProposalDropped, "this node was removed from the cluster");
+  }
+  if (!lead_transferee_.is_none()) {
+    return Status(ErrorCode::kProposalDropped,
+                  fmt::format("leadership transfer to {} in progress", lead_transferee_));
+  }
+  uint64_t bytes = 0;
+  for (const Entry& e : m.entries) bytes += e.size_bytes();
+  if (cfg_.max_uncommitted_bytes > 0 && uncommitted_bytes_ > 0 &&
+      uncommitted_bytes_ + bytes > cfg_.max_uncommitted_bytes) {
+    return Status(ErrorCode::kTooLarge,
+                  fmt::format("uncommitted log would exceed max_uncommitted_bytes ({} + {} > {})",
+                              uncommitted_bytes_, bytes, cfg_.max_uncommitted_bytes));
+  }
+  Index next = log_.last_index() + 1;
+  for (Entry& e : m.entries) {
+    if (e.type == EntryType::kConfChange) {
+      // Single-server changes, one at a time (thesis §4.1).
+      if (pending_conf_index_ > log_.applied()) {
+        return Status(ErrorCode::kProposalDropped,
+                      "a membership change is already in progress; retry after it is applied");
+      }
+      if (!ConfChange::decode(e.data)) {
+        return Status(ErrorCode::kInvalidArgument, "malformed membership change");
+      }
+      pending_conf_index_ = next;
+    }
+    e.term = term_;
+    e.index = next;
+    ++next;
+  }
+  uncommitted_bytes_ += bytes;
+  log_.append(std::move(m.entries));
+  bcast_append();
+  return Status::ok();
+}
+
+Status RaftImpl::handle_read_index(Message& m) {
+  const NodeId requester = m.from.is_none() ? id_ : m.from;
+  if (conf_.voters.size() == 1 && is_voter(id_)) {
+    respond_to_read(PendingRead{requester, m.context}, log_.committed());
+    return Status::ok();
+  }
+  if (!committed_entry_in_current_term()) {
+    // Thesis §6.4 step 1: until an entry of this term commits, our commit index may be stale.
+    if (pending_reads_.size() >= kMaxPendingReads) {
+      return Status(ErrorCode::kTooLarge, "too many reads waiting for the leader's first commit");
+    }
+    m.from = requester;
+    pending_reads_.push_back(std::move(m));
+    return Status::ok();
+  }
+  if (cfg_.read_mode == ReadMode::kLease && lease_valid()) {
+    respond_to_read(PendingRead{requester, m.context}, log_.committed());
+    return Status::ok();
+  }
+  read_only_.add_waiting(PendingRead{requester, m.context});
+  if (!read_only_.read_round_in_flight()) start_read_round();
+  return Status::ok();
+}
+
+uint64_t RaftImpl::start_read_round() {
+  const uint64_t id = read_only_.start_round(log_.committed(), now_, id_);
+  bcast_heartbeat(id);
+  return id;
+}
+
+void RaftImpl::respond_to_read(const PendingRead& read, Index index) {
+  if (read.from == id_) {
+    read_states_.push_back(ReadState{index, read.context});
+  } else {
+    send(Message{.type = MessageType::kReadIndexResp,
+                 .to = read.from,
+                 .index = index,
+                 .context = read.context});
+  }
+}
+
+bool RaftImpl::committed_entry_in_current_term() const {
+  return log_.term_or_zero(log_.committed()) == term_;
+}
+
+bool RaftImpl::lease_valid() const {
+  if (role_ != Role::kLeader || cfg_.read_mode != ReadMode::kLease) return false;
+  if (!lead_transferee_.is_none()) return false;  // a transfer may elect someone any moment
+  if (conf_.voters.size() == 1 && is_voter(id_)) return true;
+  return now_ < lease_until_tick_;
+}
+
+void RaftImpl::on_commit_in_term() {
+  // The first commit of this term makes our commit index current: serve the held reads.
+  std::vector<Message> held;
+  held.swap(pending_reads_);
+  for (Message& m : held) (void)handle_read_index(m);
+}
+
+bool RaftImpl::maybe_commit() {
+  if (conf_.voters.empty()) return false;
+  const Index acked = majority_acked_index(conf_.voters, [&](NodeId v) {
+    auto it = prs_.find(v);
+    return it == prs_.end() ? Index() : it->second.match;
+  });
+  // Raft §5.4.2 (Figure 8): only entries of the current term commit by counting replicas.
+  if (acked <= log_.committed() || log_.term_or_zero(acked) != term_) return false;
+  const bool first_in_term = !committed_entry_in_current_term();
+  log_.commit_to(acked);
+  if (first_in_term) on_commit_in_term();
+  return true;
+}
+
+bool RaftImpl::quorum_active() const {
+  size_t active = 0;
+  for (NodeId v : conf_.voters) {
+    auto it = prs_.find(v);
+    if (v == id_ || (it != prs_.end() && it->second.recent_active)) ++active;
+  }
+  return active >= majority(conf_.voters.size());
+}
+
+void RaftImpl::bcast_append() {
+  for (auto& [id, pr] : prs_) {
+    if (id != id_) maybe_send_append(id, true);
+  }
+}
+
+void RaftImpl::bcast_heartbeat(uint64_t context) {
+  for (auto& [id, pr] : prs_) {
+    if (id == id_) continue;
+    // Never tell a follower to commit past what it is known to hold.
+    send(Message{.type = MessageType::kHeartbeat,
+                 .to = id,
+                 .commit = std::min(pr.match, log_.committed()),
+                 .context = context});
+  }
+}
+
+bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
+  Progress& pr = prs_.at(to);
+  if (pr.is_paused()) return false;
+  const Index prev_index = pr.next - 1;
+  auto prev_term = log_.term(prev_index);
+  Result<std::vector<Entry>> ents =
+      prev_term.is_ok() ? log_.slice(pr.next, log_.last_index() + 1, cfg_.max_msg_bytes)
+                        : Result<std::vector<Entry>>(prev_term.status());
+  if (prev_term.is_ok() && ents.is_ok()) {
+    if (ents->empty() && !send_if_empty) return false;
+    if (!ents->empty()) {
+      if (pr.state == ProgressState::kReplicate) {
+        uint64_t bytes = 0;
+        for (const Entry& e : *ents) bytes += e.size_bytes();
+        const Index last = ents->back().index;
+        pr.optimistic_update(last);
+        pr.inflights.add(last, bytes);
+      } else {
+        pr.probe_sent = true;
+      }
+    } else if (pr.state == ProgressState::kProbe) {
+      pr.probe_sent = true;
+    }
+    send(Message{.type = MessageType::kApp,
+                 .to = to,
+                 .log_term = *prev_term,
+                 .index = prev_index,
+                 .entries = std::move(*ents),
+                 .commit = log_.committed()});
+    return true;
+  }
+  // The entries the follower needs were compacted: send a snapshot (Raft §7).
+  if (!pr.recent_active) return false;  // do not start a transfer to a peer that is down
+  auto snap = storage_->snapshot();
+  if (!snap.is_ok()) {
+    logger_.debug("snapshot for {} not ready: {}", to, snap.status().to_string());
+    return false;
+  }
+  RAFTKV_ASSERT(!(*snap)->is_empty(), "log compacted below {} but storage has no snapshot",
+                pr.next);
+  logger_.info("sending snapshot at {} to {} (next {})", (*snap)->meta.index, to, pr.next);
+  pr.become_snapshot((*snap)->meta.index);
+  send(Message{.type = MessageType::kSnap, .to = to, .snapshot = *snap});
+  return true;
+}
+
+void RaftImpl::handle_append_response(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (m.reject) {
+    Index hint = m.reject_hint;
+    if (m.log_term > Term()) hint = log_.find_conflict_by_term(m.reject_hint, m.log_term);
+    if (pr.maybe_decr_to(m.index, hint)) {
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
+      maybe_send_append(m.from, true);
+    }
+    return;
+  }
+  const bool was_paused = pr.is_paused();
+  if (!pr.maybe_update(m.index)) return;
+  switch (pr.state) {
+    case ProgressState::kProbe:
+      pr.become_replicate();
+      break;
+    case ProgressState::kSnapshot:
+      if (pr.match >= pr.pending_snapshot) {
+        pr.become_probe();
+        pr.become_replicate();
+      }
+      break;
+    case ProgressState::kReplicate:
+      pr.inflights.free_le(m.index);
+      break;
+  }
+  if (maybe_commit()) {
+    bcast_append();
+  } else if (was_paused) {
+    maybe_send_append(m.from, true);
+  }
+  while (maybe_send_append(m.from, false)) {
+  }
+  if (m.from == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from);
+}
+
+void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  pr.probe_sent = false;
+  // If acknowledgements were lost, free one slot so replication does not stall.
+  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
+    pr.inflights.free_first_one();
+  }
+  if (pr.match < log_.last_index()) maybe_send_append(m.from, true);
+
+  if (m.context == 0) return;
+  const auto* acks = read_only_.ack(m.context, m.from);
+  if (acks == nullptr) return;
+  size_t voters_acked = 0;
+  for (NodeId id : *acks) voters_acked += is_voter(id) ? 1 : 0;
+  if (voters_acked < majority(conf_.voters.size())) return;
+  for (ReadRound& round : read_only_.release_through(m.context)) {
+    if (cfg_.read_mode == ReadMode::kLease && round.id == m.context) {
+      // Followers that acknowledged this round reset their election timers no earlier than
+      // round.started_tick, so no other leader can be elected before then + election_ticks
+      // (minus a margin for clock-rate differences; see ReadMode::kLease).
+      lease_until_tick_ = std::max(
+          lease_until_tick_, round.started_tick + cfg_.election_ticks - cfg_.lease_margin_ticks);
+    }
+    for (const PendingRead& read : round.reads) respond_to_read(read, round.index);
+  }
+  if (read_only_.has_waiting() && !read_only_.read_round_in_flight()) start_read_round();
+}
+
+void RaftImpl::handle_transfer_leader(const Message& m) {
+  const NodeId target = m.from;
+  auto it = prs_.find(target);
+  if (it == prs_.end() || it->second.learner) {
+    logger_.warn("cannot transfer leadership to {}: not a voter", target);
+    return;
+  }
+  if (target == id_ || target == lead_transferee_) return;
+  // Thesis §3.10: stop accepting proposals, bring the target up to date, then TimeoutNow.
+  lead_transferee_ = target;
+  election_elapsed_ = 0;  // the transfer must finish within one election timeout
+  lease_until_tick_ = 0;
+  logger_.info("transferring leadership to {}", target);
+  if (it->second.match == log_.last_index()) {
+    send_timeout_now(target);
+  } else {
+    maybe_send_append(target, true);
+  }
+}
+
+void RaftImpl::send_timeout_now(NodeId to) {
+  send(Message{.type = MessageType::kTimeoutNow, .to = to, .transfer = true});
+}
+
+}  // namespace raftkv::raft
