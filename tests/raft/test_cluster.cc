@@ -1,0 +1,215 @@
+#include "test_cluster.h"
+
+#include <algorithm>
+
+namespace raftkv::raft::testing {
+
+namespace {
+// State machine snapshot encoding: entries joined with '\n' (test data never contains '\n').
+std::string encode_state(const std::vector<std::string>& state) {
+  std::string out;
+  for (const auto& s : state) out += s + "\n";
+  return out;
+}
+std::vector<std::string> decode_state(const std::string& data) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t nl = data.find('\n', pos);
+    out.push_back(data.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+}  // namespace
+
+TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
+    : tweak_(std::move(tweak)), seed_(seed), nodes_(n) {
+  for (uint64_t id = 1; id <= n; ++id) {
+    Node& node = nodes_[id - 1];
+    node.storage = std::make_unique<MemoryStorage>();
+    restart(id);
+  }
+}
+
+Config TestCluster::make_config(uint64_t id) const {
+  Config c;
+  c.id = NodeId(id);
+  for (uint64_t v = 1; v <= nodes_.size(); ++v) c.voters.push_back(NodeId(v));
+  c.election_ticks = 10;
+  c.heartbeat_ticks = 1;
+  if (tweak_) tweak_(c);
+  return c;
+}
+
+void TestCluster::restart(uint64_t id) {
+  Node& n = nodes_.at(id - 1);
+  auto snap = n.storage->snapshot();
+  n.state = decode_state((*snap)->data);
+  n.applied = (*snap)->meta.index;
+  Config c = make_config(id);
+  c.applied = n.applied;
+  n.rng = std::make_unique<SeededRng>(seed_ * 1000 + id);
+  auto r = Raft::create(c, n.storage.get(), n.rng.get());
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  n.raft = std::move(*r);
+  n.read_states.clear();
+}
+
+void TestCluster::crash(uint64_t id) {
+  nodes_.at(id - 1).raft.reset();
+  std::erase_if(inflight_,
+                [&](const Message& m) { return m.to.value() == id || m.from.value() == id; });
+}
+
+bool TestCluster::elect(uint64_t id) {
+  EXPECT_TRUE(node(id).campaign().is_ok());
+  stabilize();
+  return node(id).role() == Role::kLeader;
+}
+
+uint64_t TestCluster::leader() const {
+  uint64_t best = 0;
+  Term best_term;
+  for (uint64_t id = 1; id <= nodes_.size(); ++id) {
+    const auto& r = nodes_[id - 1].raft;
+    if (r && r->role() == Role::kLeader && r->term() >= best_term) {
+      best = id;
+      best_term = r->term();
+    }
+  }
+  return best;
+}
+
+void TestCluster::tick(uint64_t id, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (alive(id)) node(id).tick();
+  }
+}
+
+void TestCluster::tick_all(int n) {
+  for (int i = 0; i < n; ++i) {
+    for (uint64_t id = 1; id <= nodes_.size(); ++id) tick(id);
+    stabilize();
+  }
+}
+
+bool TestCluster::link_cut(uint64_t from, uint64_t to) const {
+  return cut_.count({from, to}) > 0;
+}
+
+void TestCluster::process_ready(Node& n) {
+  Ready rd = n.raft->ready();
+  // 1. persist
+  if (rd.snapshot) {
+    ASSERT_TRUE(n.storage->apply_snapshot(rd.snapshot).is_ok());
+    n.state = decode_state(rd.snapshot->data);
+    n.applied = rd.snapshot->meta.index;
+  }
+  ASSERT_TRUE(n.storage->append(rd.entries).is_ok());
+  if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
+  // 2. send (after-persist messages to self are stepped back in)
+  for (auto& m : rd.messages) inflight_.push_back(std::move(m));
+  for (auto& m : rd.messages_after_persist) inflight_.push_back(std::move(m));
+  // 3. apply
+  for (const Entry& e : rd.committed_entries) {
+    ASSERT_EQ(e.index, n.applied + 1) << "applied out of order";
+    n.applied = e.index;
+    auto [it, inserted] = applied_everywhere_.emplace(e.index, e);
+    ASSERT_TRUE(inserted || it->second == e)
+        << "two nodes applied different entries at index " << e.index;
+    if (e.type == EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data);
+    if (e.type == EntryType::kConfChange) n.raft->apply_conf_change(*ConfChange::decode(e.data));
+  }
+  for (auto& rs : rd.read_states) n.read_states.push_back(rs);
+  n.raft->advance(rd);
+}
+
+void TestCluster::check(const Node& n) {
+  Status s = n.raft->check_invariants();
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+}
+
+size_t TestCluster::stabilize() {
+  size_t delivered_total = 0;
+  for (int round = 0; round < 10000; ++round) {
+    bool moved = false;
+    for (auto& n : nodes_) {
+      if (n.raft && n.raft->has_ready()) {
+        process_ready(n);
+        check(n);
+        moved = true;
+      }
+    }
+    std::vector<Message> batch;
+    batch.swap(inflight_);
+    for (auto& m : batch) {
+      const uint64_t from = m.from.value(), to = m.to.value();
+      if (!alive(to)) continue;
+      if (from != to && (link_cut(from, to) || dropped_types_.count(m.type))) continue;
+      if (from != to) ++delivered[m.type];
+      ++delivered_total;
+      (void)node(to).step(std::move(m));
+      check(nodes_[to - 1]);
+      moved = true;
+    }
+    if (!moved) return delivered_total;
+  }
+  ADD_FAILURE() << "cluster did not stabilize";
+  return delivered_total;
+}
+
+Status TestCluster::propose(uint64_t id, const std::string& data) {
+  Status s = node(id).propose(data);
+  stabilize();
+  return s;
+}
+
+void TestCluster::isolate(uint64_t id) {
+  for (uint64_t other = 1; other <= nodes_.size(); ++other) {
+    if (other == id) continue;
+    cut_.insert({id, other});
+    cut_.insert({other, id});
+  }
+}
+
+void TestCluster::partition(const std::vector<std::vector<uint64_t>>& groups) {
+  for (size_t a = 0; a < groups.size(); ++a) {
+    for (size_t b = 0; b < groups.size(); ++b) {
+      if (a == b) continue;
+      for (uint64_t x : groups[a]) {
+        for (uint64_t y : groups[b]) cut_.insert({x, y});
+      }
+    }
+  }
+}
+
+void TestCluster::drop_link(uint64_t from, uint64_t to) {
+  cut_.insert({from, to});
+}
+
+void TestCluster::heal() {
+  cut_.clear();
+  dropped_types_.clear();
+}
+
+std::vector<std::string> TestCluster::applied_data(uint64_t id) const {
+  return nodes_.at(id - 1).state;
+}
+
+std::vector<ReadState> TestCluster::take_read_states(uint64_t id) {
+  std::vector<ReadState> out;
+  out.swap(nodes_.at(id - 1).read_states);
+  return out;
+}
+
+void TestCluster::snapshot_and_compact(uint64_t id, uint64_t keep) {
+  Node& n = nodes_.at(id - 1);
+  ASSERT_TRUE(
+      n.storage->create_snapshot(n.applied, n.raft->conf_state(), encode_state(n.state)).is_ok());
+  if (n.applied.value() > keep) {
+    ASSERT_TRUE(n.storage->compact(n.applied - keep).is_ok());
+  }
+}
+
+}  // namespace raftkv::raft::testing
