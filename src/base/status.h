@@ -72,7 +72,7 @@ class [[nodiscard]] Result {
     RAFTKV_ASSERT(is_ok(), "Result::value() on error: {}", std::get<Status>(v_).to_string());
     return std::get<T>(v_);
   }
-  T&& value() && {
+  T value() && {
     RAFTKV_ASSERT(is_ok(), "Result::value() on error: {}", std::get<Status>(v_).to_string());
     return std::get<T>(std::move(v_));
   }
