@@ -4,6 +4,8 @@
 // MemoryStorage on three nodes (what any replicated log must at least do here).
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -29,8 +31,13 @@ class BenchCluster {
       node->raft = Raft::create(c, &node->storage, node->rng.get()).value();
       nodes_.push_back(std::move(node));
     }
+    run();  // persist and apply the bootstrap membership
     (void)nodes_[0]->raft->campaign();
     run();
+    if (nodes_[0]->raft->role() != Role::kLeader) {
+      std::fprintf(stderr, "raft_bench: node 1 failed to become leader\n");
+      std::abort();
+    }
   }
 
   Raft& leader() { return *nodes_[0]->raft; }

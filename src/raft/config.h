@@ -24,7 +24,9 @@ enum class ReadMode : uint8_t {
 
 struct Config {
   NodeId id;
-  // Initial voters, used only when storage holds no membership (a freshly bootstrapped node).
+  // Initial voters, used only when storage is empty (a freshly bootstrapped node): the node
+  // then writes them as committed AddVoter entries at indexes 1..n, term 1 (identical on every
+  // initial member). Leave empty on a node that will be added to a running cluster.
   std::vector<NodeId> voters;
 
   // A follower campaigns after a randomized timeout in [election_ticks, 2*election_ticks)

@@ -57,6 +57,9 @@ Status RaftImpl::init() {
     // The state machine already holds everything up to cfg_.applied.
     log_.skip_applied_to(cfg_.applied);
   }
+  const bool fresh = hs.is_empty() && log_.last_index() == Index() &&
+                     is.conf_state.voters.empty() && is.conf_state.learners.empty();
+  if (fresh && !conf_.voters.empty()) bootstrap();
   logger_.set_term(term_);
   become_follower(term_, NodeId());
   if (cfg_.read_mode == ReadMode::kLease) vote_guard_ticks_ = cfg_.election_ticks;
@@ -65,6 +68,20 @@ Status RaftImpl::init() {
   logger_.info("started: term {} commit {} applied {} last {} voters {}", term_, log_.committed(),
                log_.applied(), log_.last_index(), conf_.voters.size());
   return Status::ok();
+}
+
+void RaftImpl::bootstrap() {
+  // Like etcd's bootstrap: every initial member writes the same entries, one AddVoter per voter
+  // at term 1, already committed. A node that joins later learns the membership by replaying
+  // the log from index 1 (or from a snapshot, which carries it).
+  std::vector<Entry> ents;
+  for (NodeId v : conf_.voters) {
+    ents.push_back(Entry{Term(1), Index(ents.size() + 1), EntryType::kConfChange,
+                         ConfChange{ConfChangeType::kAddVoter, v}.encode()});
+  }
+  term_ = Term(1);
+  log_.append(std::move(ents));
+  log_.commit_to(log_.last_index());
 }
 
 bool RaftImpl::has_ready() const {

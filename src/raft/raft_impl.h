@@ -20,6 +20,7 @@ class RaftImpl {
  public:
   RaftImpl(const Config& config, const LogStorage* storage, Rng* rng);
   Status init();  // reads the initial state; fails on inconsistent storage
+  void bootstrap();
 
   // --- public operations (raft.h) ---
   void tick();

@@ -208,6 +208,15 @@ TEST(Replication, LeaderCountsItselfOnlyOnceDurable) {
   auto r = Raft::create(cfg, &storage, &rng);
   ASSERT_TRUE(r.is_ok());
   Raft& n = **r;
+  // A fresh node first persists and applies its bootstrap membership (indexes 1..3).
+  Ready boot = n.ready();
+  ASSERT_EQ(boot.entries.size(), 3u);
+  ASSERT_TRUE(storage.append(boot.entries).is_ok());
+  n.on_persisted(Index(3), Term(1));
+  Ready boot_apply = n.ready();
+  n.advance(boot);
+  n.advance(boot_apply);
+  ASSERT_EQ(n.applied_index(), Index(3));
   ASSERT_TRUE(n.campaign().is_ok());
   Ready rd = n.ready();
   n.advance(rd);
@@ -231,15 +240,15 @@ TEST(Replication, LeaderCountsItselfOnlyOnceDurable) {
   EXPECT_TRUE(sent_app) << "App must go out before the leader's own write is durable";
   // Nodes 2 and 3 are down; only our own durability remains: no majority.
   ASSERT_TRUE(storage.append(rd.entries).is_ok());
-  n.on_persisted(Index(1), n.term());
-  EXPECT_EQ(n.commit_index(), Index());
+  n.on_persisted(Index(4), n.term());
+  EXPECT_EQ(n.commit_index(), Index(3));
   ASSERT_TRUE(n.step(Message{.type = MessageType::kAppResp,
                              .from = NodeId(2),
                              .to = NodeId(1),
                              .term = n.term(),
-                             .index = Index(1)})
+                             .index = Index(4)})
                   .is_ok());
-  EXPECT_EQ(n.commit_index(), Index(1));
+  EXPECT_EQ(n.commit_index(), Index(4));
 }
 
 TEST(Replication, UncommittedBytesCapRejectsProposals) {

@@ -24,7 +24,7 @@ std::vector<std::string> decode_state(const std::string& data) {
 }  // namespace
 
 TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
-    : tweak_(std::move(tweak)), seed_(seed), nodes_(n) {
+    : tweak_(std::move(tweak)), seed_(seed), initial_voters_(n), nodes_(n) {
   for (uint64_t id = 1; id <= n; ++id) {
     Node& node = nodes_[id - 1];
     node.storage = std::make_unique<MemoryStorage>();
@@ -35,7 +35,9 @@ TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
 Config TestCluster::make_config(uint64_t id) const {
   Config c;
   c.id = NodeId(id);
-  for (uint64_t v = 1; v <= nodes_.size(); ++v) c.voters.push_back(NodeId(v));
+  if (id <= initial_voters_) {
+    for (uint64_t v = 1; v <= initial_voters_; ++v) c.voters.push_back(NodeId(v));
+  }
   c.election_ticks = 10;
   c.heartbeat_ticks = 1;
   if (tweak_) tweak_(c);
@@ -56,6 +58,14 @@ void TestCluster::restart(uint64_t id) {
   n.read_states.clear();
 }
 
+uint64_t TestCluster::add_node() {
+  nodes_.emplace_back();
+  nodes_.back().storage = std::make_unique<MemoryStorage>();
+  const uint64_t id = nodes_.size();
+  restart(id);
+  return id;
+}
+
 void TestCluster::crash(uint64_t id) {
   nodes_.at(id - 1).raft.reset();
   std::erase_if(inflight_,
@@ -63,6 +73,7 @@ void TestCluster::crash(uint64_t id) {
 }
 
 bool TestCluster::elect(uint64_t id) {
+  stabilize();  // apply anything committed (e.g. the bootstrap membership) first
   EXPECT_TRUE(node(id).campaign().is_ok());
   stabilize();
   return node(id).role() == Role::kLeader;

@@ -55,6 +55,9 @@ class TestCluster {
   // from its storage (state machine restored from the storage's snapshot).
   void crash(uint64_t id);
   void restart(uint64_t id);
+  // Adds a node with the next id and no membership of its own: it learns the configuration
+  // from the log once the leader adds it (propose a ConfChange). Returns its id.
+  uint64_t add_node();
   bool alive(uint64_t id) const { return nodes_.at(id - 1).raft != nullptr; }
 
   // Data of the normal entries node `id` applied (leader no-ops skipped), in order.
@@ -86,6 +89,7 @@ class TestCluster {
 
   ConfigTweak tweak_;
   uint64_t seed_;
+  size_t initial_voters_;
   std::vector<Node> nodes_;
   std::vector<Message> inflight_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
