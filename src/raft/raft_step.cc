@@ -38,7 +38,8 @@ Status RaftImpl::validate(const Message& m) const {
 }
 
 void RaftImpl::send(Message m) {
-  m.from = id_;
+  // Forwarded requests keep their origin (a forwarded TransferLeader names its target in from).
+  if (m.from.is_none()) m.from = id_;
   switch (m.type) {
     case MessageType::kVote:
     case MessageType::kVoteResp:

@@ -153,6 +153,14 @@ TEST(Election, LeadershipTransfer) {
   EXPECT_EQ(c.applied_data(1), (std::vector<std::string>{"a", "c"}));
 }
 
+TEST(Election, LeadershipTransferRequestedAtFollowerIsForwarded) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.node(2).transfer_leadership(NodeId(3)).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.leader(), 3u);
+}
+
 TEST(Election, LeadershipTransferToUnreachableTargetTimesOut) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
