@@ -1,0 +1,80 @@
+// Storage engine interface of the KV state machine.
+//
+// An engine holds two ordered keyspaces:
+//   kData: user keys → encoded values (see value_codec.h);
+//   kMeta: the state machine's own records (applied index, client sessions, cached replies),
+//          written in the same batches as the data so that a durable engine (RocksDB, later)
+//          keeps them consistent with the data across crashes.
+// All writes go through write(WriteBatch): the ops of one batch are applied in order, and a
+// durable engine applies a batch atomically. The state machine writes one batch per log entry.
+//
+// Threads: write() and clear() are called by one thread at a time (the apply thread). Reads of
+// kData may run on other threads concurrently with write() when concurrent_reads() is true
+// (each single op is atomic for them; a batch is not). Reads of kMeta are made by the apply
+// thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace raftkv::kv {
+
+enum class Space : uint8_t { kData = 0, kMeta = 1 };
+
+struct WriteOp {
+  Space space = Space::kData;
+  bool is_delete = false;
+  std::string key;
+  std::string value;  // empty for deletes
+};
+
+class WriteBatch {
+ public:
+  void put(Space space, std::string_view key, std::string_view value) {
+    ops_.push_back(WriteOp{space, false, std::string(key), std::string(value)});
+  }
+  void del(Space space, std::string_view key) {
+    ops_.push_back(WriteOp{space, true, std::string(key), {}});
+  }
+  const std::vector<WriteOp>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  void clear() { ops_.clear(); }
+
+ private:
+  std::vector<WriteOp> ops_;
+};
+
+// Return false to stop the scan.
+using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual std::string_view name() const = 0;
+  // True when kData reads are safe concurrently with write().
+  virtual bool concurrent_reads() const = 0;
+
+  virtual std::optional<std::string> get(Space space, std::string_view key) const = 0;
+  // Visits entries with key >= start in key order (bytewise) until `visit` returns false.
+  virtual void scan(Space space, std::string_view start, const ScanVisitor& visit) const = 0;
+  virtual uint64_t count(Space space) const = 0;
+
+  // Applies the batch (atomically in durable engines). An error (I/O) is fatal for the node.
+  virtual Status write(const WriteBatch& batch) = 0;
+  // Removes everything in both spaces (before a restore).
+  virtual Status clear() = 0;
+};
+
+// Engine 1: in-memory, kData in a ConcurrentSkipList (lock-free readers), kMeta in a std::map
+// (apply thread only). Nothing is durable: the node restores it from a snapshot plus the log.
+std::unique_ptr<Engine> make_skiplist_engine();
+
+}  // namespace raftkv::kv

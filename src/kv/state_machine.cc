@@ -1,0 +1,438 @@
+// Snapshot stream format (version 1):
+//   magic     8 bytes  "RKVSNAP" 0x01
+//   records   repeated: space (1 byte: 0 = data, 1 = meta), key length (varint), key,
+//                       value length (varint), value — data in key order, then meta in key order
+//   end       1 byte   0xFF
+//   checksum  8 bytes  FNV-1a 64 of every preceding byte, big-endian
+// The applied index, state time and sessions are meta records, so the stream is the whole state.
+#include "kv/state_machine.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "kv/value_codec.h"
+#include "proto/kv.pb.h"
+
+namespace raftkv::kv {
+namespace {
+
+constexpr std::string_view kSnapshotMagic("RKVSNAP\x01", 8);
+constexpr uint8_t kEndOfRecords = 0xFF;
+constexpr size_t kSnapshotChunkBytes = 64 * 1024;
+constexpr uint64_t kMaxRecordFieldBytes = 1ull << 32;
+constexpr std::string_view kAppliedKey = "applied";
+
+std::string session_key(uint64_t client_id) {
+  std::string key = "s";
+  append_u64_be(key, client_id);
+  return key;
+}
+
+std::string reply_key(uint64_t client_id, uint64_t sequence) {
+  std::string key = "r";
+  append_u64_be(key, client_id);
+  append_u64_be(key, sequence);
+  return key;
+}
+
+struct Fnv1a {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  void update(std::string_view bytes) {
+    for (char c : bytes) {
+      hash ^= static_cast<uint8_t>(c);
+      hash *= 0x100000001b3ull;
+    }
+  }
+};
+
+void append_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+// Buffers snapshot output into chunks and hashes it.
+class SnapshotWriter {
+ public:
+  explicit SnapshotWriter(const SnapshotSink& sink) : sink_(sink) {}
+
+  Status append(std::string_view bytes) {
+    hash_.update(bytes);
+    buffer_.append(bytes);
+    if (buffer_.size() >= kSnapshotChunkBytes) return flush();
+    return Status::ok();
+  }
+  Status flush() {
+    if (buffer_.empty()) return Status::ok();
+    Status s = sink_ ? sink_(buffer_) : Status::ok();
+    buffer_.clear();
+    return s;
+  }
+  uint64_t hash() const { return hash_.hash; }
+
+ private:
+  const SnapshotSink& sink_;
+  Fnv1a hash_;
+  std::string buffer_;
+};
+
+// Pulls bytes from a SnapshotSource, hashing everything consumed.
+class SnapshotReader {
+ public:
+  explicit SnapshotReader(const SnapshotSource& source) : source_(source) {}
+
+  Status read_exact(size_t n, std::string& out, bool hashed = true) {
+    out.clear();
+    while (out.size() < n) {
+      if (pos_ == buffer_.size()) {
+        if (Status s = refill(); !s.is_ok()) return s;
+      }
+      const size_t take = std::min(n - out.size(), buffer_.size() - pos_);
+      out.append(buffer_, pos_, take);
+      pos_ += take;
+    }
+    if (hashed) hash_.update(out);
+    return Status::ok();
+  }
+  Status read_varint(uint64_t& v) {
+    v = 0;
+    std::string byte;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (Status s = read_exact(1, byte); !s.is_ok()) return s;
+      const auto b = static_cast<uint8_t>(byte[0]);
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) return Status::ok();
+    }
+    return Status(ErrorCode::kCorruption, "snapshot: varint too long");
+  }
+  bool at_end() {
+    if (pos_ < buffer_.size()) return false;
+    return !refill().is_ok();
+  }
+  uint64_t hash() const { return hash_.hash; }
+
+ private:
+  Status refill() {
+    buffer_.resize(kSnapshotChunkBytes);
+    Result<size_t> n = source_(buffer_.data(), buffer_.size());
+    if (!n.is_ok()) return n.status();
+    buffer_.resize(*n);
+    pos_ = 0;
+    if (*n == 0) return Status(ErrorCode::kCorruption, "snapshot: truncated");
+    return Status::ok();
+  }
+
+  const SnapshotSource& source_;
+  std::string buffer_;
+  size_t pos_ = 0;
+  Fnv1a hash_;
+};
+
+}  // namespace
+
+StateMachine::StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions options)
+    : engine_(std::move(engine)), options_(options) {
+  RAFTKV_ASSERT(engine_ != nullptr, "state machine needs an engine");
+  Status s = load_meta();
+  RAFTKV_ASSERT(s.is_ok(), "engine meta unreadable: {}", s.to_string());
+}
+
+std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
+  const uint64_t applied = applied_index_.load(std::memory_order_relaxed);
+  RAFTKV_ASSERT(entry.index.value() == applied + 1, "entries applied in order: got {} after {}",
+                entry.index.value(), applied);
+  WriteBatch batch;
+  std::optional<Reply> reply;
+  if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
+    reply = apply_request(entry.data, batch);
+  }
+  std::string applied_record;
+  append_u64_be(applied_record, entry.index.value());
+  append_u64_be(applied_record, entry.term.value());
+  append_u64_be(applied_record, static_cast<uint64_t>(now_ms_.load(std::memory_order_relaxed)));
+  batch.put(Space::kMeta, kAppliedKey, applied_record);
+  Status s = engine_->write(batch);
+  RAFTKV_ASSERT(s.is_ok(), "engine write failed applying index {}: {}", entry.index.value(),
+                s.to_string());
+  applied_term_ = entry.term;
+  applied_index_.store(entry.index.value(), std::memory_order_release);
+  return reply;
+}
+
+Reply StateMachine::apply_request(std::string_view payload, WriteBatch& batch) {
+  pb::Request request;
+  if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Reply::error("ERR malformed command entry");
+  }
+  const int64_t now = std::max(now_ms_.load(std::memory_order_relaxed), request.timestamp_ms());
+  now_ms_.store(now, std::memory_order_release);
+  expire_sessions(batch, std::nullopt);
+  std::vector<std::string> args(request.args().begin(), request.args().end());
+  if (request.client_id() == 0) {
+    return execute_command(*engine_, &batch, args, now, options_.limits);
+  }
+  return apply_session_request(request.client_id(), request.sequence(), request.acked_sequence(),
+                               args, batch);
+}
+
+Reply StateMachine::apply_session_request(uint64_t client_id, uint64_t sequence,
+                                          uint64_t acked_sequence,
+                                          const std::vector<std::string>& args, WriteBatch& batch) {
+  if (sequence == 0) return Reply::error("ERR request sequence must be >= 1");
+  auto it = sessions_.find(client_id);
+  if (it == sessions_.end()) {
+    if (acked_sequence > 0) {
+      return Reply::error(fmt::format(
+          "SESSIONEXPIRED client session {} is unknown or expired; open a new session", client_id));
+    }
+    it = sessions_.emplace(client_id, Session{}).first;
+    it->second.last_active_ms = now_ms();
+    sessions_by_activity_.emplace(it->second.last_active_ms, client_id);
+  }
+  Session& session = it->second;
+  if (acked_sequence > session.acked_sequence) {
+    session.acked_sequence = acked_sequence;
+    while (!session.cached_sequences.empty() &&
+           *session.cached_sequences.begin() <= acked_sequence) {
+      forget_cached_reply(client_id, session, *session.cached_sequences.begin(), batch);
+    }
+  }
+  Reply reply;
+  if (sequence <= session.acked_sequence) {
+    reply = Reply::error(fmt::format("ERR request sequence {} already acknowledged by client {}",
+                                     sequence, client_id));
+  } else if (session.cached_sequences.count(sequence) > 0) {
+    auto bytes = engine_->get(Space::kMeta, reply_key(client_id, sequence));
+    RAFTKV_ASSERT(bytes.has_value(), "cached reply of client {} seq {} missing", client_id,
+                  sequence);
+    auto cached = decode_reply(*bytes);
+    RAFTKV_ASSERT(cached.has_value(), "cached reply of client {} seq {} corrupt", client_id,
+                  sequence);
+    reply = std::move(*cached);
+  } else {
+    reply = execute_command(*engine_, &batch, args, now_ms(), options_.limits);
+    batch.put(Space::kMeta, reply_key(client_id, sequence), encode_reply(reply));
+    session.cached_sequences.insert(sequence);
+    // Bounded memory: forget the oldest replies, treating them as acknowledged.
+    while (session.cached_sequences.size() > options_.max_cached_replies_per_session) {
+      const uint64_t oldest = *session.cached_sequences.begin();
+      forget_cached_reply(client_id, session, oldest, batch);
+      session.acked_sequence = std::max(session.acked_sequence, oldest);
+    }
+  }
+  touch_session(client_id, session, batch);
+  expire_sessions(batch, client_id);
+  return reply;
+}
+
+void StateMachine::forget_cached_reply(uint64_t client_id, Session& session, uint64_t sequence,
+                                       WriteBatch& batch) {
+  session.cached_sequences.erase(sequence);
+  batch.del(Space::kMeta, reply_key(client_id, sequence));
+}
+
+void StateMachine::touch_session(uint64_t client_id, Session& session, WriteBatch& batch) {
+  sessions_by_activity_.erase({session.last_active_ms, client_id});
+  session.last_active_ms = now_ms();
+  sessions_by_activity_.emplace(session.last_active_ms, client_id);
+  pb::SessionHeader header;
+  header.set_last_active_ms(session.last_active_ms);
+  header.set_acked_sequence(session.acked_sequence);
+  batch.put(Space::kMeta, session_key(client_id), header.SerializeAsString());
+}
+
+void StateMachine::remove_session(uint64_t client_id, WriteBatch& batch) {
+  auto it = sessions_.find(client_id);
+  RAFTKV_ASSERT(it != sessions_.end(), "removing unknown session {}", client_id);
+  for (uint64_t sequence : it->second.cached_sequences) {
+    batch.del(Space::kMeta, reply_key(client_id, sequence));
+  }
+  batch.del(Space::kMeta, session_key(client_id));
+  sessions_by_activity_.erase({it->second.last_active_ms, client_id});
+  sessions_.erase(it);
+}
+
+// Removes sessions idle for longer than the TTL, then the least recently active ones beyond
+// max_sessions (never `keep_client`, the session being served).
+void StateMachine::expire_sessions(WriteBatch& batch, std::optional<uint64_t> keep_client) {
+  const int64_t now = now_ms();
+  while (!sessions_by_activity_.empty()) {
+    const auto [last_active, client_id] = *sessions_by_activity_.begin();
+    const bool idle_too_long = now - last_active > options_.session_ttl_ms;
+    const bool over_capacity = sessions_.size() > options_.max_sessions;
+    if (!idle_too_long && !over_capacity) break;
+    // The served session was just touched, so it is the newest: nothing older remains.
+    if (keep_client == client_id) break;
+    remove_session(client_id, batch);
+  }
+}
+
+Reply StateMachine::read(const std::vector<std::string>& args, int64_t now_ms_arg) const {
+  const int64_t now = std::max(now_ms_arg, now_ms());
+  return execute_command(*engine_, nullptr, args, now, options_.limits);
+}
+
+Status StateMachine::snapshot(const SnapshotSink& sink) const {
+  SnapshotWriter writer(sink);
+  Status status = writer.append(kSnapshotMagic);
+  std::string record;
+  for (Space space : {Space::kData, Space::kMeta}) {
+    engine_->scan(space, "", [&](std::string_view key, std::string_view value) {
+      record.clear();
+      record.push_back(static_cast<char>(space));
+      append_varint(record, key.size());
+      record.append(key);
+      append_varint(record, value.size());
+      record.append(value);
+      status = writer.append(record);
+      return status.is_ok();
+    });
+    if (!status.is_ok()) return status;
+  }
+  if (status = writer.append(std::string(1, static_cast<char>(kEndOfRecords))); !status.is_ok()) {
+    return status;
+  }
+  std::string checksum;
+  append_u64_be(checksum, writer.hash());
+  if (status = writer.append(checksum); !status.is_ok()) return status;
+  return writer.flush();
+}
+
+std::string StateMachine::snapshot_to_string() const {
+  std::string out;
+  Status s = snapshot([&](std::string_view chunk) {
+    out.append(chunk);
+    return Status::ok();
+  });
+  RAFTKV_ASSERT(s.is_ok(), "in-memory snapshot failed: {}", s.to_string());
+  return out;
+}
+
+uint64_t StateMachine::digest() const {
+  uint64_t hash = 0;
+  Status s = snapshot([&](std::string_view chunk) {
+    // The last 8 bytes of the stream are the checksum of everything before them.
+    if (chunk.size() >= 8) hash = read_u64_be(chunk.substr(chunk.size() - 8));
+    return Status::ok();
+  });
+  RAFTKV_ASSERT(s.is_ok(), "digest failed: {}", s.to_string());
+  return hash;
+}
+
+void StateMachine::reset_memory_state() {
+  applied_index_.store(0, std::memory_order_release);
+  applied_term_ = Term();
+  now_ms_.store(0, std::memory_order_release);
+  sessions_.clear();
+  sessions_by_activity_.clear();
+}
+
+Status StateMachine::restore(const SnapshotSource& source) {
+  reset_memory_state();
+  if (Status s = engine_->clear(); !s.is_ok()) return s;
+  auto fail = [&](Status s) {
+    Status cleared = engine_->clear();
+    RAFTKV_ASSERT(cleared.is_ok(), "engine clear failed: {}", cleared.to_string());
+    reset_memory_state();
+    return s;
+  };
+  SnapshotReader reader(source);
+  std::string bytes;
+  if (Status s = reader.read_exact(kSnapshotMagic.size(), bytes); !s.is_ok()) return fail(s);
+  if (bytes.substr(0, 7) != kSnapshotMagic.substr(0, 7)) {
+    return fail(Status(ErrorCode::kCorruption, "not a raftkv KV snapshot (bad magic)"));
+  }
+  if (bytes[7] != kSnapshotMagic[7]) {
+    return fail(Status(ErrorCode::kVersionMismatch,
+                       fmt::format("KV snapshot format version {} is not supported (expected 1)",
+                                   static_cast<int>(static_cast<uint8_t>(bytes[7])))));
+  }
+  WriteBatch batch;
+  std::string key;
+  std::string value;
+  while (true) {
+    if (Status s = reader.read_exact(1, bytes); !s.is_ok()) return fail(s);
+    const auto tag = static_cast<uint8_t>(bytes[0]);
+    if (tag == kEndOfRecords) break;
+    if (tag > static_cast<uint8_t>(Space::kMeta)) {
+      return fail(Status(ErrorCode::kCorruption, fmt::format("snapshot: bad record tag {}", tag)));
+    }
+    uint64_t length = 0;
+    if (Status s = reader.read_varint(length); !s.is_ok()) return fail(s);
+    if (length > kMaxRecordFieldBytes)
+      return fail(Status(ErrorCode::kCorruption, "snapshot: key too long"));
+    if (Status s = reader.read_exact(length, key); !s.is_ok()) return fail(s);
+    if (Status s = reader.read_varint(length); !s.is_ok()) return fail(s);
+    if (length > kMaxRecordFieldBytes)
+      return fail(Status(ErrorCode::kCorruption, "snapshot: value too long"));
+    if (Status s = reader.read_exact(length, value); !s.is_ok()) return fail(s);
+    batch.put(static_cast<Space>(tag), key, value);
+    if (batch.ops().size() >= 1024) {
+      if (Status s = engine_->write(batch); !s.is_ok()) return fail(s);
+      batch.clear();
+    }
+  }
+  if (Status s = engine_->write(batch); !s.is_ok()) return fail(s);
+  const uint64_t expected = reader.hash();
+  if (Status s = reader.read_exact(8, bytes, /*hashed=*/false); !s.is_ok()) return fail(s);
+  if (read_u64_be(bytes) != expected) {
+    return fail(Status(ErrorCode::kCorruption, "snapshot checksum mismatch"));
+  }
+  if (!reader.at_end()) {
+    return fail(Status(ErrorCode::kCorruption, "snapshot: trailing bytes after checksum"));
+  }
+  if (Status s = load_meta(); !s.is_ok()) return fail(s);
+  return Status::ok();
+}
+
+Status StateMachine::restore_from_string(std::string_view bytes) {
+  size_t pos = 0;
+  return restore([&](char* buffer, size_t capacity) -> Result<size_t> {
+    const size_t n = std::min(capacity, bytes.size() - pos);
+    std::copy_n(bytes.data() + pos, n, buffer);
+    pos += n;
+    return n;
+  });
+}
+
+Status StateMachine::load_meta() {
+  reset_memory_state();
+  Status status;
+  engine_->scan(Space::kMeta, "", [&](std::string_view key, std::string_view value) {
+    if (key == kAppliedKey) {
+      if (value.size() != 24) {
+        status = Status(ErrorCode::kCorruption, "applied record has a bad size");
+        return false;
+      }
+      applied_index_.store(read_u64_be(value), std::memory_order_release);
+      applied_term_ = Term(read_u64_be(value.substr(8)));
+      now_ms_.store(static_cast<int64_t>(read_u64_be(value.substr(16))), std::memory_order_release);
+    } else if (key.size() == 9 && key[0] == 's') {
+      pb::SessionHeader header;
+      if (!header.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        status = Status(ErrorCode::kCorruption, "session record unreadable");
+        return false;
+      }
+      Session& session = sessions_[read_u64_be(key.substr(1))];
+      session.last_active_ms = header.last_active_ms();
+      session.acked_sequence = header.acked_sequence();
+    } else if (key.size() == 17 && key[0] == 'r') {
+      sessions_[read_u64_be(key.substr(1))].cached_sequences.insert(read_u64_be(key.substr(9)));
+    } else {
+      status = Status(ErrorCode::kCorruption, "unknown meta record");
+      return false;
+    }
+    return true;
+  });
+  if (!status.is_ok()) return status;
+  for (const auto& [client_id, session] : sessions_) {
+    sessions_by_activity_.emplace(session.last_active_ms, client_id);
+  }
+  return Status::ok();
+}
+
+}  // namespace raftkv::kv

@@ -1,0 +1,127 @@
+// The deterministic KV state machine applied to committed Raft entries.
+//
+// Determinism: apply() depends only on the entries and on Options (which must be identical on
+// every replica): time is the leader-assigned timestamp in each entry, made monotonic
+// (now = max(previous now, entry timestamp)); the local clock is never read. Replicas that
+// applied the same entries have identical digest() and byte-identical snapshots.
+//
+// Expiry: a key set with a TTL expires at (entry time + TTL); it is absent for any command
+// whose time is later. Expired keys are deleted lazily when a write command meets them.
+//
+// Client sessions (Raft thesis §6.3): a request with client_id != 0 is applied at most once.
+// The session remembers the reply of every sequence above the client's acked_sequence (at most
+// max_cached_replies_per_session; beyond that the oldest is forgotten and treated as acked);
+// a retry of a remembered sequence returns the cached reply without re-executing; a retry of a
+// forgotten (acked) one gets "ERR request sequence ... already acknowledged". A request for an
+// unknown session with acked_sequence > 0 gets "SESSIONEXPIRED ..." (it may have been
+// applied before the session expired, so re-applying it would be unsafe). Sessions idle for
+// session_ttl_ms of entry time, or the least recently active beyond max_sessions, are
+// removed. Clients must stop retrying a request well before session_ttl_ms.
+//
+// Threads: apply(), snapshot() and restore() are called from one thread (the apply thread).
+// read() and applied_index() may be called from any thread when the engine has
+// concurrent_reads(); a concurrent read sees each key's latest write atomically, but a
+// multi-key read (MGET) concurrent with apply may mix states: serve ReadIndex reads on the
+// apply thread between entries when multi-key atomicity matters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "kv/commands.h"
+#include "kv/engine.h"
+#include "kv/reply.h"
+#include "raft/types.h"
+
+namespace raftkv::kv {
+
+struct StateMachineOptions {
+  CommandLimits limits;
+  int64_t session_ttl_ms = 60 * 60 * 1000;
+  uint64_t max_sessions = 100'000;
+  uint64_t max_cached_replies_per_session = 1024;
+};
+
+// Receives snapshot bytes in chunks; an error aborts the snapshot.
+using SnapshotSink = std::function<Status(std::string_view chunk)>;
+// Fills up to `capacity` bytes at `buffer`; returns the count, 0 at the end of the snapshot.
+using SnapshotSource = std::function<Result<size_t>(char* buffer, size_t capacity)>;
+
+class StateMachine {
+ public:
+  StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions options = {});
+
+  // Applies one committed entry. Requires entry.index == applied_index() + 1. Returns the reply
+  // for the client that proposed it, or nullopt for entries without a command (the leader's
+  // empty no-op, configuration changes). Malformed payloads get an error reply, never a crash.
+  // Aborts the process if the engine fails to write (a durable engine's I/O error).
+  std::optional<Reply> apply(const raft::Entry& entry);
+
+  // Executes a read-only command (GET MGET EXISTS STRLEN SCAN DBSIZE) against the current
+  // state at time max(now_ms, state time). Write commands get an error reply.
+  Reply read(const std::vector<std::string>& args, int64_t now_ms) const;
+
+  Index applied_index() const { return Index(applied_index_.load(std::memory_order_acquire)); }
+  Term applied_term() const { return applied_term_; }
+  // The state machine's time: the largest entry timestamp applied so far (Unix ms).
+  int64_t now_ms() const { return now_ms_.load(std::memory_order_acquire); }
+  size_t session_count() const { return sessions_.size(); }
+  const Engine& engine() const { return *engine_; }
+
+  // Streams a self-checking image of the whole state (data, sessions, applied index) to
+  // `sink`, in chunks of about 64 KiB. Deterministic: equal states give equal bytes.
+  Status snapshot(const SnapshotSink& sink) const;
+  std::string snapshot_to_string() const;
+  // Replaces the whole state with a snapshot. On error (kCorruption, kVersionMismatch, or the
+  // source's error) the state machine is left empty (applied index 0) and must be restored
+  // again before use.
+  Status restore(const SnapshotSource& source);
+  Status restore_from_string(std::string_view bytes);
+
+  // A 64-bit hash of the whole state (the checksum of its snapshot stream), for comparing
+  // replicas at the same applied index.
+  uint64_t digest() const;
+
+ private:
+  struct Session {
+    int64_t last_active_ms = 0;
+    uint64_t acked_sequence = 0;
+    std::set<uint64_t> cached_sequences;  // replies stored under meta "r" + id + seq
+  };
+
+  Reply apply_request(std::string_view payload, WriteBatch& batch);
+  Reply apply_session_request(uint64_t client_id, uint64_t sequence, uint64_t acked_sequence,
+                              const std::vector<std::string>& args, WriteBatch& batch);
+  void expire_sessions(WriteBatch& batch, std::optional<uint64_t> keep_client);
+  void remove_session(uint64_t client_id, WriteBatch& batch);
+  void touch_session(uint64_t client_id, Session& session, WriteBatch& batch);
+  void forget_cached_reply(uint64_t client_id, Session& session, uint64_t sequence,
+                           WriteBatch& batch);
+  // Rebuilds applied index, time and sessions from the engine's meta space.
+  Status load_meta();
+  void reset_memory_state();
+
+  std::unique_ptr<Engine> engine_;
+  const StateMachineOptions options_;
+
+  // Invariant: equal to the index stored under meta "applied" (after each write()).
+  std::atomic<uint64_t> applied_index_{0};
+  Term applied_term_;
+  // Invariant: never decreases while applying.
+  std::atomic<int64_t> now_ms_{0};
+  std::map<uint64_t, Session> sessions_;
+  // (last_active_ms, client_id) for every session: expiry order.
+  std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;
+};
+
+}  // namespace raftkv::kv

@@ -1,0 +1,241 @@
+// StateMachine: determinism, snapshots, sessions (exactly-once), malformed entries.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "harness.h"
+
+namespace raftkv::kv {
+namespace {
+
+using testing::bulk;
+using testing::Harness;
+using testing::integer;
+
+// A random but seeded workload of every write command, with sessions and time steps.
+std::vector<raft::Entry> random_entries(uint64_t seed, size_t count) {
+  std::mt19937_64 rng(seed);
+  std::vector<raft::Entry> entries;
+  int64_t now = 1'700'000'000'000;
+  uint64_t sequence[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < count; ++i) {
+    const std::string key = "k" + std::to_string(rng() % 50);
+    std::vector<std::string> args;
+    switch (rng() % 8) {
+      case 0:
+        args = {"SET", key, std::to_string(rng())};
+        break;
+      case 1:
+        args = {"SET", key, "v", "PX", std::to_string(1 + rng() % 2000)};
+        break;
+      case 2:
+        args = {"INCRBY", key, std::to_string(rng() % 100)};
+        break;
+      case 3:
+        args = {"APPEND", key, "x"};
+        break;
+      case 4:
+        args = {"DEL", key, "k" + std::to_string(rng() % 50)};
+        break;
+      case 5:
+        args = {"MSET", key, "a", "k" + std::to_string(rng() % 50), "b"};
+        break;
+      case 6:
+        args = {"GETDEL", key};
+        break;
+      default:
+        args = {"SET", key, "y", "NX", "GET"};
+        break;
+    }
+    now += static_cast<int64_t>(rng() % 100) - 10;  // leader clocks may step back a little
+    RequestHeader header;
+    header.timestamp_ms = now;
+    if (rng() % 2 == 0) {
+      const size_t client = rng() % 4;
+      header.client_id = client + 1;
+      header.sequence = ++sequence[client];
+      header.acked_sequence = sequence[client] > 3 ? sequence[client] - 3 : 0;
+    }
+    raft::Entry e;
+    e.term = Term(1 + i / 100);
+    e.index = Index(i + 1);
+    if (rng() % 20 != 0) e.data = encode_request(header, args);  // some leader no-ops
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+TEST(StateMachine, SameEntriesGiveSameDigestAndSnapshotBytes) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    StateMachine a(make_skiplist_engine());
+    StateMachine b(make_skiplist_engine());
+    for (const auto& e : random_entries(seed, 2000)) {
+      ASSERT_EQ(a.apply(e), b.apply(e));
+    }
+    EXPECT_EQ(a.digest(), b.digest());
+    EXPECT_EQ(a.snapshot_to_string(), b.snapshot_to_string());
+    EXPECT_EQ(a.applied_index(), Index(2000));
+    EXPECT_GT(a.session_count(), 0u);
+  }
+}
+
+TEST(StateMachine, DifferentStatesGiveDifferentDigests) {
+  Harness a, b;
+  a.run({"SET", "k", "1"});
+  b.run({"SET", "k", "2"});
+  EXPECT_NE(a.sm().digest(), b.sm().digest());
+}
+
+TEST(StateMachine, SnapshotRestoreRoundTripThenIdenticalFuture) {
+  const auto entries = random_entries(9, 3000);
+  StateMachine source(make_skiplist_engine());
+  for (size_t i = 0; i < 2000; ++i) (void)source.apply(entries[i]);
+  // Stream in small chunks to exercise chunking on both sides.
+  std::vector<std::string> chunks;
+  ASSERT_TRUE(source
+                  .snapshot([&](std::string_view chunk) {
+                    chunks.emplace_back(chunk);
+                    return Status::ok();
+                  })
+                  .is_ok());
+  std::string bytes;
+  for (const auto& c : chunks) bytes += c;
+  StateMachine restored(make_skiplist_engine());
+  size_t pos = 0;
+  ASSERT_TRUE(restored
+                  .restore([&](char* buffer, size_t capacity) -> Result<size_t> {
+                    const size_t n = std::min<size_t>({capacity, 333, bytes.size() - pos});
+                    std::copy_n(bytes.data() + pos, n, buffer);
+                    pos += n;
+                    return n;
+                  })
+                  .is_ok());
+  EXPECT_EQ(restored.digest(), source.digest());
+  EXPECT_EQ(restored.applied_index(), source.applied_index());
+  EXPECT_EQ(restored.now_ms(), source.now_ms());
+  EXPECT_EQ(restored.session_count(), source.session_count());
+  // The restored replica continues exactly like the original (sessions included).
+  for (size_t i = 2000; i < entries.size(); ++i) {
+    ASSERT_EQ(restored.apply(entries[i]), source.apply(entries[i])) << i;
+  }
+  EXPECT_EQ(restored.digest(), source.digest());
+}
+
+TEST(StateMachine, CorruptOrTruncatedSnapshotIsRejected) {
+  Harness h;
+  h.run({"SET", "k", "v"});
+  const std::string good = h.sm().snapshot_to_string();
+  StateMachine target(make_skiplist_engine());
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    EXPECT_FALSE(target.restore_from_string(bad).is_ok()) << "flip at " << i;
+    EXPECT_EQ(target.applied_index(), Index(0));
+    EXPECT_FALSE(target.restore_from_string(good.substr(0, i)).is_ok()) << "truncated " << i;
+  }
+  std::string newer = good;
+  newer[7] = 2;
+  EXPECT_EQ(target.restore_from_string(newer).code(), ErrorCode::kVersionMismatch);
+  EXPECT_FALSE(target.restore_from_string(good + "x").is_ok());
+  ASSERT_TRUE(target.restore_from_string(good).is_ok());
+  EXPECT_EQ(target.read({"GET", "k"}, 0), bulk("v"));
+}
+
+TEST(StateMachine, RetryOfAppliedRequestReturnsCachedReplyAndAppliesOnce) {
+  Harness h;
+  RequestHeader client{.client_id = 7, .sequence = 1};
+  EXPECT_EQ(h.run({"INCR", "counter"}, client), integer(1));
+  // The same request committed again (retried through a new leader): not re-applied.
+  EXPECT_EQ(h.run({"INCR", "counter"}, client), integer(1));
+  EXPECT_EQ(h.run({"APPEND", "log", "x"}, {.client_id = 7, .sequence = 2}), integer(1));
+  EXPECT_EQ(h.run({"APPEND", "log", "x"}, {.client_id = 7, .sequence = 2}), integer(1));
+  EXPECT_EQ(h.read({"GET", "counter"}), bulk("1"));
+  EXPECT_EQ(h.read({"GET", "log"}), bulk("x"));
+  // Out-of-order arrival (pipelined requests retried in another order) is fine.
+  EXPECT_EQ(h.run({"INCR", "counter"}, {.client_id = 7, .sequence = 4}), integer(2));
+  EXPECT_EQ(h.run({"INCR", "counter"}, {.client_id = 7, .sequence = 3}), integer(3));
+  EXPECT_EQ(h.run({"INCR", "counter"}, {.client_id = 7, .sequence = 4}), integer(2));
+  // Acknowledged replies are forgotten; a stale retry of one gets an error, not a re-apply.
+  EXPECT_EQ(h.run({"INCR", "counter"}, {.client_id = 7, .sequence = 5, .acked_sequence = 4}),
+            integer(4));
+  EXPECT_TRUE(
+      h.run({"INCR", "counter"}, {.client_id = 7, .sequence = 2, .acked_sequence = 4}).is_error());
+  EXPECT_EQ(h.read({"GET", "counter"}), bulk("4"));
+  // Requests without a session are applied each time.
+  EXPECT_EQ(h.run({"INCR", "counter"}), integer(5));
+  EXPECT_EQ(h.run({"INCR", "counter"}), integer(6));
+}
+
+TEST(StateMachine, SessionsSurviveSnapshots) {
+  Harness h;
+  EXPECT_EQ(h.run({"INCR", "c"}, {.client_id = 3, .sequence = 1}), integer(1));
+  StateMachine copy(make_skiplist_engine());
+  ASSERT_TRUE(copy.restore_from_string(h.sm().snapshot_to_string()).is_ok());
+  raft::Entry retry = h.entry(
+      encode_request({.client_id = 3, .sequence = 1, .timestamp_ms = h.now_ms()}, {"INCR", "c"}));
+  EXPECT_EQ(copy.apply(retry), integer(1));
+  EXPECT_EQ(copy.read({"GET", "c"}, 0), bulk("1"));
+}
+
+TEST(StateMachine, SessionsExpireByEntryTime) {
+  StateMachineOptions options;
+  options.session_ttl_ms = 10'000;
+  Harness h(options);
+  EXPECT_EQ(h.run({"INCR", "c"}, {.client_id = 1, .sequence = 1}), integer(1));
+  EXPECT_EQ(h.run({"INCR", "c"}, {.client_id = 2, .sequence = 1}), integer(2));
+  h.advance_ms(6'000);
+  EXPECT_EQ(h.run({"INCR", "c"}, {.client_id = 2, .sequence = 2, .acked_sequence = 1}), integer(3));
+  h.advance_ms(6'000);  // client 1 idle for 12 s > TTL; client 2 for 6 s
+  EXPECT_EQ(h.run({"GET", "c"}), bulk("3"));
+  EXPECT_EQ(h.sm().session_count(), 1u);
+  // Client 1's retry after expiry is refused rather than applied twice.
+  EXPECT_EQ(h.run({"INCR", "c"}, {.client_id = 1, .sequence = 2, .acked_sequence = 1})
+                .text.rfind("SESSIONEXPIRED", 0),
+            0u);
+  EXPECT_EQ(h.read({"GET", "c"}), bulk("3"));
+}
+
+TEST(StateMachine, SessionTableAndReplyCacheAreBounded) {
+  StateMachineOptions options;
+  options.max_sessions = 3;
+  options.max_cached_replies_per_session = 2;
+  Harness h(options);
+  for (uint64_t client = 1; client <= 5; ++client) {
+    h.advance_ms(1);
+    h.run({"INCR", "c"}, {.client_id = client, .sequence = 1});
+  }
+  EXPECT_EQ(h.sm().session_count(), 3u);
+  for (uint64_t seq = 1; seq <= 4; ++seq) h.run({"INCR", "d"}, {.client_id = 9, .sequence = seq});
+  // Sequences 1 and 2 fell out of the cache: retries are refused, 3 and 4 are answered.
+  EXPECT_TRUE(h.run({"INCR", "d"}, {.client_id = 9, .sequence = 1}).is_error());
+  EXPECT_EQ(h.run({"INCR", "d"}, {.client_id = 9, .sequence = 4}), integer(4));
+  EXPECT_EQ(h.read({"GET", "d"}), bulk("4"));
+}
+
+TEST(StateMachine, MalformedAndNonCommandEntries) {
+  Harness h;
+  raft::Entry noop = h.entry("");
+  EXPECT_FALSE(h.sm().apply(noop).has_value());
+  raft::Entry garbage = h.entry("\xff\xff\xff");
+  auto reply = h.sm().apply(garbage);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->text, "ERR malformed command entry");
+  raft::Entry conf = h.entry("x");
+  conf.type = raft::EntryType::kConfChange;
+  EXPECT_FALSE(h.sm().apply(conf).has_value());
+  EXPECT_EQ(h.sm().applied_index(), Index(3));
+  EXPECT_EQ(h.run({"SET", "k", "v"}), Reply::ok());
+}
+
+TEST(StateMachine, TimeIsMonotonicAcrossLeaderClockSteps) {
+  Harness h;
+  h.run({"SET", "k", "v", "PX", "1000"});
+  const int64_t t0 = h.sm().now_ms();
+  h.advance_ms(-500'000);  // a new leader whose clock is behind
+  h.run({"SET", "x", "1"});
+  EXPECT_EQ(h.sm().now_ms(), t0);
+  EXPECT_EQ(h.read({"GET", "k"}), bulk("v"));
+}
+
+}  // namespace
+}  // namespace raftkv::kv
