@@ -549,6 +549,7 @@ Status Wal::compact(Index index) {
     }
     if (index <= base_index_) return Status::ok();  // already compacted
     const Index new_base = std::min(index, last_index_locked());
+    if (new_base <= base_index_) return Status::ok();  // nothing in memory to drop
     const Term new_base_term = locs_[new_base - base_index_ - 1].term;
     const uint64_t drop = new_base - base_index_;
     locs_.erase(locs_.begin(), locs_.begin() + static_cast<std::ptrdiff_t>(drop));
