@@ -1,10 +1,10 @@
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #include <climits>
 
 #include <isa-l/crc.h>
 
-namespace raftkv::storage {
+namespace raftkv {
 
 uint32_t crc32c_extend(uint32_t crc, const void* data, size_t len) {
   // ISA-L: crc32_iscsi(buf, len, init) runs the reflected register from `init` and returns it
@@ -20,4 +20,4 @@ uint32_t crc32c_extend(uint32_t crc, const void* data, size_t len) {
   return ~reg;
 }
 
-}  // namespace raftkv::storage
+}  // namespace raftkv

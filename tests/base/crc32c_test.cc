@@ -1,10 +1,10 @@
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace raftkv::storage {
+namespace raftkv {
 namespace {
 
 TEST(Crc32c, MatchesTheStandardCheckValue) {
@@ -25,4 +25,4 @@ TEST(Crc32c, ExtendEqualsWholeComputation) {
 }
 
 }  // namespace
-}  // namespace raftkv::storage
+}  // namespace raftkv

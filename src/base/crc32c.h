@@ -1,6 +1,6 @@
-// CRC32C (Castagnoli, polynomial 0x1EDC6F41, reflected), the checksum of every WAL record and
-// snapshot file. Backed by ISA-L's crc32_iscsi, which uses the raw register convention (no
-// initial or final inversion); these wrappers apply the standard convention so that
+// CRC32C (Castagnoli, polynomial 0x1EDC6F41, reflected), the checksum of every WAL record,
+// snapshot file and peer frame. Backed by ISA-L's crc32_iscsi, which uses the raw register
+// convention (no initial or final inversion); these wrappers apply the standard convention so that
 // crc32c("123456789") == 0xE3069283 and crc32c_extend(crc32c(a), b) == crc32c(a + b).
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace raftkv::storage {
+namespace raftkv {
 
 // Standard CRC32C of `data`, continuing from a previous standard CRC32C value `crc`
 // (0 for a fresh computation).
@@ -21,4 +21,4 @@ inline uint32_t crc32c(std::string_view data) {
   return crc32c(data.data(), data.size());
 }
 
-}  // namespace raftkv::storage
+}  // namespace raftkv
