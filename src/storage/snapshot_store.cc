@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/wal_format.h"
 
 namespace raftkv::storage {

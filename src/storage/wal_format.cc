@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 namespace raftkv::storage {
 namespace {
