@@ -1,0 +1,260 @@
+// raft::Message <-> protobuf: round trips for every network message type, and rejection of
+// everything a peer must not send (local types, zero ids, unknown enums, bad snapshots).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/codec.h"
+
+namespace raftkv::transport {
+namespace {
+
+using raft::EntryType;
+using raft::Message;
+using raft::MessageType;
+
+constexpr MessageType kAllTypes[] = {
+    MessageType::kHup,
+    MessageType::kBeat,
+    MessageType::kPropose,
+    MessageType::kReadIndex,
+    MessageType::kUnreachable,
+    MessageType::kSnapshotStatus,
+    MessageType::kTransferLeader,
+    MessageType::kStorageAppendDone,
+    MessageType::kCheckQuorum,
+    MessageType::kApp,
+    MessageType::kAppResp,
+    MessageType::kVote,
+    MessageType::kVoteResp,
+    MessageType::kPreVote,
+    MessageType::kPreVoteResp,
+    MessageType::kHeartbeat,
+    MessageType::kHeartbeatResp,
+    MessageType::kSnap,
+    MessageType::kTimeoutNow,
+    MessageType::kReadIndexResp,
+};
+
+// A message of `type` with every field set to a distinct non-default value.
+Message full_message(MessageType type) {
+  Message m;
+  m.type = type;
+  m.from = NodeId(2);
+  m.to = NodeId(3);
+  m.term = Term(7);
+  m.log_term = Term(6);
+  m.index = Index(41);
+  m.entries = {
+      raft::Entry{Term(6), Index(42), EntryType::kNormal, "set x 1"},
+      raft::Entry{Term(7), Index(43), EntryType::kNormal, ""},  // leader no-op
+      raft::Entry{Term(7), Index(44), EntryType::kConfChange,
+                  raft::ConfChange{raft::ConfChangeType::kAddLearner, NodeId(4)}.encode()},
+      raft::Entry{Term(7), Index(45), EntryType::kNormal, std::string("\0\xff\x01", 3)},
+  };
+  m.commit = Index(40);
+  m.reject = true;
+  m.reject_hint = Index(39);
+  m.context = 0xdeadbeefcafeULL;
+  m.transfer = true;
+  if (type == MessageType::kSnap) {
+    auto s = std::make_shared<raft::Snapshot>();
+    s->meta.index = Index(100);
+    s->meta.term = Term(5);
+    s->meta.conf.voters = {NodeId(1), NodeId(2), NodeId(3)};
+    s->meta.conf.learners = {NodeId(4)};
+    s->data = std::string(1000, 'z') + std::string("\0binary", 7);
+    m.snapshot = s;
+  }
+  return m;
+}
+
+void expect_same(const Message& a, const Message& b) {
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_EQ(a.from, b.from);
+  EXPECT_EQ(a.to, b.to);
+  EXPECT_EQ(a.term, b.term);
+  EXPECT_EQ(a.log_term, b.log_term);
+  EXPECT_EQ(a.index, b.index);
+  EXPECT_EQ(a.entries, b.entries);
+  EXPECT_EQ(a.commit, b.commit);
+  EXPECT_EQ(a.reject, b.reject);
+  EXPECT_EQ(a.reject_hint, b.reject_hint);
+  EXPECT_EQ(a.context, b.context);
+  EXPECT_EQ(a.transfer, b.transfer);
+  ASSERT_EQ(a.snapshot == nullptr, b.snapshot == nullptr);
+  if (a.snapshot) {
+    EXPECT_EQ(a.snapshot->meta, b.snapshot->meta);
+    EXPECT_EQ(a.snapshot->data, b.snapshot->data);
+  }
+}
+
+TEST(Codec, EveryNetworkMessageTypeRoundTrips) {
+  int network_types = 0;
+  for (MessageType type : kAllTypes) {
+    if (!is_network_message(type)) continue;
+    ++network_types;
+    SCOPED_TRACE(raft::message_type_name(type));
+    const Message m = full_message(type);
+    pb::Message wire;
+    ASSERT_TRUE(encode_message(m, &wire).is_ok());
+    auto back = decode_message(wire);
+    ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+    expect_same(m, *back);
+  }
+  EXPECT_EQ(network_types, 13);  // 11 peer messages + forwarded ReadIndex and TransferLeader
+}
+
+TEST(Codec, DefaultFieldsRoundTrip) {
+  Message m;
+  m.type = MessageType::kHeartbeatResp;
+  m.from = NodeId(1);
+  m.to = NodeId(2);
+  pb::Message wire;
+  ASSERT_TRUE(encode_message(m, &wire).is_ok());
+  auto back = decode_message(wire);
+  ASSERT_TRUE(back.is_ok());
+  expect_same(m, *back);
+}
+
+TEST(Codec, EnvelopeRoundTripsAcrossGroups) {
+  Envelope env{NodeId(2), 77, {}};
+  env.messages.push_back({GroupId(0), full_message(MessageType::kApp)});
+  env.messages.push_back({GroupId(5), full_message(MessageType::kSnap)});
+  env.messages.push_back({GroupId(UINT64_MAX), full_message(MessageType::kVoteResp)});
+  auto bytes = encode_envelope(env);
+  ASSERT_TRUE(bytes.is_ok());
+  auto decoded = decode_payload(*bytes);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  const auto* back = std::get_if<Envelope>(&*decoded);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->sender, NodeId(2));
+  EXPECT_EQ(back->cluster_id, 77u);
+  ASSERT_EQ(back->messages.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back->messages[i].group, env.messages[i].group);
+    expect_same(env.messages[i].message, back->messages[i].message);
+  }
+}
+
+TEST(Codec, HelloRoundTrips) {
+  Hello h{NodeId(9), 1234, kProtocolVersion};
+  auto decoded = decode_payload(encode_hello(h));
+  ASSERT_TRUE(decoded.is_ok());
+  ASSERT_TRUE(std::holds_alternative<Hello>(*decoded));
+  EXPECT_EQ(std::get<Hello>(*decoded), h);
+}
+
+TEST(Codec, LocalMessagesAreNeverEncoded) {
+  for (MessageType type : kAllTypes) {
+    if (is_network_message(type)) continue;
+    SCOPED_TRACE(raft::message_type_name(type));
+    pb::Message wire;
+    Status s = encode_message(full_message(type), &wire);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+    Envelope env{NodeId(1), 1, {{GroupId(1), full_message(type)}}};
+    EXPECT_FALSE(encode_envelope(env).is_ok());
+  }
+  EXPECT_FALSE(is_network_message(MessageType::kPropose));
+}
+
+TEST(Codec, LocalMessagesFromThePeerAreRejected) {
+  // What a buggy or hostile peer could send: a well-formed message with a local type.
+  const pb::MessageType kLocalWireTypes[] = {
+      pb::MSG_HUP,
+      pb::MSG_BEAT,
+      pb::MSG_PROPOSE,
+      pb::MSG_UNREACHABLE,
+      pb::MSG_SNAPSHOT_STATUS,
+      pb::MSG_STORAGE_APPEND_DONE,
+      pb::MSG_CHECK_QUORUM,
+  };
+  for (pb::MessageType wire_type : kLocalWireTypes) {
+    SCOPED_TRACE(pb::MessageType_Name(wire_type));
+    pb::Message wire;
+    ASSERT_TRUE(encode_message(full_message(MessageType::kApp), &wire).is_ok());
+    wire.set_type(wire_type);
+    auto back = decode_message(wire);
+    ASSERT_FALSE(back.is_ok());
+    EXPECT_EQ(back.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(back.status().message().find("local message"), std::string::npos)
+        << back.status().message();
+  }
+}
+
+TEST(Codec, OutOfRangeFieldsAreRejected) {
+  auto rejects = [](auto mutate, const char* what) {
+    SCOPED_TRACE(what);
+    pb::Message wire;
+    ASSERT_TRUE(encode_message(full_message(MessageType::kApp), &wire).is_ok());
+    mutate(wire);
+    auto back = decode_message(wire);
+    EXPECT_FALSE(back.is_ok());
+    EXPECT_EQ(back.code(), ErrorCode::kInvalidArgument);
+  };
+  rejects([](pb::Message& w) { w.set_type(pb::MSG_UNSPECIFIED); }, "type 0");
+  rejects([](pb::Message& w) { w.set_type(static_cast<pb::MessageType>(999)); }, "type 999");
+  rejects([](pb::Message& w) { w.set_from(0); }, "zero sender");
+  rejects([](pb::Message& w) { w.set_to(0); }, "zero recipient");
+  rejects([](pb::Message& w) { w.mutable_entries(0)->set_type(static_cast<pb::EntryType>(7)); },
+          "entry type 7");
+  rejects([](pb::Message& w) { w.mutable_snapshot()->mutable_meta()->set_index(5); },
+          "snapshot on App");
+}
+
+TEST(Codec, BadSnapshotsAreRejected) {
+  auto rejects = [](auto mutate, const char* what) {
+    SCOPED_TRACE(what);
+    pb::Message wire;
+    ASSERT_TRUE(encode_message(full_message(MessageType::kSnap), &wire).is_ok());
+    mutate(*wire.mutable_snapshot()->mutable_meta());
+    EXPECT_FALSE(decode_message(wire).is_ok());
+  };
+  rejects([](pb::SnapshotMeta& m) { m.set_index(0); }, "index 0");
+  rejects([](pb::SnapshotMeta& m) { m.set_term(0); }, "term 0");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_voters(0); }, "voter 0");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_voters(2); }, "voters unsorted");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_learners(4); }, "learner duplicate");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->set_learners(0, 3); }, "voter and learner");
+
+  pb::Message wire;
+  ASSERT_TRUE(encode_message(full_message(MessageType::kSnap), &wire).is_ok());
+  wire.clear_snapshot();
+  EXPECT_FALSE(decode_message(wire).is_ok()) << "Snap without snapshot";
+
+  Message m = full_message(MessageType::kSnap);
+  m.snapshot = nullptr;
+  EXPECT_FALSE(encode_message(m, &wire).is_ok());
+}
+
+TEST(Codec, MalformedPayloadsAreRejected) {
+  EXPECT_FALSE(decode_payload("").is_ok());  // no body
+  EXPECT_FALSE(decode_payload("\xff\xff\xff").is_ok());
+  EXPECT_FALSE(decode_payload(encode_hello(Hello{NodeId(0), 1, 1})).is_ok());
+  Envelope env{NodeId(0), 1, {}};
+  EXPECT_FALSE(decode_payload(*encode_envelope(env)).is_ok());
+  // One bad message poisons the whole envelope.
+  pb::PeerMessage pm;
+  pb::Envelope* e = pm.mutable_envelope();
+  e->set_sender(1);
+  ASSERT_TRUE(encode_message(full_message(MessageType::kApp), e->add_messages()->mutable_message())
+                  .is_ok());
+  e->add_messages()->mutable_message()->set_type(pb::MSG_HUP);
+  EXPECT_FALSE(decode_payload(pm.SerializeAsString()).is_ok());
+}
+
+TEST(Codec, EstimateIsAnUpperBound) {
+  for (MessageType type : kAllTypes) {
+    if (!is_network_message(type)) continue;
+    const Message m = full_message(type);
+    pb::GroupMessage gm;
+    gm.set_group_id(UINT64_MAX);
+    ASSERT_TRUE(encode_message(m, gm.mutable_message()).is_ok());
+    EXPECT_LE(gm.ByteSizeLong() + 6, estimate_encoded_bytes(m)) << raft::message_type_name(type);
+  }
+}
+
+}  // namespace
+}  // namespace raftkv::transport
