@@ -137,6 +137,7 @@ void RaftImpl::advance(const Ready& rd) {
 }
 
 ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
+  const ConfState before = conf_;
   auto erase = [](std::vector<NodeId>& v, NodeId id) { std::erase(v, id); };
   switch (cc.type) {
     case ConfChangeType::kAddVoter:
@@ -154,6 +155,7 @@ ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
   }
   sort_unique(conf_.voters);
   sort_unique(conf_.learners);
+  if (conf_ == before) return conf_;  // e.g. the bootstrap entries, re-applied after restart
   rebuild_progress();
   logger_.info("membership now {} voters, {} learners", conf_.voters.size(), conf_.learners.size());
   if (role_ == Role::kLeader) {

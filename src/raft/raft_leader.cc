@@ -289,6 +289,16 @@ void RaftImpl::handle_append_response(const Message& m, Progress& pr) {
 void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
+  if (m.index < pr.match) {
+    // The follower no longer holds entries it acknowledged: its disk was replaced or wiped.
+    // Find its log again from scratch (a snapshot if ours no longer reaches back). Lowering
+    // match never un-commits anything: the commit index only moves forward. A reordered, stale
+    // response costs one redundant probe.
+    logger_.warn("follower {} reports last index {} below its acknowledged {}; re-probing", m.from,
+                 m.index, pr.match);
+    pr.match = m.index;
+    pr.become_probe();
+  }
   // If acknowledgements were lost, free one slot so replication does not stall.
   if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
     pr.inflights.free_first_one();

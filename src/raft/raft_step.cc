@@ -413,7 +413,11 @@ void RaftImpl::handle_append(Message& m) {
 void RaftImpl::handle_heartbeat(const Message& m) {
   // The leader sends min(our match, its commit), so this never exceeds what we hold.
   log_.commit_to(std::min(m.commit, log_.last_index()));
-  send(Message{.type = MessageType::kHeartbeatResp, .to = m.from, .context = m.context});
+  // Our last index lets the leader notice a log we lost (e.g. a wiped data directory).
+  send(Message{.type = MessageType::kHeartbeatResp,
+               .to = m.from,
+               .index = log_.last_index(),
+               .context = m.context});
 }
 
 void RaftImpl::handle_snapshot(const Message& m) {

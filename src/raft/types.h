@@ -114,7 +114,7 @@ struct Message {
                   // kAppResp reject: hint term; kStorageAppendDone: term at `index`
   Index index;    // kApp: index preceding entries; kVote: last log index;
                   // kAppResp: last matching index (or rejected index);
-                  // kReadIndexResp: the read point
+                  // kReadIndexResp: the read point; kHeartbeatResp: sender's last index
   std::vector<Entry> entries;
   Index commit;  // kApp/kHeartbeat: leader's commit
   bool reject = false;

@@ -50,6 +50,22 @@ TEST(Snapshot, RestartFromSnapshotAndLogTail) {
   for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(c.applied_data(id), want) << "node " << id;
 }
 
+TEST(Snapshot, FollowerThatLostItsLogIsReprobedAndGetsASnapshot) {
+  // A follower whose disk was wiped still has the leader's trust (match); its heartbeat
+  // responses reveal the loss and the leader finds its log again, here by snapshot.
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.propose(1, "v" + std::to_string(i)).is_ok());
+  c.snapshot_and_compact(1);
+  c.crash(3);
+  c.wipe(3);
+  c.restart(3);
+  c.reset_counts();
+  c.tick_all(3);
+  EXPECT_EQ(c.delivered[MessageType::kSnap], 1u);
+  EXPECT_EQ(c.applied_data(3), c.applied_data(1));
+}
+
 TEST(Snapshot, StaleSnapshotIsIgnored) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));

@@ -1,6 +1,7 @@
 #include "test_cluster.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace raftkv::raft::testing {
 
@@ -25,6 +26,10 @@ std::vector<std::string> decode_state(const std::string& data) {
 
 TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
     : tweak_(std::move(tweak)), seed_(seed), initial_voters_(n), nodes_(n) {
+  // Quiet by default; RAFTKV_LOG=debug (or info, trace) shows the cores' log lines.
+  LogLevel level = LogLevel::kWarn;
+  if (const char* env = std::getenv("RAFTKV_LOG")) parse_log_level(env, &level);
+  set_log_level(level);
   for (uint64_t id = 1; id <= n; ++id) {
     Node& node = nodes_[id - 1];
     node.storage = std::make_unique<MemoryStorage>();

@@ -58,6 +58,8 @@ class TestCluster {
   // Adds a node with the next id and no membership of its own: it learns the configuration
   // from the log once the leader adds it (propose a ConfChange). Returns its id.
   uint64_t add_node();
+  // Replaces a crashed node's disk with an empty one (it restarts as a fresh node).
+  void wipe(uint64_t id) { nodes_.at(id - 1).storage = std::make_unique<MemoryStorage>(); }
   bool alive(uint64_t id) const { return nodes_.at(id - 1).raft != nullptr; }
 
   // Data of the normal entries node `id` applied (leader no-ops skipped), in order.
