@@ -1,0 +1,84 @@
+// The frontend's view of the replicated store: what a client connection may ask of it.
+//
+// The server implements Backend by wiring the node driver (src/node/); frontend tests use a
+// fake. The frontend never touches Raft directly.
+//
+// Conventions for completions (Result<kv::Reply>):
+//   ok                      → the command's reply (which may itself be a Redis error reply)
+//   kNotLeader              → this node cannot serve it; message() is the leader's client
+//                             address "host:port", or "" when no leader is known. The frontend
+//                             answers "-MOVED <slot> <addr>" (Redis Cluster convention; slot =
+//                             CRC16(key) mod 16384 of the first key, 0 for keyless commands), or
+//                             "-CLUSTERDOWN no leader elected yet, retry later" when "".
+//   kTooLarge, kProposalDropped, kTimeout, kShutdown, kUnavailable
+//                           → "-TRYAGAIN <message>" (retryable: backpressure, leadership change
+//                             in progress, deadline passed without an outcome — the command may
+//                             or may not have been applied unless a session made it idempotent)
+//   kInvalidArgument        → "-ERR <message>"
+// Completions may run on any thread: the frontend posts them back to its connection.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/status.h"
+#include "kv/reply.h"
+
+namespace raftkv::frontend {
+
+// Exactly-once identity of a write (Raft thesis §6.3). client_id 0 means "no session".
+// A client sends it with the extension command
+//   RAFTKV.REQ <client_id> <sequence> <acked_sequence> <command> [args...]
+// and retries with the same numbers after errors or leader changes.
+struct ClientSession {
+  uint64_t client_id = 0;
+  uint64_t sequence = 0;
+  uint64_t acked_sequence = 0;
+};
+
+enum class ReadConsistency : uint8_t {
+  kLinearizable,  // ReadIndex (or lease): reflects every write acknowledged before it began
+  kFollower,      // served by this node's state as is (after READONLY on a follower): may lag
+};
+
+struct MemberInfo {
+  NodeId id;
+  std::string client_addr;  // host:port where it serves RESP
+  bool voter = true;
+};
+
+struct BackendStatus {
+  NodeId id;
+  std::string role;  // "leader", "follower", "candidate", "pre-candidate"
+  Term term;
+  NodeId leader;
+  std::string leader_client_addr;  // "" when unknown
+  Index commit_index;
+  Index applied_index;
+  Index last_index;
+  Index snapshot_index;
+  std::vector<MemberInfo> members;
+  uint64_t keys = 0;
+  std::vector<std::pair<std::string, std::string>> extra;  // more "field:value" lines for INFO raft
+};
+
+using Completion = std::function<void(Result<kv::Reply>)>;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Replicates a write command (kv::classify_command(args[0]) == kWrite) and completes with its
+  // reply once it is committed and applied — never earlier.
+  virtual void write(std::vector<std::string> args, ClientSession session, Completion done) = 0;
+  // Executes a read command with the given consistency.
+  virtual void read(std::vector<std::string> args, ReadConsistency consistency,
+                    Completion done) = 0;
+  // A consistent snapshot of this node's view, for INFO, CLUSTER and ROLE. Thread-safe.
+  virtual BackendStatus status() const = 0;
+};
+
+}  // namespace raftkv::frontend
