@@ -138,23 +138,7 @@ void RaftImpl::advance(const Ready& rd) {
 
 ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
   const ConfState before = conf_;
-  auto erase = [](std::vector<NodeId>& v, NodeId id) { std::erase(v, id); };
-  switch (cc.type) {
-    case ConfChangeType::kAddVoter:
-      erase(conf_.learners, cc.node);
-      conf_.voters.push_back(cc.node);
-      break;
-    case ConfChangeType::kAddLearner:
-      erase(conf_.voters, cc.node);
-      conf_.learners.push_back(cc.node);
-      break;
-    case ConfChangeType::kRemoveNode:
-      erase(conf_.voters, cc.node);
-      erase(conf_.learners, cc.node);
-      break;
-  }
-  sort_unique(conf_.voters);
-  sort_unique(conf_.learners);
+  conf_ = apply_conf_change_to(conf_, cc);
   if (conf_ == before) return conf_;  // e.g. the bootstrap entries, re-applied after restart
   rebuild_progress();
   logger_.info("membership now {} voters, {} learners", conf_.voters.size(), conf_.learners.size());

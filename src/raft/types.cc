@@ -1,5 +1,7 @@
 #include "raft/types.h"
 
+#include <algorithm>
+
 namespace raftkv::raft {
 
 std::string ConfChange::encode() const {
@@ -19,6 +21,29 @@ std::optional<ConfChange> ConfChange::decode(const std::string& data) {
     v |= static_cast<uint64_t>(static_cast<uint8_t>(data[1 + i])) << (8 * i);
   if (v == 0) return std::nullopt;
   return ConfChange{static_cast<ConfChangeType>(t), NodeId(v)};
+}
+
+ConfState apply_conf_change_to(ConfState conf, const ConfChange& cc) {
+  auto erase = [](std::vector<NodeId>& v, NodeId id) { std::erase(v, id); };
+  auto insert = [](std::vector<NodeId>& v, NodeId id) {
+    auto it = std::lower_bound(v.begin(), v.end(), id);
+    if (it == v.end() || *it != id) v.insert(it, id);
+  };
+  switch (cc.type) {
+    case ConfChangeType::kAddVoter:
+      erase(conf.learners, cc.node);
+      insert(conf.voters, cc.node);
+      break;
+    case ConfChangeType::kAddLearner:
+      erase(conf.voters, cc.node);
+      insert(conf.learners, cc.node);
+      break;
+    case ConfChangeType::kRemoveNode:
+      erase(conf.voters, cc.node);
+      erase(conf.learners, cc.node);
+      break;
+  }
+  return conf;
 }
 
 const char* message_type_name(MessageType t) {

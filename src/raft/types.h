@@ -60,6 +60,9 @@ struct ConfChange {
   static std::optional<ConfChange> decode(const std::string& data);
 };
 
+// The membership after applying `cc` to `conf` (single-server change; idempotent).
+ConfState apply_conf_change_to(ConfState conf, const ConfChange& cc);
+
 struct SnapshotMeta {
   Index index;  // last index covered by the snapshot
   Term term;    // term of the entry at `index`
