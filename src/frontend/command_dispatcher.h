@@ -1,0 +1,118 @@
+// The command table: turns one parsed RESP request into one encoded RESP reply.
+//
+// Connection-level commands (PING, HELLO, CLIENT, SELECT, INFO, CLUSTER, ...) are answered
+// locally; KV commands (kv::classify_command) go to Backend::write / Backend::read, and their
+// completions are mapped to Redis replies (see reply_mapping.h). Every command is one entry in a
+// table (name, arity, flags, key positions, handler) that also feeds COMMAND / COMMAND INFO, so
+// Redis Cluster clients learn key positions from it.
+//
+// Thread-safety: dispatch() for one ConnectionState is called by one thread at a time (the
+// connection's strand); different connections may dispatch concurrently (the dispatcher holds
+// no mutable state; FrontendStats are atomics). `done` runs exactly once: synchronously inside
+// dispatch() for local commands, or later on any thread (the backend's) for KV commands.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "frontend/backend.h"
+
+namespace raftkv::frontend {
+
+// Per-connection state that commands may change. Owned by the connection; only touched inside
+// dispatch() (never from backend completions).
+struct ConnectionState {
+  uint64_t id = 0;          // CLIENT ID; unique per server
+  std::string name;         // CLIENT SETNAME
+  std::string remote_addr;  // "ip:port" of the client
+  std::string local_addr;   // "ip:port" of our end
+  ReadConsistency read_consistency = ReadConsistency::kLinearizable;  // READONLY / READWRITE
+  bool close_after_reply = false;  // QUIT: close once this reply is written
+};
+
+// Server-wide counters shown by INFO. Thread-safe (relaxed atomics: figures, not invariants).
+struct FrontendStats {
+  std::atomic<uint64_t> connected_clients{0};
+  std::atomic<uint64_t> total_connections_received{0};
+  std::atomic<uint64_t> total_commands_processed{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint16_t> tcp_port{0};  // set once the listener is bound
+};
+
+struct DispatcherOptions {
+  uint64_t max_clients = 10000;         // shown by INFO clients
+  std::string redis_version = "7.0.0";  // what clients that check versions see
+};
+
+// What a handler sees: the request, its connection, and where the reply goes.
+// Encoded RESP bytes of exactly one reply.
+using ReplyCallback = std::function<void(std::string reply)>;
+
+class CommandDispatcher;
+
+struct CommandCall {
+  const CommandDispatcher& dispatcher;
+  std::vector<std::string> args;  // args[0] is the command name as sent
+  ConnectionState& conn;
+  ReplyCallback done;
+
+  // Answers with an already encoded reply (exactly once per call).
+  void reply(std::string encoded);
+  void reply_error(std::string_view text);  // "ERR ..." without the '-'
+  void reply_ok();
+};
+
+enum CommandFlag : uint32_t {
+  kFlagWrite = 1u << 0,     // replicated through the log
+  kFlagReadonly = 1u << 1,  // KV read
+  kFlagFast = 1u << 2,
+  kFlagAdmin = 1u << 3,  // answered locally from the node's status
+  kFlagStale = 1u << 4,  // allowed while no leader is known
+};
+
+// One row of the command table. arity > 0: exactly; < 0: at least -arity (Redis convention,
+// including the name). Key positions as in Redis's COMMAND reply (first, last (-1 = last arg),
+// step), 0 for keyless commands.
+struct CommandSpec {
+  std::string_view name;  // lowercase
+  int arity;
+  uint32_t flags;
+  int first_key;
+  int last_key;
+  int key_step;
+  void (*handler)(CommandCall& call);
+};
+
+// The whole table (sorted by name), for COMMAND and tests.
+std::span<const CommandSpec> command_table();
+// Case-insensitive lookup; nullptr when unknown.
+const CommandSpec* find_command(std::string_view name);
+// True when `argc` (including the name) satisfies `spec`'s arity.
+bool arity_ok(const CommandSpec& spec, size_t argc);
+
+class CommandDispatcher {
+ public:
+  // `backend` and `stats` must outlive the dispatcher and every pending completion.
+  CommandDispatcher(Backend& backend, FrontendStats& stats, DispatcherOptions options = {});
+
+  void dispatch(std::vector<std::string> args, ConnectionState& conn, ReplyCallback done) const;
+
+  Backend& backend() const { return backend_; }
+  FrontendStats& stats() const { return stats_; }
+  const DispatcherOptions& options() const { return options_; }
+  uint64_t uptime_seconds() const;
+
+ private:
+  Backend& backend_;
+  FrontendStats& stats_;
+  DispatcherOptions options_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace raftkv::frontend

@@ -1,0 +1,48 @@
+// Internal to the frontend: the handlers named by the command table, and helpers they share.
+// Each handler answers through call.reply*() exactly once (possibly later, from the backend).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "frontend/command_dispatcher.h"
+
+namespace raftkv::frontend::handlers {
+
+// connection_commands.cc
+void ping(CommandCall& call);
+void echo(CommandCall& call);
+void hello(CommandCall& call);
+void auth(CommandCall& call);
+void command(CommandCall& call);
+void client(CommandCall& call);
+void select(CommandCall& call);
+void quit(CommandCall& call);
+void readonly(CommandCall& call);
+void readwrite(CommandCall& call);
+
+// status_commands.cc
+void info(CommandCall& call);
+void cluster(CommandCall& call);
+void role(CommandCall& call);
+
+// command_dispatcher.cc
+void kv_command(CommandCall& call);
+void raftkv_req(CommandCall& call);
+
+// "ERR wrong number of arguments for '<name>' command"; name like "get" or "client|setname".
+std::string wrong_arity_error(std::string_view name);
+// "ERR unknown subcommand '<sub>'. Try <COMMAND> HELP."
+std::string unknown_subcommand_error(std::string_view command, std::string_view sub);
+// ASCII lowercase copy.
+std::string lowercase(std::string_view text);
+// Case-insensitive ASCII equality.
+bool iequals(std::string_view a, std::string_view b);
+// Splits "host:port" / "[v6]:port" at the last ':'; port 0 when absent or malformed.
+std::pair<std::string, uint16_t> split_host_port(std::string_view addr);
+// Redis Cluster node name of a node: its id as 40 hex digits.
+std::string cluster_node_name(uint64_t node_id);
+
+}  // namespace raftkv::frontend::handlers

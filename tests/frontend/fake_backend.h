@@ -1,0 +1,142 @@
+// Test doubles for Backend.
+//
+// FakeBackend: records every call; completes immediately with a scripted outcome, or holds the
+// completions until the test releases them (in any order). InMemoryBackend: a tiny single-node
+// store (GET/SET/DEL/DBSIZE/...) built on kv::execute_command over the skiplist engine, for
+// socket tests and redis-cli. Both are thread-safe (one mutex).
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/backend.h"
+#include "kv/commands.h"
+#include "kv/engine.h"
+
+namespace raftkv::frontend::testing {
+
+struct RecordedCall {
+  bool write = false;
+  std::vector<std::string> args;
+  ClientSession session;
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
+};
+
+class FakeBackend : public Backend {
+ public:
+  // Outcome used for every call while hold_ is false. Default: +OK.
+  void set_outcome(Result<kv::Reply> outcome) {
+    std::lock_guard lock(mu_);
+    outcome_ = std::move(outcome);
+  }
+  // While holding, completions are queued until release_*() is called.
+  void set_holding(bool holding) {
+    std::lock_guard lock(mu_);
+    holding_ = holding;
+  }
+  void set_status(BackendStatus status) {
+    std::lock_guard lock(mu_);
+    status_ = std::move(status);
+  }
+
+  void write(std::vector<std::string> args, ClientSession session, Completion done) override {
+    record({true, args, session, ReadConsistency::kLinearizable}, std::move(done));
+  }
+  void read(std::vector<std::string> args, ReadConsistency consistency, Completion done) override {
+    record({false, args, {}, consistency}, std::move(done));
+  }
+  BackendStatus status() const override {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+  std::vector<RecordedCall> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  size_t held_count() const {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  // Completes every held call, last received first, each with "+<args[1]>" (the echo of its
+  // first argument) so tests can tell which reply is which.
+  void release_all_in_reverse() {
+    std::vector<std::pair<RecordedCall, Completion>> held;
+    {
+      std::lock_guard lock(mu_);
+      held.assign(held_.begin(), held_.end());
+      held_.clear();
+    }
+    for (auto it = held.rbegin(); it != held.rend(); ++it) {
+      const auto& args = it->first.args;
+      it->second(kv::Reply::status(args.size() > 1 ? args[1] : args[0]));
+    }
+  }
+
+ private:
+  void record(RecordedCall call, Completion done) {
+    std::unique_lock lock(mu_);
+    calls_.push_back(call);
+    if (holding_) {
+      held_.emplace_back(std::move(call), std::move(done));
+      return;
+    }
+    Result<kv::Reply> outcome = outcome_;
+    lock.unlock();
+    done(std::move(outcome));
+  }
+
+  mutable std::mutex mu_;
+  Result<kv::Reply> outcome_ = kv::Reply::ok();
+  bool holding_ = false;
+  BackendStatus status_;
+  std::vector<RecordedCall> calls_;
+  std::deque<std::pair<RecordedCall, Completion>> held_;
+};
+
+// A single-node store without replication: commands run against a skiplist engine under a
+// mutex and complete synchronously. Time is fixed (no expiry) to keep tests deterministic.
+class InMemoryBackend : public Backend {
+ public:
+  InMemoryBackend() : engine_(kv::make_skiplist_engine()) {
+    status_.id = NodeId(1);
+    status_.role = "leader";
+    status_.leader = NodeId(1);
+  }
+  void set_client_addr(const std::string& addr) {
+    std::lock_guard lock(mu_);
+    status_.leader_client_addr = addr;
+    status_.members = {MemberInfo{NodeId(1), addr, true}};
+  }
+
+  void write(std::vector<std::string> args, ClientSession, Completion done) override {
+    std::unique_lock lock(mu_);
+    kv::WriteBatch batch;
+    kv::Reply reply = kv::execute_command(*engine_, &batch, args, 0, {});
+    RAFTKV_ASSERT(engine_->write(batch).is_ok(), "in-memory engine write failed");
+    lock.unlock();
+    done(std::move(reply));
+  }
+  void read(std::vector<std::string> args, ReadConsistency, Completion done) override {
+    std::unique_lock lock(mu_);
+    kv::Reply reply = kv::execute_command(*engine_, nullptr, args, 0, {});
+    lock.unlock();
+    done(std::move(reply));
+  }
+  BackendStatus status() const override {
+    std::lock_guard lock(mu_);
+    BackendStatus status = status_;
+    status.keys = engine_->count(kv::Space::kData);
+    return status;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unique_ptr<kv::Engine> engine_;
+  BackendStatus status_;
+};
+
+}  // namespace raftkv::frontend::testing
