@@ -1,0 +1,227 @@
+// The data path: send queues, the writer (coalescing) and reader coroutines, closing.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "transport/transport_core.h"
+
+namespace raftkv::transport {
+
+namespace {
+
+// Per-envelope overhead beyond the messages' own estimates (sender, cluster id, tags).
+constexpr uint64_t kEnvelopeOverheadBytes = 64;
+
+}  // namespace
+
+void TransportCore::count_drop(Peer* peer, uint64_t n) {
+  stats_.messages_dropped.fetch_add(n, std::memory_order_relaxed);
+  if (peer != nullptr) peer->dropped.fetch_add(n, std::memory_order_relaxed);
+}
+
+void TransportCore::report_unreachable(NodeId peer) {
+  if (stopped_ || !handler_.on_unreachable) return;
+  handler_.on_unreachable(peer);
+}
+
+void TransportCore::enqueue(GroupId group, raft::Message message) {
+  if (stopped_) return;
+  if (!is_network_message(message.type)) {
+    log_.error("group {}: {} is a local message; not sent", group,
+               raft::message_type_name(message.type));
+    count_drop(nullptr, 1);
+    return;
+  }
+  std::shared_ptr<Peer> peer = find_peer(message.to);
+  if (!peer) {
+    log_.warn("group {}: {} to unknown node {} dropped", group,
+              raft::message_type_name(message.type), message.to);
+    count_drop(nullptr, 1);
+    return;
+  }
+  const uint64_t bytes = estimate_encoded_bytes(message);
+  if (bytes + kEnvelopeOverheadBytes > options_.max_frame_bytes) {
+    log_.error("group {}: {} to {} exceeds the max frame size {} bytes; dropped", group,
+               raft::message_type_name(message.type), message.to, options_.max_frame_bytes);
+    count_drop(peer.get(), 1);
+    report_unreachable(peer->id);
+    return;
+  }
+  if (message.from.is_none()) message.from = options_.self;
+  if (peer->queue.size() >= options_.send_queue_limit ||
+      (!peer->queue.empty() && peer->queue_bytes + bytes > options_.send_queue_limit_bytes)) {
+    count_drop(peer.get(), 1);
+    if (!peer->overflow_reported) {
+      peer->overflow_reported = true;
+      log_.warn("send queue to peer {} is full ({} messages, ~{} bytes); dropping", peer->id,
+                peer->queue.size(), peer->queue_bytes);
+      report_unreachable(peer->id);
+    }
+    return;
+  }
+  peer->queue.push_back(GroupMessage{group, std::move(message)});
+  peer->queue_bytes += bytes;
+  peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
+  if (peer->conn) peer->conn->wake.cancel();
+}
+
+void TransportCore::attach(const std::shared_ptr<Peer>& peer,
+                           const std::shared_ptr<Connection>& conn) {
+  if (peer->conn) close(peer->conn, "replaced by a new connection", false);
+  conn->peer = peer->id;
+  peer->conn = conn;
+  peer->connected = true;
+  stats_.connections_established.fetch_add(1, std::memory_order_relaxed);
+  log_.info("connected to peer {} ({}, {})", peer->id, conn->remote,
+            peer->we_dial ? "dialed" : "accepted");
+  asio::co_spawn(strand_, write_loop(shared_from_this(), peer, conn),
+                 LogCoroutineExit{log_, "writer"});
+}
+
+void TransportCore::close(const std::shared_ptr<Connection>& conn, std::string_view reason,
+                          bool report) {
+  if (conn->closed) return;
+  conn->closed = true;
+  std::error_code ignored;
+  conn->socket.shutdown(tcp::socket::shutdown_both, ignored);
+  conn->socket.close(ignored);
+  conn->deadline.cancel();
+  conn->wake.cancel();
+  live_.erase(conn);
+  if (conn->peer.is_none()) return;
+  std::shared_ptr<Peer> peer = find_peer(conn->peer);
+  if (!peer || peer->conn != conn) return;
+  peer->conn = nullptr;
+  peer->connected = false;
+  if (!stopped_) {
+    log_.info("connection to peer {} ({}) closed: {}", peer->id, conn->remote, reason);
+    if (report) report_unreachable(peer->id);
+  }
+}
+
+void TransportCore::reject(const std::shared_ptr<Connection>& conn, std::string_view reason) {
+  stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  if (!stopped_) {
+    log_.warn(
+        "closing connection {} {}: {}",
+        conn->peer.is_none() ? std::string("from") : fmt::format("with peer {} at", conn->peer),
+        conn->remote, reason);
+  }
+  close(conn, reason);
+}
+
+asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> self,
+                                                std::shared_ptr<Peer> peer,
+                                                std::shared_ptr<Connection> conn) {
+  // A batch must fit a frame: message estimates are upper bounds, plus the envelope overhead.
+  const uint64_t max_batch_bytes =
+      std::min<uint64_t>(options_.max_batch_bytes, options_.max_frame_bytes);
+  std::error_code ec;
+  while (!conn->closed) {
+    if (peer->queue.empty()) {
+      conn->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await conn->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
+    Envelope envelope{options_.self, options_.cluster_id, {}};
+    uint64_t batch_bytes = kEnvelopeOverheadBytes;
+    while (!peer->queue.empty()) {
+      const uint64_t bytes = estimate_encoded_bytes(peer->queue.front().message);
+      if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
+      batch_bytes += bytes;
+      peer->queue_bytes -= bytes;
+      envelope.messages.push_back(std::move(peer->queue.front()));
+      peer->queue.pop_front();
+    }
+    peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
+    if (peer->queue.size() < options_.send_queue_limit) peer->overflow_reported = false;
+    const uint64_t count = envelope.messages.size();
+    auto payload = encode_envelope(envelope);
+    if (!payload) {
+      // enqueue() admits only encodable messages; this is a bug, not peer input.
+      log_.error("cannot encode {} messages to peer {}: {}", count, peer->id,
+                 payload.status().to_string());
+      count_drop(peer.get(), count);
+      continue;
+    }
+    RAFTKV_ASSERT(payload->size() <= options_.max_frame_bytes,
+                  "batch of {} bytes exceeds max frame size despite estimates", payload->size());
+    const FrameHeader header = encode_frame_header(*payload);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(*payload)};
+    co_await asio::async_write(conn->socket, buffers,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (!conn->closed) close(conn, "write failed: " + ec.message());
+      break;
+    }
+    stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+    stats_.messages_sent.fetch_add(count, std::memory_order_relaxed);
+    peer->sent.fetch_add(count, std::memory_order_relaxed);
+  }
+  (void)self;
+}
+
+asio::awaitable<void> TransportCore::read_loop(std::shared_ptr<Connection> conn,
+                                               FrameDecoder decoder) {
+  // Frames that arrived together with the Hello.
+  if (!drain_frames(conn, decoder)) co_return;
+  std::vector<char> buf(kReadChunkBytes);
+  while (!conn->closed) {
+    std::error_code ec;
+    const size_t n = co_await conn->socket.async_read_some(
+        asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      close(conn, ec == asio::error::eof ? "peer closed the connection" : ec.message());
+      break;
+    }
+    decoder.feed(std::string_view(buf.data(), n));
+    if (!drain_frames(conn, decoder)) break;
+  }
+}
+
+bool TransportCore::drain_frames(const std::shared_ptr<Connection>& conn, FrameDecoder& decoder) {
+  for (;;) {
+    if (conn->closed || stopped_) return false;
+    std::string_view payload;
+    const FrameOutcome outcome = decoder.next(&payload);
+    if (outcome == FrameOutcome::kNeedMore) return true;
+    if (outcome == FrameOutcome::kError) {
+      reject(conn, "bad frame: " + decoder.error().to_string());
+      return false;
+    }
+    stats_.frames_received.fetch_add(1, std::memory_order_relaxed);
+    auto decoded = decode_payload(payload);
+    if (!decoded) {
+      reject(conn, "bad payload: " + decoded.status().to_string());
+      return false;
+    }
+    auto* envelope = std::get_if<Envelope>(&*decoded);
+    if (envelope == nullptr) {
+      reject(conn, "unexpected Hello after the handshake");
+      return false;
+    }
+    if (envelope->sender != conn->peer || envelope->cluster_id != options_.cluster_id) {
+      reject(conn, fmt::format("envelope from node {} cluster {} on the connection of node {}",
+                               envelope->sender, envelope->cluster_id, conn->peer));
+      return false;
+    }
+    for (GroupMessage& gm : envelope->messages) {
+      raft::Message& m = gm.message;
+      // A forwarded TransferLeader names its target in `from`; everything else is from the
+      // node at the other end (Hello-identified).
+      if (m.to != options_.self ||
+          (m.from != conn->peer && m.type != raft::MessageType::kTransferLeader)) {
+        log_.warn("group {}: {} from {} to {} arrived on the connection of peer {}; dropped",
+                  gm.group, raft::message_type_name(m.type), m.from, m.to, conn->peer);
+        count_drop(nullptr, 1);
+        continue;
+      }
+      if (stopped_ || conn->closed) return false;
+      stats_.messages_received.fetch_add(1, std::memory_order_relaxed);
+      if (handler_.on_message) handler_.on_message(gm.group, std::move(m));
+    }
+  }
+}
+
+}  // namespace raftkv::transport

@@ -1,0 +1,146 @@
+// The peer transport: carries raft::Messages of every Raft group between raftkv processes.
+//
+// Connection model. One TCP connection per peer pair carries all groups (every message is
+// tagged with its group id) in both directions. The node with the lower id dials; the other
+// accepts. Each connection starts with a Hello frame in each direction (node id, cluster id,
+// protocol version); a peer with another cluster id or version, an unknown id, or an id that
+// should be accepted rather than dialed (or vice versa) is disconnected with a log line.
+// Dialers reconnect with exponential backoff and jitter (drawn from the injected Rng).
+//
+// Per connection: a reader coroutine (bytes → FrameDecoder → Envelope → on_message for each
+// message) and a writer coroutine that drains the peer's send queue, coalescing many queued
+// messages into one frame (bounded by max_batch_bytes). Malformed input of any kind (bad frame,
+// bad protobuf, local message type, wrong sender or cluster) closes the connection with a log
+// line; it never crashes the node.
+//
+// Backpressure. Each peer has a bounded send queue (send_queue_limit messages and
+// send_queue_limit_bytes estimated bytes). It fills while
+// the peer is down or slow; then new messages are dropped and counted, and on_unreachable(peer)
+// is reported once per overflow episode (and on every failed dial or lost connection), so the
+// node can call report_unreachable and stop pipelining to that peer. Raft tolerates the loss.
+// Messages still queued when a connection drops are kept and sent on the next connection.
+//
+// Threading. The transport runs on a strand of the given io_context, which may be run by any
+// number of threads. Callbacks (on_message, on_unreachable) run on that strand, one at a time,
+// and must not block (post heavy work elsewhere). send(), add_peer(), stop(), stats() and
+// peer_stats() are thread-safe. start() is called once, before any other method but stats().
+//
+// Lifetime. stop() closes the acceptor and every connection and cancels every timer; after it
+// returns no callback starts. Coroutines still suspended unwind the next time the io_context
+// runs (or are destroyed with it); they own their state through shared pointers and never
+// touch the Transport object, so the Transport may be destroyed right after stop(). The
+// io_context must outlive the Transport.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/rng.h"
+#include "base/status.h"
+#include "raft/types.h"
+
+namespace asio {
+class io_context;
+}
+
+namespace raftkv::transport {
+
+struct TransportOptions {
+  NodeId self;
+  // Every node of a cluster uses the same id; a Hello with another id is refused.
+  uint64_t cluster_id = 0;
+  // "host:port" to listen on; port 0 picks an ephemeral port (see listen_port()).
+  std::string listen_addr = "127.0.0.1:0";
+  // Every other node: id → "host:port". More can be added later with add_peer().
+  std::map<NodeId, std::string> peers;
+  // Cap on one frame's payload, in both directions (the peer must use the same or larger).
+  size_t max_frame_bytes = size_t{64} << 20;
+  // Target payload size of one coalesced frame (at most max_frame_bytes); a single larger
+  // message is sent alone.
+  size_t max_batch_bytes = size_t{4} << 20;
+  // Messages queued per peer before new ones are dropped...
+  size_t send_queue_limit = 8192;
+  // ...and estimated bytes queued per peer (a message is always admitted to an empty queue).
+  size_t send_queue_limit_bytes = size_t{256} << 20;
+  // Reconnect delay: doubles from backoff_initial up to backoff_max; each wait is uniform in
+  // [delay/2, delay] so that restarted nodes do not dial in lockstep.
+  std::chrono::milliseconds backoff_initial{50};
+  std::chrono::milliseconds backoff_max{2000};
+  // A connection that has not finished connect + Hello exchange in this time is closed.
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
+struct TransportHandler {
+  // A message from a peer, for `group`. message.to is this node.
+  std::function<void(GroupId group, raft::Message message)> on_message;
+  // Messages to `peer` are being lost (queue overflow, dial failure, connection lost).
+  std::function<void(NodeId peer)> on_unreachable;
+};
+
+// Counters since start (relaxed atomics; read from any thread).
+struct TransportStats {
+  uint64_t messages_sent = 0;      // written to a socket
+  uint64_t frames_sent = 0;        // one frame carries many messages
+  uint64_t messages_received = 0;  // delivered to on_message
+  uint64_t frames_received = 0;
+  uint64_t messages_dropped = 0;         // queue overflow, unknown peer, too large, not sendable
+  uint64_t connections_established = 0;  // handshakes completed (both directions)
+  uint64_t connections_rejected = 0;     // protocol errors: bad frame, bad Hello, bad envelope
+};
+
+struct PeerStats {
+  bool connected = false;
+  uint64_t queued = 0;   // messages waiting in the send queue
+  uint64_t dropped = 0;  // messages dropped because the queue was full
+  uint64_t sent = 0;
+};
+
+class TransportCore;
+
+class Transport {
+ public:
+  // `rng` draws the backoff jitter. Nothing happens until start().
+  Transport(asio::io_context& io, TransportOptions options, TransportHandler handler,
+            std::unique_ptr<Rng> rng);
+  ~Transport();  // stop()
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Binds and listens synchronously (so a bad address fails here, with kIoError or
+  // kInvalidArgument), then starts accepting and dialing on the io_context.
+  Status start();
+  // The bound port (after a successful start()).
+  uint16_t listen_port() const;
+
+  // Queues `message` (message.to names the peer) for `group`. Never blocks; drops and counts
+  // when the peer's queue is full, the peer is unknown or the message may not leave the node.
+  void send(GroupId group, raft::Message message);
+  void send(GroupId group, std::vector<raft::Message> messages);
+
+  // Adds a peer or changes its address (the current connection, if any, is kept).
+  void add_peer(NodeId peer, std::string address);
+
+  void stop();
+
+  TransportStats stats() const;
+  // Zeros for an unknown peer.
+  PeerStats peer_stats(NodeId peer) const;
+
+ private:
+  std::shared_ptr<TransportCore> core_;
+};
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+// Parses "host:port", "[v6addr]:port"; the port must be 0..65535.
+Result<HostPort> parse_host_port(const std::string& address);
+
+}  // namespace raftkv::transport

@@ -1,0 +1,163 @@
+// Internals of Transport (transport.h): the state shared by its coroutines.
+//
+// Every member below is touched only on `strand_` unless marked atomic or guarded by
+// peers_mu_. Coroutines hold a shared_ptr<TransportCore> (and to their Peer/Connection), so
+// the state lives until the last of them has unwound, independent of the Transport object.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "base/log.h"
+#include "base/rng.h"
+#include "transport/codec.h"
+#include "transport/frame.h"
+#include "transport/transport.h"
+
+namespace raftkv::transport {
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+using asio::ip::tcp;
+
+// One TCP connection, from accept/connect until closed. Never reused after close.
+struct Connection {
+  Connection(const Strand& strand, tcp::socket s);
+  explicit Connection(const Strand& strand);
+
+  tcp::socket socket;
+  // Closes the connection if connect + Hello exchange take longer than handshake_timeout.
+  asio::steady_timer deadline;
+  // The writer waits on this (expiring never) while the send queue is empty; cancel() wakes it.
+  asio::steady_timer wake;
+  // The peer on the other end; none until the Hello has been validated.
+  NodeId peer;
+  // "ip:port" of the other end, for log lines.
+  std::string remote;
+  // Invariant: once true, the socket is closed and the connection is in no peer and not in
+  // TransportCore::live_.
+  bool closed = false;
+};
+
+// A remote node and its send queue. Lives as long as the transport (peers are never removed).
+struct Peer {
+  Peer(const Strand& strand, NodeId id, std::string address, bool we_dial);
+
+  const NodeId id;
+  std::string address;  // "host:port"; may change via add_peer()
+  // This node dials the peer (self < id); otherwise the peer dials us.
+  const bool we_dial;
+  // Invariant: size() <= send_queue_limit; queue_bytes (the sum of estimate_encoded_bytes of
+  // the queued messages) <= send_queue_limit_bytes unless size() == 1.
+  std::deque<GroupMessage> queue;
+  uint64_t queue_bytes = 0;
+  // The connection messages go out on, or null. Invariant: if set, !conn->closed.
+  std::shared_ptr<Connection> conn;
+  // Dialer: the backoff wait between attempts.
+  asio::steady_timer retry;
+  std::chrono::milliseconds backoff{0};
+  uint64_t consecutive_dial_failures = 0;
+  // on_unreachable already reported for the current queue overflow.
+  bool overflow_reported = false;
+  bool dial_loop_running = false;
+
+  // Mirrors for peer_stats() from any thread.
+  std::atomic<bool> connected{false};
+  std::atomic<uint64_t> queued{0};
+  std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> sent{0};
+};
+
+// Completion handler for co_spawn: logs an exception that escaped a coroutine (none should:
+// I/O errors are handled as values; this catches e.g. std::bad_alloc).
+struct LogCoroutineExit {
+  Logger log;
+  const char* what;
+  void operator()(std::exception_ptr e) const;
+};
+
+class TransportCore : public std::enable_shared_from_this<TransportCore> {
+ public:
+  TransportCore(asio::io_context& io, TransportOptions options, TransportHandler handler,
+                std::unique_ptr<Rng> rng);
+
+  Status start();
+  void enqueue(GroupId group, raft::Message message);
+  void add_peer(NodeId id, std::string address);
+  // Closes everything; idempotent.
+  void shutdown();
+
+  Strand& strand() { return strand_; }
+  uint16_t listen_port() const { return listen_port_.load(std::memory_order_acquire); }
+  TransportStats stats() const;
+  PeerStats peer_stats(NodeId id) const;
+  std::atomic<bool>& stopped() { return stopped_; }
+
+ private:
+  // transport.cc: accepting, dialing, handshakes.
+  asio::awaitable<void> accept_loop(std::shared_ptr<TransportCore> self);
+  asio::awaitable<void> handle_inbound(std::shared_ptr<TransportCore> self,
+                                       std::shared_ptr<Connection> conn);
+  asio::awaitable<void> dial_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer);
+  // One connection attempt; returns after the connection ends. True if the handshake succeeded.
+  asio::awaitable<bool> dial_once(std::shared_ptr<Peer> peer);
+  asio::awaitable<Result<Hello>> read_hello(Connection& conn, FrameDecoder& decoder);
+  asio::awaitable<bool> write_hello(Connection& conn);
+  Status validate_hello(const Hello& hello, const Peer* expected) const;
+  void spawn_dial_loop(const std::shared_ptr<Peer>& peer);
+  void arm_deadline(const std::shared_ptr<Connection>& conn);
+
+  // connection.cc: the data path.
+  void attach(const std::shared_ptr<Peer>& peer, const std::shared_ptr<Connection>& conn);
+  asio::awaitable<void> write_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer,
+                                   std::shared_ptr<Connection> conn);
+  asio::awaitable<void> read_loop(std::shared_ptr<Connection> conn, FrameDecoder decoder);
+  // Delivers every complete frame buffered in `decoder`; false if the connection was closed.
+  bool drain_frames(const std::shared_ptr<Connection>& conn, FrameDecoder& decoder);
+  void close(const std::shared_ptr<Connection>& conn, std::string_view reason,
+             bool report_unreachable = true);
+  // A protocol violation: logged as a warning, counted, connection closed.
+  void reject(const std::shared_ptr<Connection>& conn, std::string_view reason);
+  void report_unreachable(NodeId peer);
+  void count_drop(Peer* peer, uint64_t n);
+  std::shared_ptr<Peer> find_peer(NodeId id) const;
+  std::shared_ptr<Connection> new_connection();
+
+  asio::io_context& io_;
+  Strand strand_;
+  const TransportOptions options_;
+  const TransportHandler handler_;
+  std::unique_ptr<Rng> rng_;  // backoff jitter; strand only
+  Logger log_;
+
+  tcp::acceptor acceptor_;
+  std::atomic<uint16_t> listen_port_{0};
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+
+  // Structure guarded by peers_mu_ for readers off the strand; written only on the strand.
+  mutable std::mutex peers_mu_;
+  std::map<NodeId, std::shared_ptr<Peer>> peers_;
+  // Every open connection, attached or still handshaking, so shutdown() can close them all.
+  std::set<std::shared_ptr<Connection>> live_;
+
+  struct AtomicStats {
+    std::atomic<uint64_t> messages_sent{0}, frames_sent{0}, messages_received{0},
+        frames_received{0}, messages_dropped{0}, connections_established{0},
+        connections_rejected{0};
+  };
+  AtomicStats stats_;
+};
+
+// Bytes read per socket read; also the largest pre-handshake buffer we hold for an
+// unauthenticated client.
+inline constexpr size_t kReadChunkBytes = 64 * 1024;
+
+}  // namespace raftkv::transport

@@ -1,0 +1,335 @@
+// Real loopback tests of the peer transport: several transports on 127.0.0.1 with ephemeral
+// ports, one io_context run by the test thread in short slices until a condition holds (never
+// a sleep); every wait is bounded by a deadline.
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/rng.h"
+#include "transport/codec.h"
+#include "transport/frame.h"
+#include "transport/transport.h"
+
+namespace raftkv::transport {
+namespace {
+
+using namespace std::chrono_literals;
+using raft::Message;
+using raft::MessageType;
+
+constexpr uint64_t kCluster = 7;
+
+Message heartbeat(uint64_t from, uint64_t to, uint64_t context) {
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.from = NodeId(from);
+  m.to = NodeId(to);
+  m.term = Term(1);
+  m.context = context;
+  return m;
+}
+
+struct Received {
+  GroupId group;
+  Message message;
+};
+
+struct Node {
+  NodeId id;
+  std::unique_ptr<Transport> transport;
+  std::vector<Received> received;
+  std::vector<NodeId> unreachable;
+
+  size_t count_from(uint64_t from, GroupId group) const {
+    size_t n = 0;
+    for (const auto& r : received) n += (r.message.from == NodeId(from) && r.group == group);
+    return n;
+  }
+};
+
+class TransportTest : public ::testing::Test {
+ protected:
+  // Runs the io_context in 10 ms slices until `done` holds; false after `timeout`.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      if (io_.stopped()) io_.restart();
+      io_.run_for(10ms);
+    }
+    return true;
+  }
+
+  TransportOptions options(uint64_t id) {
+    TransportOptions o;
+    o.self = NodeId(id);
+    o.cluster_id = kCluster;
+    o.listen_addr = "127.0.0.1:0";
+    o.backoff_initial = 10ms;
+    o.backoff_max = 100ms;
+    o.handshake_timeout = 2s;
+    return o;
+  }
+
+  Node& start_node(TransportOptions o) {
+    auto node = std::make_unique<Node>();
+    node->id = o.self;
+    Node* raw = node.get();
+    TransportHandler handler;
+    handler.on_message = [raw](GroupId g, Message m) {
+      raw->received.push_back({g, std::move(m)});
+    };
+    handler.on_unreachable = [raw](NodeId peer) { raw->unreachable.push_back(peer); };
+    auto rng = std::make_unique<SeededRng>(o.self.value());
+    node->transport =
+        std::make_unique<Transport>(io_, std::move(o), std::move(handler), std::move(rng));
+    Status s = node->transport->start();
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    auto& slot = nodes_[raw->id.value()];
+    slot = std::move(node);
+    return *slot;
+  }
+
+  std::string addr(uint64_t id) {
+    return fmt::format("127.0.0.1:{}", nodes_.at(id)->transport->listen_port());
+  }
+
+  // Starts nodes 1..n and tells each about all others.
+  void start_cluster(int n) {
+    for (int i = 1; i <= n; ++i) start_node(options(i));
+    for (int i = 1; i <= n; ++i)
+      for (int j = 1; j <= n; ++j)
+        if (i != j) nodes_[i]->transport->add_peer(NodeId(j), addr(j));
+  }
+
+  bool connected(uint64_t a, uint64_t b) {
+    return nodes_[a]->transport->peer_stats(NodeId(b)).connected &&
+           nodes_[b]->transport->peer_stats(NodeId(a)).connected;
+  }
+
+  // A port with nothing listening on it.
+  uint16_t dead_port() {
+    asio::ip::tcp::acceptor a(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return a.local_endpoint().port();
+  }
+
+  asio::io_context io_;
+  std::map<uint64_t, std::unique_ptr<Node>> nodes_;
+};
+
+TEST_F(TransportTest, ThreeNodesExchangeMessagesAcrossTwoGroups) {
+  start_cluster(3);
+  constexpr int kPerPair = 300;
+  for (uint64_t from = 1; from <= 3; ++from) {
+    for (uint64_t to = 1; to <= 3; ++to) {
+      if (from == to) continue;
+      for (int k = 0; k < kPerPair; ++k) {
+        const GroupId group(k % 2 == 0 ? 10 : 20);
+        nodes_[from]->transport->send(group, heartbeat(from, to, k));
+      }
+    }
+  }
+  ASSERT_TRUE(run_until([&] {
+    for (auto& [id, n] : nodes_)
+      if (n->received.size() < 2 * kPerPair) return false;
+    return true;
+  })) << "not all messages arrived";
+  for (auto& [id, n] : nodes_) {
+    EXPECT_EQ(n->received.size(), 2u * kPerPair);
+    for (uint64_t from = 1; from <= 3; ++from) {
+      if (from == id) continue;
+      EXPECT_EQ(n->count_from(from, GroupId(10)), kPerPair / 2u);
+      EXPECT_EQ(n->count_from(from, GroupId(20)), kPerPair / 2u);
+      // One connection per pair: messages of one sender arrive in order.
+      uint64_t last = 0;
+      bool first = true;
+      for (const auto& r : n->received) {
+        if (r.message.from != NodeId(from)) continue;
+        EXPECT_TRUE(first || r.message.context > last);
+        EXPECT_EQ(r.message.to, NodeId(id));
+        EXPECT_EQ(r.group, GroupId(r.message.context % 2 == 0 ? 10 : 20));
+        last = r.message.context;
+        first = false;
+      }
+    }
+    const TransportStats s = n->transport->stats();
+    EXPECT_EQ(s.messages_sent, 2u * kPerPair);
+    EXPECT_EQ(s.messages_received, 2u * kPerPair);
+    EXPECT_LT(s.frames_sent, s.messages_sent) << "queued messages are coalesced into frames";
+    EXPECT_EQ(s.messages_dropped, 0u);
+    EXPECT_EQ(s.connections_rejected, 0u);
+  }
+}
+
+TEST_F(TransportTest, RestartedPeerReceivesAgainAfterReconnect) {
+  start_cluster(3);
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 1));
+  ASSERT_TRUE(run_until([&] { return nodes_[2]->received.size() == 1; }));
+  const std::string addr2 = addr(2);
+
+  nodes_[2]->transport->stop();
+  nodes_[2].reset();  // destroyed while its coroutines are still unwinding
+  ASSERT_TRUE(run_until([&] {
+    return !nodes_[1]->transport->peer_stats(NodeId(2)).connected &&
+           !nodes_[3]->transport->peer_stats(NodeId(2)).connected;
+  }));
+  EXPECT_FALSE(nodes_[1]->unreachable.empty()) << "lost connection is reported";
+
+  // Messages sent while node 2 is down wait in the queue (below the limit).
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 2));
+
+  TransportOptions o = options(2);
+  o.listen_addr = addr2;  // same port: the peers' address books stay valid
+  start_node(std::move(o));
+  nodes_[2]->transport->add_peer(NodeId(1), addr(1));
+  nodes_[2]->transport->add_peer(NodeId(3), addr(3));
+  ASSERT_TRUE(run_until([&] { return connected(1, 2) && connected(2, 3); }));
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 3));
+  nodes_[3]->transport->send(GroupId(1), heartbeat(3, 2, 4));
+  nodes_[2]->transport->send(GroupId(1), heartbeat(2, 1, 5));
+  nodes_[2]->transport->send(GroupId(1), heartbeat(2, 3, 6));
+  ASSERT_TRUE(run_until([&] {
+    return nodes_[2]->count_from(1, GroupId(1)) >= 2 && nodes_[2]->count_from(3, GroupId(1)) == 1 &&
+           nodes_[1]->count_from(2, GroupId(1)) == 1 && nodes_[3]->count_from(2, GroupId(1)) == 1;
+  }));
+}
+
+TEST_F(TransportTest, GarbageClientIsDisconnectedAndOthersAreServed) {
+  start_cluster(2);
+  asio::ip::tcp::socket raw(io_);
+  raw.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                      nodes_[1]->transport->listen_port()));
+  asio::write(raw, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  bool closed = false;
+  std::array<char, 64> sink;
+  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
+    if (ec) {
+      closed = true;
+      return;
+    }
+    raw.async_read_some(asio::buffer(sink), on_read);
+  };
+  raw.async_read_some(asio::buffer(sink), on_read);
+  ASSERT_TRUE(run_until([&] { return closed; })) << "garbage connection was not closed";
+  EXPECT_GE(nodes_[1]->transport->stats().connections_rejected, 1u);
+
+  nodes_[2]->transport->send(GroupId(3), heartbeat(2, 1, 9));
+  nodes_[1]->transport->send(GroupId(3), heartbeat(1, 2, 9));
+  ASSERT_TRUE(run_until(
+      [&] { return nodes_[1]->received.size() == 1 && nodes_[2]->received.size() == 1; }));
+}
+
+TEST_F(TransportTest, OversizeFrameAfterHandshakeClosesTheConnection) {
+  TransportOptions o = options(3);
+  o.max_frame_bytes = 1 << 20;
+  o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
+  Node& node = start_node(std::move(o));
+  asio::ip::tcp::socket raw(io_);
+  raw.connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), node.transport->listen_port()));
+  std::string frames;
+  append_frame(encode_hello(Hello{NodeId(2), kCluster, kProtocolVersion}), &frames);
+  std::string huge_header(kFrameHeaderBytes, '\0');
+  huge_header[0] = static_cast<char>(kFrameVersion);
+  huge_header[5] = 0x10;  // 256 MiB claimed
+  frames += huge_header;
+  asio::write(raw, asio::buffer(frames));
+  bool closed = false;
+  std::array<char, 256> sink;
+  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
+    if (ec) {
+      closed = true;
+      return;
+    }
+    raw.async_read_some(asio::buffer(sink), on_read);
+  };
+  raw.async_read_some(asio::buffer(sink), on_read);
+  ASSERT_TRUE(run_until([&] { return closed; }));
+  EXPECT_EQ(node.transport->stats().connections_established, 1u);  // the Hello was fine
+  EXPECT_EQ(node.transport->stats().connections_rejected, 1u);
+  EXPECT_TRUE(node.received.empty());
+}
+
+TEST_F(TransportTest, WrongClusterIsRefusedOnBothSides) {
+  start_node(options(1));
+  TransportOptions o = options(2);
+  o.cluster_id = kCluster + 1;
+  start_node(std::move(o));
+  nodes_[1]->transport->add_peer(NodeId(2), addr(2));
+  nodes_[2]->transport->add_peer(NodeId(1), addr(1));
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 1));
+  ASSERT_TRUE(run_until([&] {
+    return nodes_[1]->transport->stats().connections_rejected >= 2 &&
+           nodes_[2]->transport->stats().connections_rejected >= 2;
+  }));
+  EXPECT_TRUE(nodes_[2]->received.empty());
+  EXPECT_EQ(nodes_[1]->transport->stats().connections_established, 0u);
+}
+
+TEST_F(TransportTest, BoundedQueueDropsAndCountsWhilePeerIsDown) {
+  TransportOptions o = options(1);
+  o.send_queue_limit = 10;
+  o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
+  Node& node = start_node(std::move(o));
+  for (int k = 0; k < 25; ++k) node.transport->send(GroupId(1), heartbeat(1, 2, k));
+  ASSERT_TRUE(run_until([&] { return node.transport->peer_stats(NodeId(2)).dropped == 15; }));
+  const PeerStats ps = node.transport->peer_stats(NodeId(2));
+  EXPECT_EQ(ps.queued, 10u);
+  EXPECT_FALSE(ps.connected);
+  EXPECT_EQ(node.transport->stats().messages_dropped, 15u);
+  // Reported (dial failures and the overflow) so the node can call report_unreachable.
+  ASSERT_FALSE(node.unreachable.empty());
+  EXPECT_EQ(node.unreachable.front(), NodeId(2));
+}
+
+TEST_F(TransportTest, UnsendableMessagesAreDroppedNotSent) {
+  start_cluster(2);
+  Message local;
+  local.type = MessageType::kHup;
+  local.to = NodeId(2);
+  nodes_[1]->transport->send(GroupId(1), local);
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 9, 1));  // unknown peer
+  nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 2));
+  ASSERT_TRUE(run_until([&] { return nodes_[2]->received.size() == 1; }));
+  EXPECT_EQ(nodes_[2]->received[0].message.context, 2u);
+  EXPECT_EQ(nodes_[1]->transport->stats().messages_dropped, 2u);
+}
+
+TEST_F(TransportTest, StopEndsCallbacksAndIoDrains) {
+  start_cluster(2);
+  ASSERT_TRUE(run_until([&] { return connected(1, 2); }));
+  for (auto& [id, n] : nodes_) n->transport->stop();
+  for (uint64_t k = 0; k < 5; ++k) nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, k));
+  nodes_.clear();
+  // With every transport stopped and destroyed, their coroutines unwind and the io_context runs
+  // out of work.
+  io_.restart();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!io_.stopped() && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+  EXPECT_TRUE(io_.stopped()) << "a coroutine outlived stop()";
+}
+
+TEST(ParseHostPort, AcceptsHostsAndRejectsBadPorts) {
+  auto a = parse_host_port("127.0.0.1:7000");
+  ASSERT_TRUE(a.is_ok());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 7000);
+  auto b = parse_host_port("[::1]:0");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_FALSE(parse_host_port("localhost").is_ok());
+  EXPECT_FALSE(parse_host_port("h:70000").is_ok());
+  EXPECT_FALSE(parse_host_port("h:").is_ok());
+  EXPECT_FALSE(parse_host_port(":80").is_ok());
+  EXPECT_FALSE(parse_host_port("h:8x").is_ok());
+}
+
+}  // namespace
+}  // namespace raftkv::transport
