@@ -6,6 +6,8 @@
 // socket tests and redis-cli. Both are thread-safe (one mutex).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -61,9 +63,15 @@ class FakeBackend : public Backend {
     std::lock_guard lock(mu_);
     return held_.size();
   }
+  // Blocks until at least `count` completions are held, or the timeout passes.
+  bool wait_for_held(size_t count, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return held_changed_.wait_for(lock, timeout, [&] { return held_.size() >= count; });
+  }
   // Completes every held call, last received first, each with "+<args[1]>" (the echo of its
   // first argument) so tests can tell which reply is which.
-  void release_all_in_reverse() {
+  // Returns how many were completed.
+  size_t release_all_in_reverse() {
     std::vector<std::pair<RecordedCall, Completion>> held;
     {
       std::lock_guard lock(mu_);
@@ -74,6 +82,7 @@ class FakeBackend : public Backend {
       const auto& args = it->first.args;
       it->second(kv::Reply::status(args.size() > 1 ? args[1] : args[0]));
     }
+    return held.size();
   }
 
  private:
@@ -82,6 +91,7 @@ class FakeBackend : public Backend {
     calls_.push_back(call);
     if (holding_) {
       held_.emplace_back(std::move(call), std::move(done));
+      held_changed_.notify_all();
       return;
     }
     Result<kv::Reply> outcome = outcome_;
@@ -95,6 +105,7 @@ class FakeBackend : public Backend {
   BackendStatus status_;
   std::vector<RecordedCall> calls_;
   std::deque<std::pair<RecordedCall, Completion>> held_;
+  std::condition_variable held_changed_;
 };
 
 // A single-node store without replication: commands run against a skiplist engine under a

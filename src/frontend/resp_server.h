@@ -1,0 +1,95 @@
+// RespServer: the client-facing TCP server speaking RESP2.
+//
+// Per connection: bytes → resp::RequestParser → CommandDispatcher → replies written back in
+// request order. Commands are pipelined: many may be in flight at once and their backend
+// completions may arrive in any order, on any thread; each request owns a slot in a queue and
+// the completed prefix of that queue is flushed, many replies per socket write. At most
+// max_pending_replies commands are in flight per connection; when the queue is full the server
+// stops reading from that client (backpressure through TCP).
+//
+// Connection model: each connection runs on its own strand with two coroutines, a reader
+// (parse + dispatch) and a writer (flush the completed prefix), so that a slow backend never
+// delays reading and a slow client never delays the backend. A protocol error is answered with
+// "-ERR Protocol error: ..." after every earlier reply, then the connection is closed (as Redis).
+// QUIT answers +OK, then closes. Beyond max_clients, a new connection gets
+// "-ERR max number of clients reached" and is closed. Idle connections are kept.
+//
+// Threading: the io_context may be run by any number of threads. start(), stop(), port(),
+// connection_count(), stats() and wait_stopped() are thread-safe.
+//
+// Lifetime: stop() closes the listener and every connection; coroutines then unwind as soon as
+// the io_context runs them, and wait_stopped() returns once none is left. Coroutines own their
+// state through shared pointers and never touch the RespServer object, so it may be destroyed
+// right after stop(). The Backend must outlive the server and every completion it holds; its
+// completions must run (or be dropped) before the io_context is destroyed. The io_context must
+// outlive the RespServer.
+//
+// Usage (server main):
+//   asio::io_context io;
+//   RespServer server(io, backend, {.listen_addr = "0.0.0.0:6379"});
+//   if (Status s = server.start(); !s) { ...exit... }
+//   ...run io on N threads...
+//   server.stop(); server.wait_stopped(std::chrono::seconds(5)); then stop the backend, the io.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "frontend/backend.h"
+#include "frontend/command_dispatcher.h"
+#include "resp/request_parser.h"
+
+namespace asio {
+class io_context;
+}
+
+namespace raftkv::frontend {
+
+struct RespServerOptions {
+  // "host:port" (IPv4, IPv6 in brackets, or a resolvable name); port 0 picks a free port.
+  std::string listen_addr = "127.0.0.1:0";
+  // Open client connections beyond which new ones are refused (Redis maxclients).
+  size_t max_clients = 10000;
+  // Commands in flight (dispatched, reply not yet written) per connection before reading stops.
+  size_t max_pending_replies = 1024;
+  // Replies are coalesced into one socket write up to about this many bytes.
+  size_t max_write_batch_bytes = size_t{1} << 20;
+  // Bytes asked of one socket read.
+  size_t read_chunk_bytes = size_t{16} << 10;
+  resp::RequestLimits request_limits;
+  // redis_version shown to clients; max_clients is taken from above.
+  DispatcherOptions dispatcher;
+};
+
+class RespServer {
+ public:
+  RespServer(asio::io_context& io, Backend& backend, RespServerOptions options);
+  ~RespServer();  // stop()
+  RespServer(const RespServer&) = delete;
+  RespServer& operator=(const RespServer&) = delete;
+
+  // Binds and listens, then accepts on the io_context. kInvalidArgument for a malformed
+  // address, kIoError when binding fails. Call once.
+  Status start();
+  // The bound port (after a successful start()).
+  uint16_t port() const;
+  // Closes the listener and every connection. Idempotent; does not block.
+  void stop();
+  // After stop(): blocks until every coroutine of the server has ended (true) or the timeout
+  // passes (false). The io_context must be running on another thread meanwhile.
+  bool wait_stopped(std::chrono::milliseconds timeout);
+  // Open client connections.
+  size_t connection_count() const;
+  const FrontendStats& stats() const;
+
+  struct State;  // shared with the coroutines (resp_server.cc)
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace raftkv::frontend
