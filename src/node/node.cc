@@ -1,0 +1,425 @@
+// The raft strand: the core, proposals, reads, ticks and the Ready loop; and the facade.
+#include <random>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "node/node_impl.h"
+#include "transport/transport.h"
+
+namespace raftkv::node {
+
+NodeImpl::NodeImpl(asio::io_context& io, NodeOptions options, transport::Transport* transport)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      tick_timer_(strand_),
+      opts_(std::move(options)),
+      transport_(transport),
+      log_("node") {
+  log_.set_node(opts_.id);
+  log_.set_group(opts_.group);
+}
+
+Status NodeImpl::init() {
+  auto wal = storage::Wal::open(fs_, opts_.data_dir, opts_.wal);
+  if (!wal.is_ok()) return wal.status();
+  wal_ = std::move(*wal);
+
+  sm_ = std::make_unique<kv::StateMachine>(kv::make_skiplist_engine(), opts_.kv);
+  auto snap = wal_->snapshot();
+  if (!snap.is_ok()) return snap.status();
+  if (!(*snap)->is_empty()) {
+    if (Status s = sm_->restore_from_string((*snap)->data); !s) {
+      return Status(ErrorCode::kCorruption,
+                    fmt::format("snapshot at index {} in {} does not restore: {}",
+                                (*snap)->meta.index, opts_.data_dir, s.message()));
+    }
+    applied_conf_ = (*snap)->meta.conf;
+    last_snapshot_index_ = (*snap)->meta.index;
+    snapshot_index_ = last_snapshot_index_.value();
+  }
+  if (applied_conf_.voters.empty() && applied_conf_.learners.empty()) {
+    applied_conf_.voters = opts_.voters;
+    std::sort(applied_conf_.voters.begin(), applied_conf_.voters.end());
+  }
+  keys_ = sm_->engine().count(kv::Space::kData);
+
+  raft::Config cfg = opts_.raft;
+  cfg.id = opts_.id;
+  cfg.voters = opts_.voters;
+  cfg.applied = sm_->applied_index();
+  rng_ = std::make_unique<SeededRng>(std::random_device{}() ^ opts_.id.value());
+  auto r = raft::Raft::create(cfg, wal_.get(), rng_.get());
+  if (!r.is_ok()) return r.status();
+  raft_ = std::move(*r);
+  soft_ = raft::SoftState{raft_->leader(), raft_->role()};
+  refresh_status();
+  log_.info("opened {}: applied {} snapshot {} last {}", opts_.data_dir, cfg.applied,
+            last_snapshot_index_, raft_->last_index());
+  return Status::ok();
+}
+
+void NodeImpl::start() {
+  persister_ = std::thread([self = shared_from_this()] { self->persist_loop(); });
+  applier_ = std::thread([self = shared_from_this()] { self->apply_loop(); });
+  post([this] {
+    handle_ready();  // a fresh node persists its bootstrap entries; a restarted one replays
+    on_tick();
+  });
+}
+
+void NodeImpl::stop(std::chrono::milliseconds grace) {
+  if (stopped_.load()) return;
+  if (grace.count() > 0) {
+    // Hand leadership to the most caught-up follower so clients see no election timeout.
+    NodeStatus st;
+    {
+      std::lock_guard lock(status_mu_);
+      st = status_;
+    }
+    if (st.role == raft::Role::kLeader) {
+      NodeId best;
+      Index best_match;
+      for (const auto& f : st.followers) {
+        if (f.id != opts_.id && !f.learner && f.match >= best_match) {
+          best = f.id;
+          best_match = f.match;
+        }
+      }
+      if (!best.is_none()) {
+        post([this, best] {
+          (void)raft_->transfer_leadership(best);
+          handle_ready();
+        });
+        std::unique_lock lock(status_mu_);
+        status_cv_.wait_for(lock, grace, [&] { return status_.role != raft::Role::kLeader; });
+      }
+    }
+  }
+  // Stop the strand's work, then the threads (which drain what they hold).
+  std::promise<void> done;
+  auto fut = done.get_future();
+  asio::post(strand_, [this, &done] {
+    stopped_ = true;
+    tick_timer_.cancel();
+    fail_all_proposals(ErrorCode::kShutdown, "node is shutting down");
+    fail_all_reads(ErrorCode::kShutdown, "node is shutting down");
+    done.set_value();
+  });
+  if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // The io_context is not running (e.g. already stopped): nothing else can touch the strand.
+    stopped_ = true;
+  }
+  threads_stop_ = true;
+  persist_cv_.notify_all();
+  apply_cv_.notify_all();
+  if (persister_.joinable()) persister_.join();
+  if (applier_.joinable()) applier_.join();
+  log_.info("stopped");
+}
+
+Status NodeImpl::not_leader() const {
+  const NodeId lead = raft_->leader();
+  std::string addr;
+  if (!lead.is_none()) {
+    auto it = opts_.client_addrs.find(lead);
+    if (it != opts_.client_addrs.end()) addr = it->second;
+  }
+  return Status(ErrorCode::kNotLeader, addr);
+}
+
+void NodeImpl::on_tick() {
+  raft_->tick();
+  expire_waiters(std::chrono::steady_clock::now());
+  handle_ready();
+  refresh_status();
+  tick_timer_.expires_after(opts_.tick_interval);
+  tick_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (!ec && !self->stopped_.load()) self->on_tick();
+  });
+}
+
+void NodeImpl::propose_on_strand(std::string payload, Completion done) {
+  if (raft_->role() != raft::Role::kLeader) {
+    done(not_leader());
+    return;
+  }
+  if (apply_backlog_.load() >= opts_.max_apply_backlog) {
+    done(Status(ErrorCode::kTooLarge, "apply backlog is full; retry shortly"));
+    return;
+  }
+  batch_.emplace_back(std::move(payload), std::move(done));
+  if (!flush_scheduled_) {
+    // Everything proposed before the strand runs this becomes one kPropose (one log append,
+    // one fsync, one AppendEntries per follower).
+    flush_scheduled_ = true;
+    post([this] { flush_proposals(); });
+  }
+}
+
+void NodeImpl::flush_proposals() {
+  flush_scheduled_ = false;
+  if (batch_.empty()) return;
+  std::vector<std::pair<std::string, Completion>> batch;
+  batch.swap(batch_);
+  raft::Message m{.type = raft::MessageType::kPropose};
+  m.entries.reserve(batch.size());
+  for (auto& [payload, done] : batch) {
+    m.entries.push_back(raft::Entry{Term(), Index(), raft::EntryType::kNormal, std::move(payload)});
+  }
+  const Status s = raft_->step(std::move(m));
+  if (!s.is_ok()) {
+    const Status err = s.code() == ErrorCode::kNotLeader ? not_leader() : s;
+    for (auto& [payload, done] : batch) done(err);
+    return;
+  }
+  // The core appended them as the last batch.size() entries of its log, in order.
+  const Index first = raft_->last_index() - (batch.size() - 1);
+  const SteadyTime deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    proposals_.emplace(first + i,
+                       ProposalWaiter{raft_->term(), std::move(batch[i].second), deadline});
+  }
+  handle_ready();
+}
+
+void NodeImpl::read_on_strand(std::vector<std::string> args, Completion done) {
+  if (pending_reads_.load() >= opts_.max_pending_reads) {
+    done(Status(ErrorCode::kTooLarge, "too many reads in flight; retry shortly"));
+    return;
+  }
+  const uint64_t ctx = next_read_context_++;
+  const Status s = raft_->read_index(ctx);
+  if (!s.is_ok()) {
+    done(s.code() == ErrorCode::kNotLeader ? not_leader() : s);
+    return;
+  }
+  ++pending_reads_;
+  reads_.emplace(ctx, ReadWaiter{std::move(args), std::move(done),
+                                 std::chrono::steady_clock::now() + opts_.request_timeout});
+  handle_ready();
+}
+
+void NodeImpl::step_on_strand(raft::Message m) {
+  (void)raft_->step(std::move(m));  // malformed peer input is logged and dropped by the core
+  handle_ready();
+}
+
+void NodeImpl::handle_ready() {
+  while (!stopped_.load() && raft_->has_ready()) {
+    raft::Ready rd = raft_->ready();
+    // Acknowledge first: advance() reads the batch, which is taken apart below.
+    raft_->advance(rd);
+    if (rd.soft_state) on_soft_state(*rd.soft_state);
+    if (rd.must_persist() || !rd.messages_after_persist.empty()) {
+      PersistJob job{rd.snapshot, rd.entries, rd.hard_state, rd.must_sync,
+                     std::move(rd.messages_after_persist)};
+      {
+        std::lock_guard lock(persist_mu_);
+        persist_queue_.push_back(std::move(job));
+      }
+      persist_cv_.notify_one();
+    }
+    // Sent now, even while our own write is in flight (thesis §10.2.1).
+    std::vector<NodeId> snapshots_sent;
+    for (raft::Message& m : rd.messages) {
+      if (m.type == raft::MessageType::kSnap) snapshots_sent.push_back(m.to);
+      if (transport_ != nullptr) transport_->send(opts_.group, std::move(m));
+    }
+    ApplyJob job;
+    job.restore = rd.snapshot;
+    if (rd.snapshot) {
+      // Proposals the snapshot covers may or may not be in it: their outcome is unknown.
+      while (!proposals_.empty() && proposals_.begin()->first <= rd.snapshot->meta.index) {
+        proposals_.begin()->second.done(Status(
+            ErrorCode::kProposalDropped, "superseded by a snapshot; the write may have applied"));
+        proposals_.erase(proposals_.begin());
+      }
+    }
+    if (!rd.committed_entries.empty()) {
+      const Index last = rd.committed_entries.back().index;
+      while (!proposals_.empty() && proposals_.begin()->first <= last) {
+        job.waiters.insert(proposals_.extract(proposals_.begin()));
+      }
+      apply_backlog_ += rd.committed_entries.size();
+      job.entries = std::move(rd.committed_entries);
+    }
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = reads_.find(rs.context);
+      if (it == reads_.end()) continue;  // timed out meanwhile
+      job.reads.emplace_back(rs.index, std::move(it->second));
+      reads_.erase(it);
+    }
+    if (!job.empty()) {
+      {
+        std::lock_guard lock(apply_mu_);
+        apply_queue_.push_back(std::move(job));
+      }
+      apply_cv_.notify_one();
+    }
+    // The transport owns delivery from here; a lost snapshot is recovered by probing.
+    for (NodeId to : snapshots_sent) raft_->report_snapshot(to, true);
+  }
+}
+
+void NodeImpl::on_persisted(std::vector<PersistJob> jobs) {
+  for (PersistJob& job : jobs) {
+    for (raft::Message& m : job.after_persist) {
+      if (m.to == opts_.id) {
+        (void)raft_->step(std::move(m));
+      } else if (transport_ != nullptr) {
+        transport_->send(opts_.group, std::move(m));
+      }
+    }
+  }
+  handle_ready();
+}
+
+void NodeImpl::on_soft_state(const raft::SoftState& ss) {
+  const bool lost_leadership = soft_.role == raft::Role::kLeader && ss.role != raft::Role::kLeader;
+  const bool leader_changed = soft_.leader != ss.leader;
+  if (leader_changed) {
+    log_.info("leader is now {} (role {})", ss.leader, raft::role_name(ss.role));
+    std::lock_guard lock(status_mu_);
+    ++status_.leader_changes;
+  }
+  soft_ = ss;
+  if (lost_leadership) {
+    // Entries we appended may still commit under the next leader: the outcome is unknown.
+    fail_all_proposals(ErrorCode::kProposalDropped,
+                       "leadership changed; the write may or may not have applied");
+  }
+  if (leader_changed) {
+    // The core forgets read requests when leadership changes; they are safe to retry.
+    fail_all_reads(ErrorCode::kProposalDropped, "leadership changed; retry the read");
+  }
+  refresh_status();
+  status_cv_.notify_all();
+}
+
+void NodeImpl::expire_waiters(SteadyTime now) {
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status(ErrorCode::kTimeout, "no outcome within the request timeout"));
+    it = proposals_.erase(it);
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status(ErrorCode::kTimeout, "read not confirmed within the request timeout"));
+    it = reads_.erase(it);
+    --pending_reads_;
+  }
+}
+
+void NodeImpl::fail_all_proposals(ErrorCode code, const std::string& why) {
+  for (auto& [index, w] : proposals_) w.done(Status(code, why));
+  proposals_.clear();
+  for (auto& [payload, done] : batch_) done(Status(code, why));
+  batch_.clear();
+}
+
+void NodeImpl::fail_all_reads(ErrorCode code, const std::string& why) {
+  for (auto& [ctx, w] : reads_) w.done(Status(code, why));
+  pending_reads_ -= reads_.size();
+  reads_.clear();
+}
+
+void NodeImpl::refresh_status() {
+  NodeStatus st;
+  st.id = opts_.id;
+  st.role = raft_->role();
+  st.term = raft_->term();
+  st.leader = raft_->leader();
+  st.commit_index = raft_->commit_index();
+  st.applied_index = sm_->applied_index();
+  st.last_index = raft_->last_index();
+  st.first_index = raft_->first_index();
+  st.snapshot_index = Index(snapshot_index_.load());
+  st.conf = raft_->conf_state();
+  st.followers = raft_->follower_status();
+  st.keys = keys_.load();
+  st.snapshots_taken = snapshots_taken_.load();
+  st.fsyncs = fsyncs_.load();
+  std::lock_guard lock(status_mu_);
+  st.proposals = status_.proposals;
+  st.leader_changes = status_.leader_changes;
+  status_ = std::move(st);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facade.
+
+GroupNode::GroupNode(std::shared_ptr<NodeImpl> impl) : impl_(std::move(impl)) {}
+GroupNode::~GroupNode() {
+  stop();
+}
+
+Result<std::unique_ptr<GroupNode>> GroupNode::open(asio::io_context& io, NodeOptions options,
+                                                   transport::Transport* transport) {
+  auto impl = std::make_shared<NodeImpl>(io, std::move(options), transport);
+  if (Status s = impl->init(); !s) return s;
+  return std::unique_ptr<GroupNode>(new GroupNode(std::move(impl)));
+}
+
+void GroupNode::start() {
+  impl_->start();
+}
+void GroupNode::stop(std::chrono::milliseconds grace) {
+  impl_->stop(grace);
+}
+
+void GroupNode::write(std::vector<std::string> args, kv::RequestHeader header, Completion done) {
+  header.timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  std::string payload = kv::encode_request(header, args);
+  {
+    std::lock_guard lock(impl_->status_mu_);
+    ++impl_->status_.proposals;
+  }
+  impl_->post([impl = impl_.get(), payload = std::move(payload), done = std::move(done)]() mutable {
+    impl->propose_on_strand(std::move(payload), std::move(done));
+  });
+}
+
+void GroupNode::read(std::vector<std::string> args, Completion done) {
+  impl_->post([impl = impl_.get(), args = std::move(args), done = std::move(done)]() mutable {
+    impl->read_on_strand(std::move(args), std::move(done));
+  });
+}
+
+void GroupNode::deliver(raft::Message message) {
+  impl_->post([impl = impl_.get(), m = std::move(message)]() mutable {
+    impl->step_on_strand(std::move(m));
+  });
+}
+
+void GroupNode::report_unreachable(NodeId peer) {
+  impl_->post([impl = impl_.get(), peer] { impl->raft_->report_unreachable(peer); });
+}
+
+Status GroupNode::transfer_leadership(NodeId to) {
+  impl_->post([impl = impl_.get(), to] {
+    (void)impl->raft_->transfer_leadership(to);
+    impl->handle_ready();
+  });
+  return Status::ok();
+}
+
+NodeStatus GroupNode::status() const {
+  std::lock_guard lock(impl_->status_mu_);
+  return impl_->status_;
+}
+
+std::string GroupNode::client_addr(NodeId id) const {
+  auto it = impl_->opts_.client_addrs.find(id);
+  return it == impl_->opts_.client_addrs.end() ? std::string() : it->second;
+}
+
+}  // namespace raftkv::node

@@ -1,0 +1,130 @@
+// The driver of one Raft group on this process: it owns the core, the WAL and the KV state
+// machine and moves work between them (Ready → persist → send → apply).
+//
+// Threads and ownership:
+//   raft strand   — an asio strand on the shared io_context. Owns the Raft core, the proposal
+//                   and read waiters, the tick timer. Every core call happens here (no mutex).
+//   persister     — one thread. Writes each Ready's snapshot, entries and hard state to the WAL
+//                   in order and makes them durable with one fdatasync per batch of Readys
+//                   (group commit), then hands the after-persist messages back to the strand.
+//   applier       — one thread. Applies committed entries to the state machine, completes
+//                   proposals, serves ReadIndex reads once applied >= the read index, and takes
+//                   snapshots (then compacts the WAL).
+// The leader sends AppendEntries while its own write is in flight (Raft thesis §10.2.1); it
+// counts itself towards commit only once durable. A failed fsync stops the process.
+//
+// Public methods are thread-safe; completions run on the applier thread or the strand, never
+// while holding a lock of the caller.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/status.h"
+#include "kv/reply.h"
+#include "kv/state_machine.h"
+#include "kv/value_codec.h"
+#include "raft/config.h"
+#include "raft/raft.h"
+#include "raft/types.h"
+#include "storage/wal.h"
+
+namespace asio {
+class io_context;
+}
+
+namespace raftkv::transport {
+class Transport;
+}
+
+namespace raftkv::node {
+
+struct NodeOptions {
+  NodeId id;
+  GroupId group{1};
+  std::vector<NodeId> voters;  // initial membership (used only on first start)
+  std::string data_dir;        // WAL and snapshots live here
+  // Where each member serves clients ("host:port"), for redirects and status.
+  std::map<NodeId, std::string> client_addrs;
+
+  std::chrono::milliseconds tick_interval{100};
+  raft::Config raft;  // id, voters and applied are filled in by the node
+  storage::WalOptions wal;
+  kv::StateMachineOptions kv;
+
+  // Snapshot after this many entries applied since the last one; keep this many entries
+  // behind the snapshot so that briefly lagging followers catch up from the log.
+  uint64_t snapshot_entries = 50'000;
+  uint64_t snapshot_keep_entries = 5'000;
+  // A proposal or read without an outcome after this long completes with kTimeout.
+  std::chrono::milliseconds request_timeout{10'000};
+  // Backpressure: proposals are refused (kTooLarge) while this many committed entries await
+  // apply on this node, and reads while this many reads wait.
+  uint64_t max_apply_backlog = 100'000;
+  uint64_t max_pending_reads = 100'000;
+};
+
+struct NodeStatus {
+  NodeId id;
+  raft::Role role = raft::Role::kFollower;
+  Term term;
+  NodeId leader;
+  Index commit_index;
+  Index applied_index;
+  Index last_index;
+  Index first_index;
+  Index snapshot_index;
+  raft::ConfState conf;
+  std::vector<raft::FollowerStatus> followers;  // leader only
+  uint64_t keys = 0;
+  uint64_t proposals = 0;
+  uint64_t snapshots_taken = 0;
+  uint64_t leader_changes = 0;
+  uint64_t fsyncs = 0;
+};
+
+using Completion = std::function<void(Result<kv::Reply>)>;
+
+class NodeImpl;
+
+class GroupNode {
+ public:
+  // Recovers the WAL (refusing to start on corruption, with its message), restores the state
+  // machine from the newest snapshot and builds the core. Nothing runs until start().
+  static Result<std::unique_ptr<GroupNode>> open(asio::io_context& io, NodeOptions options,
+                                                 transport::Transport* transport);
+  ~GroupNode();  // stop()
+
+  void start();
+  // Transfers leadership away first when leader (best effort, bounded by `grace`), then stops
+  // the timers and threads. Pending requests complete with kShutdown.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+
+  // A write command (args[0] must be a kv write). `header` carries the client's session; the
+  // node stamps the leader's wall-clock time. Completes once applied (never earlier).
+  // kNotLeader's message is the leader's client address ("" if unknown).
+  void write(std::vector<std::string> args, kv::RequestHeader header, Completion done);
+  // A linearizable read (ReadIndex; followers forward to the leader).
+  void read(std::vector<std::string> args, Completion done);
+  // A peer's message for this group (from the transport; any thread).
+  void deliver(raft::Message message);
+  void report_unreachable(NodeId peer);
+  Status transfer_leadership(NodeId to);
+
+  NodeStatus status() const;
+  std::string client_addr(NodeId id) const;
+
+ private:
+  explicit GroupNode(std::shared_ptr<NodeImpl> impl);
+  std::shared_ptr<NodeImpl> impl_;
+};
+
+}  // namespace raftkv::node

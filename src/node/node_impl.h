@@ -1,0 +1,138 @@
+// Internals of GroupNode (see node.h for the threading model). Split across node.cc (the raft
+// strand) and pipeline.cc (persister and applier threads).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <optional>
+#include <thread>
+
+#include <asio.hpp>
+
+#include "base/log.h"
+#include "base/rng.h"
+#include "node/node.h"
+#include "raft/raft.h"
+#include "storage/file_system.h"
+
+namespace raftkv::node {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct ProposalWaiter {
+  Term term;  // the entry must still have this term when applied, or it was overwritten
+  Completion done;
+  SteadyTime deadline;
+};
+
+struct ReadWaiter {
+  std::vector<std::string> args;
+  Completion done;
+  SteadyTime deadline;
+};
+
+// One Ready's durable part, written by the persister in order.
+struct PersistJob {
+  std::shared_ptr<const raft::Snapshot> snapshot;
+  std::vector<raft::Entry> entries;
+  std::optional<raft::HardState> hard_state;
+  bool must_sync = false;
+  std::vector<raft::Message> after_persist;
+};
+
+// One Ready's apply part, executed by the applier in order.
+struct ApplyJob {
+  std::shared_ptr<const raft::Snapshot> restore;
+  std::vector<raft::Entry> entries;
+  std::map<Index, ProposalWaiter> waiters;
+  std::vector<std::pair<Index, ReadWaiter>> reads;  // serve once applied >= index
+  bool empty() const { return !restore && entries.empty() && waiters.empty() && reads.empty(); }
+};
+
+class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
+ public:
+  NodeImpl(asio::io_context& io, NodeOptions options, transport::Transport* transport);
+  Status init();
+  void start();
+  void stop(std::chrono::milliseconds grace);
+
+  // --- raft strand (node.cc) ---
+  void on_tick();
+  void propose_on_strand(std::string payload, Completion done);
+  void flush_proposals();
+  void read_on_strand(std::vector<std::string> args, Completion done);
+  void step_on_strand(raft::Message m);
+  void handle_ready();
+  void on_persisted(std::vector<PersistJob> jobs);
+  void on_soft_state(const raft::SoftState& ss);
+  void expire_waiters(SteadyTime now);
+  void fail_all_proposals(ErrorCode code, const std::string& why);
+  void fail_all_reads(ErrorCode code, const std::string& why);
+  void refresh_status();
+  Status not_leader() const;  // kNotLeader with the leader's client address
+
+  // --- pipeline threads (pipeline.cc) ---
+  void persist_loop();
+  void apply_loop();
+  void apply_job(ApplyJob& job);
+  void serve_ready_reads();
+  void maybe_snapshot();
+
+  template <typename F>
+  void post(F&& f) {
+    asio::post(strand_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+      if (!self->stopped_.load()) f();
+    });
+  }
+
+  asio::io_context& io_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer tick_timer_;
+  NodeOptions opts_;
+  transport::Transport* transport_;
+  Logger log_;
+
+  storage::PosixFileSystem fs_;
+  std::unique_ptr<storage::Wal> wal_;
+  std::unique_ptr<kv::StateMachine> sm_;
+  std::unique_ptr<SeededRng> rng_;
+  std::unique_ptr<raft::Raft> raft_;  // strand only
+
+  // Strand state.
+  std::map<Index, ProposalWaiter> proposals_;  // appended, not yet handed to the applier
+  std::vector<std::pair<std::string, Completion>> batch_;  // not yet proposed
+  bool flush_scheduled_ = false;
+  std::map<uint64_t, ReadWaiter> reads_;  // asked of the core, no read state yet
+  uint64_t next_read_context_ = 1;
+  raft::SoftState soft_;
+
+  // Persister.
+  std::mutex persist_mu_;
+  std::condition_variable persist_cv_;
+  std::deque<PersistJob> persist_queue_;
+  std::thread persister_;
+
+  // Applier.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::deque<ApplyJob> apply_queue_;
+  std::thread applier_;
+  std::multimap<Index, ReadWaiter> ready_reads_;  // applier only: waiting for applied >= index
+  raft::ConfState applied_conf_;                  // applier only
+  Index last_snapshot_index_;                     // applier only
+
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> threads_stop_{false};
+  std::atomic<uint64_t> apply_backlog_{0};  // entries handed to the applier, not yet applied
+  std::atomic<uint64_t> pending_reads_{0};
+  std::atomic<uint64_t> keys_{0};
+  std::atomic<uint64_t> snapshots_taken_{0};
+  std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> snapshot_index_{0};
+
+  mutable std::mutex status_mu_;
+  std::condition_variable status_cv_;
+  NodeStatus status_;
+};
+
+}  // namespace raftkv::node

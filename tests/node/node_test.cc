@@ -1,0 +1,259 @@
+// Three GroupNodes in one process over real loopback transports, real WALs in temp dirs and
+// real state machines.
+#include <stdlib.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <asio.hpp>
+
+#include "node/node.h"
+#include "transport/transport.h"
+
+namespace raftkv::node {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+struct TempDir {
+  TempDir() {
+    std::string t = "/tmp/raftkv-node-test-XXXXXX";
+    path = ::mkdtemp(t.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string path;
+};
+
+// Waits for `cond` with a deadline (event wait, not a timing assumption).
+template <typename F>
+bool wait_until(F cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+class Cluster {
+ public:
+  explicit Cluster(size_t n, uint64_t snapshot_entries = 50'000) : n_(n), dirs_(n) {
+    LogLevel level = LogLevel::kWarn;
+    if (const char* env = std::getenv("RAFTKV_LOG")) parse_log_level(env, &level);
+    set_log_level(level);
+    snapshot_entries_ = snapshot_entries;
+    work_.emplace(io_.get_executor());
+    for (int t = 0; t < 2; ++t) threads_.emplace_back([this] { io_.run(); });
+    ports_.resize(n);
+    nodes_.resize(n);
+    transports_.resize(n);
+    for (uint64_t id = 1; id <= n; ++id) start_transport(id);
+    for (uint64_t id = 1; id <= n; ++id) connect(id);
+    for (uint64_t id = 1; id <= n; ++id) open(id);
+  }
+  ~Cluster() {
+    for (uint64_t id = 1; id <= n_; ++id) close(id);
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  void start_transport(uint64_t id) {
+    transport::TransportOptions o;
+    o.self = NodeId(id);
+    o.cluster_id = 42;
+    o.listen_addr = fmt::format("127.0.0.1:{}", ports_[id - 1]);
+    transport::TransportHandler h;
+    h.on_message = [this, id](GroupId, raft::Message m) {
+      std::lock_guard lock(mu_);
+      if (nodes_[id - 1]) nodes_[id - 1]->deliver(std::move(m));
+    };
+    h.on_unreachable = [](NodeId) {};
+    // A transport stopped from another thread releases its port on its own strand shortly
+    // after: wait (bounded) until the port can be bound again.
+    std::unique_ptr<transport::Transport> t;
+    Status started;
+    ASSERT_TRUE(wait_until([&] {
+      t = std::make_unique<transport::Transport>(io_, o, h, std::make_unique<SeededRng>(id));
+      started = t->start();
+      return started.is_ok();
+    })) << started.to_string();
+    ports_[id - 1] = t->listen_port();
+    transports_[id - 1] = std::move(t);
+  }
+  void connect(uint64_t id) {
+    for (uint64_t peer = 1; peer <= n_; ++peer) {
+      if (peer != id) {
+        transports_[id - 1]->add_peer(NodeId(peer), fmt::format("127.0.0.1:{}", ports_[peer - 1]));
+      }
+    }
+  }
+  void open(uint64_t id) {
+    NodeOptions o;
+    o.id = NodeId(id);
+    for (uint64_t v = 1; v <= n_; ++v) {
+      o.voters.push_back(NodeId(v));
+      o.client_addrs[NodeId(v)] = fmt::format("127.0.0.1:{}", 7000 + v);
+    }
+    o.data_dir = dirs_[id - 1]->path;
+    o.tick_interval = std::chrono::milliseconds(10);
+    o.snapshot_entries = snapshot_entries_;
+    o.snapshot_keep_entries = 10;
+    auto node = GroupNode::open(io_, o, transports_[id - 1].get());
+    ASSERT_TRUE(node.is_ok()) << node.status().to_string();
+    (*node)->start();
+    std::lock_guard lock(mu_);
+    nodes_[id - 1] = std::move(*node);
+  }
+  void close(uint64_t id) {
+    std::unique_ptr<GroupNode> node;
+    {
+      std::lock_guard lock(mu_);
+      node = std::move(nodes_[id - 1]);
+    }
+    if (node) node->stop();
+  }
+  void restart(uint64_t id) {
+    close(id);
+    transports_[id - 1]->stop();
+    transports_[id - 1].reset();  // releases the listening socket
+    start_transport(id);          // same port
+    connect(id);
+    open(id);
+  }
+  void wipe(uint64_t id) { dirs_[id - 1].dir = std::make_unique<TempDir>(); }
+
+  GroupNode& node(uint64_t id) { return *nodes_[id - 1]; }
+  uint64_t leader() {
+    for (uint64_t id = 1; id <= n_; ++id) {
+      if (nodes_[id - 1] && node(id).status().role == raft::Role::kLeader) return id;
+    }
+    return 0;
+  }
+  uint64_t wait_leader() {
+    uint64_t l = 0;
+    EXPECT_TRUE(wait_until([&] { return (l = leader()) != 0; })) << "no leader elected";
+    return l;
+  }
+
+  Result<kv::Reply> write(uint64_t id, Strings args, kv::RequestHeader h = {}) {
+    std::promise<Result<kv::Reply>> p;
+    auto f = p.get_future();
+    node(id).write(std::move(args), h, [&p](Result<kv::Reply> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+  Result<kv::Reply> read(uint64_t id, Strings args) {
+    std::promise<Result<kv::Reply>> p;
+    auto f = p.get_future();
+    node(id).read(std::move(args), [&p](Result<kv::Reply> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+  // Writes through whichever node leads, retrying across leader changes.
+  void must_write(Strings args) {
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      const uint64_t l = wait_leader();
+      auto r = write(l, args);
+      if (r.is_ok()) {
+        ASSERT_FALSE(r->is_error()) << r->text;
+        return;
+      }
+    }
+    FAIL() << "write never succeeded";
+  }
+
+ private:
+  size_t n_;
+  uint64_t snapshot_entries_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  // One temp dir per node; wipe() swaps in a new empty one.
+  struct DirHolder {
+    std::unique_ptr<TempDir> dir = std::make_unique<TempDir>();
+    TempDir* operator->() { return dir.get(); }
+  };
+  std::vector<DirHolder> dirs_;
+  std::vector<uint16_t> ports_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<GroupNode>> nodes_;
+  std::vector<std::unique_ptr<transport::Transport>> transports_;
+};
+
+TEST(Node, WritesReadsAndRedirects) {
+  Cluster c(3);
+  const uint64_t l = c.wait_leader();
+  auto w = c.write(l, {"SET", "k", "v1"});
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  EXPECT_EQ(w->text, "OK");
+  auto r = c.read(l, {"GET", "k"});
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->text, "v1");
+  // A follower redirects writes to the leader's client address...
+  const uint64_t f = l == 1 ? 2 : 1;
+  auto fw = c.write(f, {"SET", "k", "v2"});
+  ASSERT_FALSE(fw.is_ok());
+  EXPECT_EQ(fw.code(), ErrorCode::kNotLeader);
+  EXPECT_EQ(fw.status().message(), fmt::format("127.0.0.1:{}", 7000 + l));
+  // ...and serves linearizable reads by asking the leader for a read index.
+  auto fr = c.read(f, {"GET", "k"});
+  ASSERT_TRUE(fr.is_ok()) << fr.status().to_string();
+  EXPECT_EQ(fr->text, "v1");
+}
+
+TEST(Node, SessionMakesRetriedIncrementApplyOnce) {
+  Cluster c(3);
+  const uint64_t l = c.wait_leader();
+  kv::RequestHeader h{.client_id = 77, .sequence = 1};
+  auto a = c.write(l, {"INCR", "n"}, h);
+  auto b = c.write(l, {"INCR", "n"}, h);  // a retry of the same request
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  EXPECT_EQ(a->integer, 1);
+  EXPECT_EQ(b->integer, 1);
+  auto r = c.read(l, {"GET", "n"});
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->text, "1");
+}
+
+TEST(Node, FollowerRestartCatchesUpAndAllRestartKeepsData) {
+  Cluster c(3);
+  const uint64_t l = c.wait_leader();
+  const uint64_t f = l == 3 ? 2 : 3;
+  for (int i = 0; i < 20; ++i) c.must_write({"SET", "a" + std::to_string(i), std::to_string(i)});
+  c.close(f);
+  for (int i = 0; i < 20; ++i) c.must_write({"SET", "b" + std::to_string(i), std::to_string(i)});
+  c.restart(f);
+  ASSERT_TRUE(wait_until([&] { return c.node(f).status().keys == 40; }));
+  // Every node stops; the data must come back from the WALs.
+  for (uint64_t id = 1; id <= 3; ++id) c.close(id);
+  for (uint64_t id = 1; id <= 3; ++id) c.restart(id);
+  const uint64_t l2 = c.wait_leader();
+  auto r = c.read(l2, {"MGET", "a0", "b19"});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->elements.size(), 2u);
+  EXPECT_EQ(r->elements[0].text, "0");
+  EXPECT_EQ(r->elements[1].text, "19");
+}
+
+TEST(Node, SnapshotsCompactAndAWipedFollowerCatchesUpBySnapshot) {
+  Cluster c(3, /*snapshot_entries=*/50);
+  const uint64_t l = c.wait_leader();
+  const uint64_t f = l == 1 ? 2 : 1;
+  for (int i = 0; i < 300; ++i) c.must_write({"SET", "k" + std::to_string(i), "v"});
+  ASSERT_TRUE(wait_until([&] { return c.node(l).status().snapshots_taken > 0; }));
+  EXPECT_GT(c.node(c.wait_leader()).status().first_index, Index(200));
+  c.close(f);
+  c.wipe(f);
+  c.restart(f);
+  // It must end up with every key and a durable snapshot it received (its own log starts
+  // empty, and the leader's no longer reaches back).
+  ASSERT_TRUE(wait_until([&] {
+    const NodeStatus st = c.node(f).status();
+    return st.keys == 300 && st.snapshot_index > Index(200);
+  })) << "keys "
+      << c.node(f).status().keys << " snapshot " << c.node(f).status().snapshot_index;
+}
+
+}  // namespace
+}  // namespace raftkv::node
