@@ -1,0 +1,91 @@
+// Seed sweeps: thousands of seeded cluster runs across fault modes and cluster sizes, each
+// checked after every event (see sim/checker.h). A failure names the seed and how to replay it.
+// RAFTKV_SANITIZED (set for the ASan+UBSan build) scales the sweep down ~10x.
+#include <cstdlib>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/log.h"
+#include "sim/options.h"
+
+namespace raftkv::sim {
+namespace {
+
+struct Sweep {
+  FaultMode faults;
+  int nodes;
+  uint64_t first_seed;
+  uint64_t seeds;
+};
+
+void PrintTo(const Sweep& s, std::ostream* os) {
+  *os << fmt::format("faults={} nodes={} seeds {}..{}", fault_mode_name(s.faults), s.nodes,
+                     s.first_seed, s.first_seed + s.seeds - 1);
+}
+
+// Seeds per (fault mode, cluster size), ~2,000 in total, cut into chunks of at most 100 so that
+// CTest runs them in parallel.
+std::vector<Sweep> sweeps() {
+  struct Plan {
+    FaultMode faults;
+    int nodes;
+    uint64_t seeds;
+  };
+  const Plan plans[] = {
+      {FaultMode::kNone, 3, 100},  {FaultMode::kNone, 5, 100},  {FaultMode::kNone, 7, 100},
+      {FaultMode::kNet, 3, 150},   {FaultMode::kNet, 5, 150},   {FaultMode::kNet, 7, 150},
+      {FaultMode::kCrash, 3, 150}, {FaultMode::kCrash, 5, 150}, {FaultMode::kCrash, 7, 150},
+      {FaultMode::kAll, 3, 400},   {FaultMode::kAll, 5, 300},   {FaultMode::kAll, 7, 200},
+  };
+  constexpr uint64_t kChunk = 100;
+  std::vector<Sweep> out;
+  for (const Plan& p : plans) {
+    for (uint64_t first = 1; first <= p.seeds; first += kChunk) {
+      out.push_back(Sweep{p.faults, p.nodes, first, std::min(kChunk, p.seeds - first + 1)});
+    }
+  }
+  return out;
+}
+
+// The core logs elections and snapshots at info level; thousands of runs would drown the output.
+class QuietLogs : public testing::Environment {
+ public:
+  void SetUp() override { set_log_level(LogLevel::kOff); }
+};
+testing::Environment* const quiet_logs = testing::AddGlobalTestEnvironment(new QuietLogs);
+
+class SimSweep : public testing::TestWithParam<Sweep> {};
+
+TEST_P(SimSweep, NoViolation) {
+  const Sweep& s = GetParam();
+  const bool sanitized = std::getenv("RAFTKV_SANITIZED") != nullptr;
+  const uint64_t seeds = sanitized ? std::max<uint64_t>(s.seeds / 10, 3) : s.seeds;
+  int failures = 0;
+  for (uint64_t seed = s.first_seed; seed < s.first_seed + seeds; ++seed) {
+    SimOptions o;
+    o.seed = seed;
+    o.nodes = s.nodes;
+    o.faults = s.faults;
+    const SimResult r = run_simulation(o);
+    if (!r.ok && ++failures <= 5) {
+      ADD_FAILURE() << fmt::format(
+          "seed {}: {}\n  replay: build/sim/raftkv-sim --seed {} --nodes {} --faults {} --trace",
+          seed, r.violation, seed, s.nodes, fault_mode_name(s.faults));
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SimSweep, testing::ValuesIn(sweeps()),
+                         [](const testing::TestParamInfo<Sweep>& param_info) {
+                           const Sweep& s = param_info.param;
+                           return fmt::format("{}_{}nodes_seeds{}to{}", fault_mode_name(s.faults),
+                                              s.nodes, s.first_seed, s.first_seed + s.seeds - 1);
+                         });
+
+}  // namespace
+}  // namespace raftkv::sim
