@@ -64,7 +64,8 @@ TEST(ClusterLayout, PortsPathsAndServerCommandLine) {
             (std::vector<std::string>{
                 "/bin/raftkv-server", "--id", "2", "--client-addr", "127.0.0.1:7002", "--peer-addr",
                 "127.0.0.1:7102", "--peers", "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103",
-                "--data-dir", "/tmp/c/node-2", "--admin-addr", "127.0.0.1:7202"}));
+                "--clients", "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003", "--data-dir",
+                "/tmp/c/node-2", "--admin-addr", "127.0.0.1:7202"}));
   EXPECT_TRUE(validate_layout(layout).is_ok());
   layout.nodes = 0;
   EXPECT_FALSE(validate_layout(layout).is_ok());

@@ -40,10 +40,14 @@ Status validate_layout(const ClusterLayout& layout) {
 
 std::vector<std::string> server_command_line(const ClusterLayout& layout, int node,
                                              const std::string& server_bin) {
-  std::string peers;
+  std::string peers, clients;
   for (int i = 1; i <= layout.nodes; ++i) {
-    if (i > 1) peers += ",";
+    if (i > 1) {
+      peers += ",";
+      clients += ",";
+    }
     peers += fmt::format("{}={}:{}", i, layout.host, layout.peer_port(i));
+    clients += fmt::format("{}={}", i, layout.client_addr(i));
   }
   return {server_bin,
           "--id",
@@ -54,6 +58,8 @@ std::vector<std::string> server_command_line(const ClusterLayout& layout, int no
           fmt::format("{}:{}", layout.host, layout.peer_port(node)),
           "--peers",
           peers,
+          "--clients",
+          clients,
           "--data-dir",
           layout.data_dir(node).string(),
           "--admin-addr",

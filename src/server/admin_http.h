@@ -1,0 +1,38 @@
+// Admin HTTP endpoint (cpp-httplib) on its own thread:
+//   GET /healthz  200 "ok" when a leader is known, else 503 "no leader"
+//   GET /status   JSON: role, term, leader, indexes, members, per-follower match and lag
+//   GET /metrics  Prometheus text format
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/status.h"
+#include "node/node.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace raftkv::server {
+
+class AdminHttp {
+ public:
+  explicit AdminHttp(node::GroupNode& node) : node_(node) {}
+  ~AdminHttp();
+  // Binds synchronously (an error names the address), then serves on a thread.
+  Status start(const std::string& addr);
+  void stop();
+
+  // The bodies, exposed for tests.
+  std::string status_json() const;
+  std::string metrics_text() const;
+
+ private:
+  node::GroupNode& node_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,194 @@
+#include "server/config.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <CLI/CLI.hpp>
+
+#include "base/log.h"
+
+namespace raftkv::server {
+namespace {
+
+Status bad(std::string msg) {
+  return Status(ErrorCode::kInvalidArgument, std::move(msg));
+}
+
+bool has_port(const std::string& addr) {
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= addr.size()) return false;
+  for (size_t i = colon + 1; i < addr.size(); ++i) {
+    if (addr[i] < '0' || addr[i] > '9') return false;
+  }
+  return std::stoul(addr.substr(colon + 1)) <= 65535;
+}
+
+}  // namespace
+
+Result<std::map<NodeId, std::string>> parse_member_list(const std::string& text) {
+  std::map<NodeId, std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("'{}' is not ID=HOST:PORT (e.g. 1=127.0.0.1:7101)", item));
+    }
+    uint64_t id = 0;
+    for (char c : item.substr(0, eq)) {
+      if (c < '0' || c > '9') {
+        return Status(ErrorCode::kInvalidArgument, fmt::format("'{}': id must be a number", item));
+      }
+      id = id * 10 + static_cast<uint64_t>(c - '0');
+    }
+    const std::string addr = item.substr(eq + 1);
+    if (id == 0) return Status(ErrorCode::kInvalidArgument, fmt::format("'{}': id 0", item));
+    if (!has_port(addr)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("'{}': address must be HOST:PORT", item));
+    }
+    if (!out.emplace(NodeId(id), addr).second) {
+      return Status(ErrorCode::kInvalidArgument, fmt::format("node {} listed twice", id));
+    }
+  }
+  return out;
+}
+
+Status ServerConfig::validate() const {
+  if (id.is_none()) return bad("--id is required and must be > 0");
+  if (data_dir.empty()) return bad("--data-dir is required");
+  if (!has_port(client_addr)) return bad("--client-addr must be HOST:PORT");
+  if (!has_port(peer_addr)) return bad("--peer-addr must be HOST:PORT");
+  if (!admin_addr.empty() && !has_port(admin_addr)) return bad("--admin-addr must be HOST:PORT");
+  if (peers.empty()) return bad("--peers is required (e.g. 1=127.0.0.1:7101,2=...,3=...)");
+  if (!peers.count(id)) {
+    return bad(fmt::format("--peers must include this node ({}), with its --peer-addr", id));
+  }
+  for (const auto& [nid, addr] : clients) {
+    if (!peers.count(nid)) {
+      return bad(fmt::format("--clients names node {} which is not in --peers", nid));
+    }
+  }
+  if (tick_ms == 0) return bad("--tick-ms must be > 0");
+  if (election_ticks <= heartbeat_ticks) {
+    return bad("--election-ticks must be greater than --heartbeat-ticks");
+  }
+  if (read_mode != "readindex" && read_mode != "lease") {
+    return bad(fmt::format("--read-mode must be readindex or lease (got '{}')", read_mode));
+  }
+  if (io_threads == 0 || io_threads > 64) return bad("--io-threads must be 1..64");
+  LogLevel level;
+  if (!parse_log_level(log_level, &level)) {
+    return bad("--log-level must be trace, debug, info, warn, error or off");
+  }
+  return Status::ok();
+}
+
+Result<ServerConfig> parse_server_config(int argc, char** argv) {
+  ServerConfig c;
+  CLI::App app{"raftkv-server: a linearizable, Raft-replicated key-value store speaking RESP"};
+  uint64_t id = 0;
+  std::string peers, clients, config_file;
+  app.add_option("--config", config_file, "TOML file with the same keys as the flags");
+  app.add_option("--id", id, "this node's id (> 0)");
+  app.add_option("--client-addr", c.client_addr, "RESP listen address");
+  app.add_option("--peer-addr", c.peer_addr, "peer listen address");
+  app.add_option("--admin-addr", c.admin_addr, "HTTP admin address (/healthz /status /metrics)");
+  app.add_option("--peers", peers, "every member's peer address: 1=HOST:PORT,2=...");
+  app.add_option("--clients", clients, "every member's client address: 1=HOST:PORT,2=...");
+  app.add_option("--data-dir", c.data_dir, "WAL and snapshots");
+  app.add_option("--cluster-id", c.cluster_id, "refuse peers of another cluster");
+  app.add_option("--tick-ms", c.tick_ms, "Raft tick length");
+  app.add_option("--election-ticks", c.election_ticks, "election timeout in ticks");
+  app.add_option("--heartbeat-ticks", c.heartbeat_ticks, "heartbeat interval in ticks");
+  app.add_option("--read-mode", c.read_mode, "readindex (default) or lease");
+  app.add_option("--snapshot-entries", c.snapshot_entries, "entries between snapshots");
+  app.add_option("--snapshot-keep-entries", c.snapshot_keep_entries, "log kept behind a snapshot");
+  app.add_option("--max-value-bytes", c.max_value_bytes, "largest value accepted");
+  app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
+  app.add_option("--io-threads", c.io_threads, "network threads");
+  app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|off");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return Status(ErrorCode::kShutdown, app.help());
+  } catch (const CLI::ParseError& e) {
+    return bad(e.what());
+  }
+  if (!config_file.empty()) {
+    // File values fill in what the command line did not set.
+    toml::table t;
+    try {
+      t = toml::parse_file(config_file);
+    } catch (const toml::parse_error& e) {
+      return bad(fmt::format("{}: {}", config_file, e.description()));
+    }
+    auto str = [&](const char* key, std::string& dst, const char* flag) {
+      if (app.count(flag) == 0) {
+        if (auto v = t[key].value<std::string>()) dst = *v;
+      }
+    };
+    auto num = [&](const char* key, auto& dst, const char* flag) {
+      if (app.count(flag) == 0) {
+        if (auto v = t[key].value<int64_t>()) dst = static_cast<std::decay_t<decltype(dst)>>(*v);
+      }
+    };
+    num("id", id, "--id");
+    str("client-addr", c.client_addr, "--client-addr");
+    str("peer-addr", c.peer_addr, "--peer-addr");
+    str("admin-addr", c.admin_addr, "--admin-addr");
+    str("peers", peers, "--peers");
+    str("clients", clients, "--clients");
+    str("data-dir", c.data_dir, "--data-dir");
+    num("cluster-id", c.cluster_id, "--cluster-id");
+    num("tick-ms", c.tick_ms, "--tick-ms");
+    num("election-ticks", c.election_ticks, "--election-ticks");
+    num("heartbeat-ticks", c.heartbeat_ticks, "--heartbeat-ticks");
+    str("read-mode", c.read_mode, "--read-mode");
+    num("snapshot-entries", c.snapshot_entries, "--snapshot-entries");
+    num("snapshot-keep-entries", c.snapshot_keep_entries, "--snapshot-keep-entries");
+    num("max-value-bytes", c.max_value_bytes, "--max-value-bytes");
+    num("request-timeout-ms", c.request_timeout_ms, "--request-timeout-ms");
+    num("io-threads", c.io_threads, "--io-threads");
+    str("log-level", c.log_level, "--log-level");
+    for (auto&& [key, value] : t) {
+      static const std::set<std::string_view> kKnown = {"id",
+                                                        "client-addr",
+                                                        "peer-addr",
+                                                        "admin-addr",
+                                                        "peers",
+                                                        "clients",
+                                                        "data-dir",
+                                                        "cluster-id",
+                                                        "tick-ms",
+                                                        "election-ticks",
+                                                        "heartbeat-ticks",
+                                                        "read-mode",
+                                                        "snapshot-entries",
+                                                        "snapshot-keep-entries",
+                                                        "max-value-bytes",
+                                                        "request-timeout-ms",
+                                                        "io-threads",
+                                                        "log-level"};
+      if (!kKnown.count(key.str())) {
+        return bad(fmt::format("{}: unknown key '{}'", config_file, key.str()));
+      }
+    }
+  }
+  c.id = NodeId(id);
+  auto p = parse_member_list(peers);
+  if (!p.is_ok()) return bad("--peers: " + p.status().message());
+  c.peers = std::move(*p);
+  auto cl = parse_member_list(clients);
+  if (!cl.is_ok()) return bad("--clients: " + cl.status().message());
+  c.clients = std::move(*cl);
+  c.clients.emplace(c.id, c.client_addr);
+  if (Status s = c.validate(); !s) return s;
+  return c;
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,44 @@
+// raftkv-server configuration: command-line flags, optionally a TOML file with the same keys
+// (flags win), validated with messages that say what is wrong and how to fix it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/status.h"
+
+namespace raftkv::server {
+
+struct ServerConfig {
+  NodeId id;
+  std::string client_addr = "127.0.0.1:7001";  // RESP clients
+  std::string peer_addr = "127.0.0.1:7101";    // other nodes
+  std::string admin_addr;                      // HTTP /healthz /status /metrics ("" = off)
+  std::map<NodeId, std::string> peers;         // every member's peer address (self included)
+  std::map<NodeId, std::string> clients;       // every member's client address (for MOVED)
+  std::string data_dir;
+  uint64_t cluster_id = 1;
+
+  uint32_t tick_ms = 100;
+  uint32_t election_ticks = 10;
+  uint32_t heartbeat_ticks = 1;
+  std::string read_mode = "readindex";  // or "lease"
+  uint64_t snapshot_entries = 50'000;
+  uint64_t snapshot_keep_entries = 5'000;
+  uint64_t max_value_bytes = 512ull << 20;
+  uint32_t request_timeout_ms = 10'000;
+  uint32_t io_threads = 2;
+  std::string log_level = "info";
+
+  Status validate() const;
+};
+
+// Parses argv (and --config FILE). On --help, returns kShutdown with the help text as message.
+Result<ServerConfig> parse_server_config(int argc, char** argv);
+
+// "1=host:port,2=host:port" → map; errors name the bad item.
+Result<std::map<NodeId, std::string>> parse_member_list(const std::string& text);
+
+}  // namespace raftkv::server

@@ -1,0 +1,51 @@
+#include "server/node_backend.h"
+
+namespace raftkv::server {
+
+void NodeBackend::write(std::vector<std::string> args, frontend::ClientSession session,
+                        frontend::Completion done) {
+  kv::RequestHeader h;
+  h.client_id = session.client_id;
+  h.sequence = session.sequence;
+  h.acked_sequence = session.acked_sequence;
+  node_.write(std::move(args), h, std::move(done));
+}
+
+void NodeBackend::read(std::vector<std::string> args, frontend::ReadConsistency consistency,
+                       frontend::Completion done) {
+  if (consistency == frontend::ReadConsistency::kLinearizable) {
+    const node::NodeStatus st = node_.status();
+    if (st.role != raft::Role::kLeader) {
+      done(Status(ErrorCode::kNotLeader, node_.client_addr(st.leader)));
+      return;
+    }
+  }
+  node_.read(std::move(args), std::move(done));
+}
+
+frontend::BackendStatus NodeBackend::status() const {
+  const node::NodeStatus st = node_.status();
+  frontend::BackendStatus out;
+  out.id = st.id;
+  out.role = raft::role_name(st.role);
+  out.term = st.term;
+  out.leader = st.leader;
+  out.leader_client_addr = node_.client_addr(st.leader);
+  out.commit_index = st.commit_index;
+  out.applied_index = st.applied_index;
+  out.last_index = st.last_index;
+  out.snapshot_index = st.snapshot_index;
+  for (NodeId v : st.conf.voters) out.members.push_back({v, node_.client_addr(v), true});
+  for (NodeId l : st.conf.learners) out.members.push_back({l, node_.client_addr(l), false});
+  out.keys = st.keys;
+  out.extra = {
+      {"first_index", std::to_string(st.first_index.value())},
+      {"proposals", std::to_string(st.proposals)},
+      {"snapshots_taken", std::to_string(st.snapshots_taken)},
+      {"leader_changes", std::to_string(st.leader_changes)},
+      {"fsyncs", std::to_string(st.fsyncs)},
+  };
+  return out;
+}
+
+}  // namespace raftkv::server
