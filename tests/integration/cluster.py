@@ -1,0 +1,128 @@
+"""A local raftkv cluster of real raftkv-server processes on free loopback ports, for tests.
+
+Every process is started by this harness and ended by PID (close() kills what is left).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Cluster:
+    def __init__(self, server_bin, nodes=3, tick_ms=20, extra_args=()):
+        self.server_bin = server_bin
+        self.n = nodes
+        self.tick_ms = tick_ms
+        self.extra_args = list(extra_args)
+        ports = free_ports(3 * nodes)
+        self.client_ports = ports[:nodes]
+        self.peer_ports = ports[nodes:2 * nodes]
+        self.admin_ports = ports[2 * nodes:]
+        self.dir = tempfile.mkdtemp(prefix="raftkv-it-")
+        self.procs = {}
+
+    def ids(self):
+        return range(1, self.n + 1)
+
+    def start(self, i):
+        peers = ",".join(f"{j}=127.0.0.1:{self.peer_ports[j - 1]}" for j in self.ids())
+        clients = ",".join(f"{j}=127.0.0.1:{self.client_ports[j - 1]}" for j in self.ids())
+        args = [self.server_bin, "--id", str(i),
+                "--client-addr", f"127.0.0.1:{self.client_ports[i - 1]}",
+                "--peer-addr", f"127.0.0.1:{self.peer_ports[i - 1]}",
+                "--admin-addr", f"127.0.0.1:{self.admin_ports[i - 1]}",
+                "--peers", peers, "--clients", clients,
+                "--data-dir", os.path.join(self.dir, f"node-{i}"),
+                "--tick-ms", str(self.tick_ms)] + self.extra_args
+        log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
+        self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def start_all(self):
+        for i in self.ids():
+            self.start(i)
+
+    def kill(self, i, sig=signal.SIGKILL):
+        p = self.procs[i]
+        p.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            rc = p.wait(timeout=30)
+            del self.procs[i]
+            return rc
+        return None
+
+    def alive(self, i):
+        return i in self.procs and self.procs[i].poll() is None
+
+    def client(self, i, timeout=2.0):
+        return redis.Redis(host="127.0.0.1", port=self.client_ports[i - 1],
+                           socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def info_raft(self, i):
+        try:
+            return self.client(i, 0.5).info("raft")
+        except (redis.RedisError, OSError):
+            return None
+
+    def leader(self, among=None, timeout=20.0):
+        """The node that reports itself leader (and is alive), waiting up to `timeout`."""
+        deadline = time.monotonic() + timeout
+        among = list(among or self.ids())
+        while time.monotonic() < deadline:
+            for i in among:
+                if not self.alive(i):
+                    continue
+                info = self.info_raft(i)
+                if info and info.get("role") == "leader":
+                    return i
+            time.sleep(0.02)
+        raise AssertionError(f"no leader among {among} within {timeout}s; logs in {self.dir}")
+
+    def wait_applied(self, i, index, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.info_raft(i)
+            if info and int(info.get("applied_index", 0)) >= index:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"node {i} did not apply {index} within {timeout}s")
+
+    def write(self, key, value, timeout=20.0):
+        """SET through the current leader, retrying across leader changes; True once acked."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                l = self.leader(timeout=max(0.1, deadline - time.monotonic()))
+                if self.client(l).set(key, value):
+                    return True
+            except (redis.RedisError, OSError, AssertionError):
+                time.sleep(0.02)
+        return False
+
+    def close(self):
+        for i, p in list(self.procs.items()):
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+            p.wait(timeout=30)
+        self.procs.clear()
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
