@@ -48,11 +48,19 @@ Status RaftImpl::init() {
     term_ = hs.term;
     vote_ = hs.vote;
   }
-  if (cfg_.applied > log_.committed()) {
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("applied index {} is beyond the commit index {}", cfg_.applied,
-                              log_.committed()));
+  // The persisted commit index may lag (a commit-only change is written without fsync), but a
+  // snapshot's index and whatever the state machine already applied are committed by definition.
+  Index known_committed = cfg_.applied;
+  if (auto snap = storage_->snapshot(); snap.is_ok()) {
+    known_committed = std::max(known_committed, (*snap)->meta.index);
   }
+  if (known_committed > log_.last_index()) {
+    return Status(ErrorCode::kCorruption,
+                  fmt::format("applied index {} is beyond the last log index {}: the log lost "
+                              "entries the state machine applied",
+                              known_committed, log_.last_index()));
+  }
+  log_.commit_to(known_committed);
   if (cfg_.applied > log_.applied()) {
     // The state machine already holds everything up to cfg_.applied.
     log_.skip_applied_to(cfg_.applied);
@@ -63,7 +71,9 @@ Status RaftImpl::init() {
   logger_.set_term(term_);
   become_follower(term_, NodeId());
   if (cfg_.read_mode == ReadMode::kLease) vote_guard_ticks_ = cfg_.election_ticks;
-  prev_hard_ = hard_state();
+  // What is on disk, so that anything init() changed (the bootstrap's term) is persisted by the
+  // first Ready. Found by raftkv-sim: a node restarted with term 0 and a term-1 log.
+  prev_hard_ = hs;
   prev_soft_ = soft_state();
   logger_.info("started: term {} commit {} applied {} last {} voters {}", term_, log_.committed(),
                log_.applied(), log_.last_index(), conf_.voters.size());

@@ -327,9 +327,16 @@ Status RaftImpl::step_follower(Message& m) {
       break;
     case MessageType::kTransferLeader:
     case MessageType::kReadIndex:
+      if (m.type == MessageType::kReadIndex && !m.from.is_none() && m.from != id_) {
+        // A read another node forwarded to us while we led; we no longer do. Forwarding it on
+        // would misattribute it (peers only accept messages from their sender), so drop it:
+        // its origin fails it on the leader change and the client retries.
+        return Status::ok();
+      }
       if (lead_.is_none()) return Status(ErrorCode::kNotLeader, "no leader known");
+      // A forwarded TransferLeader names its target in `from`; send() fills in our id only for
+      // our own reads.
       m.to = lead_;
-      if (m.type == MessageType::kReadIndex) m.from = id_;
       send(std::move(m));
       break;
     case MessageType::kTimeoutNow:

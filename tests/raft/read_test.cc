@@ -89,6 +89,24 @@ TEST(ReadIndex, FollowerForwardsToLeader) {
   EXPECT_EQ(rs[0].index, c.node(1).commit_index());
 }
 
+TEST(ReadIndex, ForeignReadReachingAFollowerIsNotForwardedAgain) {
+  // Found by raftkv-sim: node 3 forwarded a read to node 2 while 2 led; 2 had stepped down and
+  // re-forwarded it, so the read state came back to the wrong node (and peers reject messages
+  // whose sender is not the connection's peer).
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.reset_counts();
+  ASSERT_TRUE(
+      c.node(2)
+          .step(Message{
+              .type = MessageType::kReadIndex, .from = NodeId(3), .to = NodeId(2), .context = 5})
+          .is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.delivered[MessageType::kReadIndex], 0u);
+  EXPECT_TRUE(c.take_read_states(2).empty());
+  EXPECT_TRUE(c.take_read_states(3).empty());
+}
+
 TEST(ReadIndex, FollowerWithoutLeaderRefuses) {
   TestCluster c(3);
   EXPECT_EQ(c.node(2).read_index(1).code(), ErrorCode::kNotLeader);
