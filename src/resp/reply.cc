@@ -1,5 +1,7 @@
 #include "resp/reply.h"
 
+#include "resp/buffer.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -113,13 +115,7 @@ ReplyParser::ReplyParser(ReplyLimits limits) : limits_(limits) {}
 
 void ReplyParser::feed(std::string_view bytes) {
   if (failed_) return;
-  if (pos_ == buffer_.size()) {
-    buffer_.clear();
-    pos_ = 0;
-  } else if (pos_ >= 4096 && pos_ * 2 >= buffer_.size()) {
-    buffer_.erase(0, pos_);
-    pos_ = 0;
-  }
+  compact_consumed(buffer_, pos_);
   buffer_.append(bytes);
 }
 

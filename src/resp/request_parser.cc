@@ -1,5 +1,7 @@
 #include "resp/request_parser.h"
 
+#include "resp/buffer.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -52,13 +54,7 @@ void RequestParser::feed(std::string_view bytes) {
 }
 
 void RequestParser::maybe_compact() {
-  if (pos_ == buffer_.size()) {
-    buffer_.clear();
-    pos_ = 0;
-  } else if (pos_ >= 4096 && pos_ * 2 >= buffer_.size()) {
-    buffer_.erase(0, pos_);
-    pos_ = 0;
-  }
+  compact_consumed(buffer_, pos_);
 }
 
 ParseOutcome RequestParser::fail(std::string message) {
