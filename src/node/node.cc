@@ -417,6 +417,10 @@ NodeStatus GroupNode::status() const {
   return impl_->status_;
 }
 
+const LatencyHistogram& GroupNode::fsync_latency() const {
+  return impl_->fsync_latency_;
+}
+
 std::string GroupNode::client_addr(NodeId id) const {
   auto it = impl_->opts_.client_addrs.find(id);
   return it == impl_->opts_.client_addrs.end() ? std::string() : it->second;

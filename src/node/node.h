@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/histogram.h"
 #include "base/ids.h"
 #include "base/status.h"
 #include "kv/reply.h"
@@ -120,6 +121,8 @@ class GroupNode {
   Status transfer_leadership(NodeId to);
 
   NodeStatus status() const;
+  // Durations of the WAL's group-commit fdatasync calls.
+  const LatencyHistogram& fsync_latency() const;
   std::string client_addr(NodeId id) const;
 
  private:

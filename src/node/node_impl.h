@@ -9,6 +9,7 @@
 
 #include <asio.hpp>
 
+#include "base/histogram.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "node/node.h"
@@ -128,6 +129,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  LatencyHistogram fsync_latency_;
   std::atomic<uint64_t> snapshot_index_{0};
 
   mutable std::mutex status_mu_;

@@ -46,7 +46,9 @@ void NodeImpl::persist_loop() {
     }
     // Group commit: one fdatasync makes every Ready drained above durable.
     if (sync) {
+      const auto started = std::chrono::steady_clock::now();
       auto d = wal_->sync();
+      fsync_latency_.record(std::chrono::steady_clock::now() - started);
       if (!d.is_ok())
         RAFTKV_FATAL("WAL sync failed, the node must stop: {}", d.status().to_string());
       ++fsyncs_;

@@ -1,5 +1,7 @@
 #include "server/admin_http.h"
 
+#include "server/node_backend.h"
+
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -96,6 +98,20 @@ std::string AdminHttp::metrics_text() const {
   metric("raftkv_leader_changes_total", "counter", "Leader changes observed.", st.leader_changes);
   metric("raftkv_fsyncs_total", "counter", "WAL group-commit fdatasync calls.", st.fsyncs);
   metric("raftkv_snapshots_total", "counter", "Snapshots taken.", st.snapshots_taken);
+  out +=
+      "# HELP raftkv_fsync_duration_seconds WAL group-commit fdatasync latency.\n"
+      "# TYPE raftkv_fsync_duration_seconds histogram\n";
+  out += node_.fsync_latency().prometheus("raftkv_fsync_duration_seconds", "");
+  if (backend_ != nullptr) {
+    out +=
+        "# HELP raftkv_request_duration_seconds Client command latency, submit to reply.\n"
+        "# TYPE raftkv_request_duration_seconds histogram\n";
+    for (const auto& [command, h] : backend_->request_latency()) {
+      if (h->count() == 0) continue;
+      out +=
+          h->prometheus("raftkv_request_duration_seconds", fmt::format("command=\"{}\"", command));
+    }
+  }
   return out;
 }
 

@@ -19,7 +19,9 @@ namespace raftkv::server {
 
 class AdminHttp {
  public:
-  explicit AdminHttp(node::GroupNode& node) : node_(node) {}
+  // `backend` (optional) provides per-command request latency for /metrics.
+  AdminHttp(node::GroupNode& node, const class NodeBackend* backend)
+      : node_(node), backend_(backend) {}
   ~AdminHttp();
   // Binds synchronously (an error names the address), then serves on a thread.
   Status start(const std::string& addr);
@@ -31,6 +33,7 @@ class AdminHttp {
 
  private:
   node::GroupNode& node_;
+  const NodeBackend* backend_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

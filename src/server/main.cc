@@ -100,7 +100,7 @@ int run(const ServerConfig& cfg) {
     node_ptr->stop();
     return 1;
   }
-  AdminHttp admin(*node_ptr);
+  AdminHttp admin(*node_ptr, &backend);
   if (!cfg.admin_addr.empty()) {
     if (Status s = admin.start(cfg.admin_addr); !s) {
       std::fprintf(stderr, "raftkv-server: %s\n", s.to_string().c_str());

@@ -1,6 +1,28 @@
 #include "server/node_backend.h"
 
+#include <cctype>
+
 namespace raftkv::server {
+
+NodeBackend::NodeBackend(node::GroupNode& node) : node_(node) {
+  for (const char* c : {"get", "set", "del", "exists", "append", "strlen", "incr", "incrby", "decr",
+                        "decrby", "mget", "mset", "getdel", "setnx", "scan", "dbsize", "other"}) {
+    latency_.emplace(c, std::make_unique<LatencyHistogram>());
+  }
+}
+
+frontend::Completion NodeBackend::timed(const std::string& command, frontend::Completion done) {
+  std::string name;
+  for (char ch : command)
+    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  auto it = latency_.find(name);
+  LatencyHistogram* h = (it != latency_.end() ? it : latency_.find("other"))->second.get();
+  return
+      [h, start = std::chrono::steady_clock::now(), done = std::move(done)](Result<kv::Reply> r) {
+        h->record(std::chrono::steady_clock::now() - start);
+        done(std::move(r));
+      };
+}
 
 void NodeBackend::write(std::vector<std::string> args, frontend::ClientSession session,
                         frontend::Completion done) {
@@ -8,11 +30,13 @@ void NodeBackend::write(std::vector<std::string> args, frontend::ClientSession s
   h.client_id = session.client_id;
   h.sequence = session.sequence;
   h.acked_sequence = session.acked_sequence;
-  node_.write(std::move(args), h, std::move(done));
+  auto timed_done = timed(args.empty() ? std::string() : args[0], std::move(done));
+  node_.write(std::move(args), h, std::move(timed_done));
 }
 
 void NodeBackend::read(std::vector<std::string> args, frontend::ReadConsistency consistency,
                        frontend::Completion done) {
+  done = timed(args.empty() ? std::string() : args[0], std::move(done));
   if (consistency == frontend::ReadConsistency::kLinearizable) {
     const node::NodeStatus st = node_.status();
     if (st.role != raft::Role::kLeader) {

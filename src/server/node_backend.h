@@ -1,6 +1,11 @@
 // frontend::Backend over a GroupNode: what a client connection sees of the replicated store.
 #pragma once
 
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/histogram.h"
 #include "frontend/backend.h"
 #include "node/node.h"
 
@@ -8,7 +13,7 @@ namespace raftkv::server {
 
 class NodeBackend final : public frontend::Backend {
  public:
-  explicit NodeBackend(node::GroupNode& node) : node_(node) {}
+  explicit NodeBackend(node::GroupNode& node);
 
   // Writes go through Raft on the leader; followers redirect (MOVED to the leader).
   void write(std::vector<std::string> args, frontend::ClientSession session,
@@ -20,8 +25,17 @@ class NodeBackend final : public frontend::Backend {
             frontend::Completion done) override;
   frontend::BackendStatus status() const override;
 
+  // Latency from submission to completion, per command (lower-case name), for /metrics.
+  const std::map<std::string, std::unique_ptr<LatencyHistogram>>& request_latency() const {
+    return latency_;
+  }
+
  private:
+  // Wraps `done` to record the command's latency.
+  frontend::Completion timed(const std::string& command, frontend::Completion done);
+
   node::GroupNode& node_;
+  std::map<std::string, std::unique_ptr<LatencyHistogram>> latency_;  // fixed after construction
 };
 
 }  // namespace raftkv::server

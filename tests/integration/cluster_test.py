@@ -2,6 +2,7 @@
 
 Usage: cluster_test.py SERVER_BIN (run by CTest, label `integration`).
 """
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 import redis
 
@@ -102,6 +104,25 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(self.c.kill(l, signal.SIGTERM), 0)
         new = self.c.leader(among=[i for i in self.c.ids() if i != l], timeout=10)
         self.assertTrue(self.c.client(new).set("after", "term"))
+
+    def test_admin_http_reports_health_status_and_latency_histograms(self):
+        l = self.c.leader()
+        r = self.c.client(l)
+        for k in range(20):
+            r.set(f"m{k}", "v")
+            r.get(f"m{k}")
+        base = f"http://127.0.0.1:{self.c.admin_ports[l - 1]}"
+        self.assertEqual(urllib.request.urlopen(base + "/healthz", timeout=5).read(), b"ok\n")
+        status = json.loads(urllib.request.urlopen(base + "/status", timeout=5).read())
+        self.assertEqual(status["role"], "leader")
+        self.assertEqual(len(status["members"]), 3)
+        self.assertEqual(sorted(f["id"] for f in status["followers"]),
+                         sorted(i for i in self.c.ids() if i != l))
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+        self.assertIn("raftkv_is_leader 1", metrics)
+        self.assertRegex(metrics, r'raftkv_request_duration_seconds_count\{command="set"\} 2\d')
+        self.assertRegex(metrics, r'raftkv_request_duration_seconds_count\{command="get"\} 2\d')
+        self.assertRegex(metrics, r"raftkv_fsync_duration_seconds_count [1-9]")
 
     @unittest.skipIf(shutil.which("redis-benchmark") is None, "redis-benchmark not installed")
     def test_redis_benchmark_runs_without_errors(self):

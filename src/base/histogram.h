@@ -1,0 +1,41 @@
+// A fixed-bucket latency histogram for metrics: lock-free to record from any thread, rendered
+// in the Prometheus text format (cumulative buckets, sum and count, in seconds).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace raftkv {
+
+class LatencyHistogram {
+ public:
+  // Upper bounds in microseconds; a last implicit bucket is +Inf.
+  static constexpr std::array<uint64_t, 16> kBoundsUs = {
+      50,     100,    250,     500,     1'000,   2'500,     5'000,     10'000,
+      25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000, 10'000'000};
+
+  void record(std::chrono::nanoseconds d) {
+    const uint64_t us = static_cast<uint64_t>(d.count() < 0 ? 0 : d.count()) / 1000;
+    size_t b = 0;
+    while (b < kBoundsUs.size() && us > kBoundsUs[b]) ++b;
+    counts_[b].fetch_add(1, std::memory_order_relaxed);
+    sum_us_.fetch_add(us, std::memory_order_relaxed);
+  }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+    return n;
+  }
+  // "# HELP/# TYPE" lines are the caller's; this renders the samples of one series.
+  // `labels` is either empty or like `command="get"` (no braces).
+  std::string prometheus(const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> counts_{};
+  std::atomic<uint64_t> sum_us_{0};
+};
+
+}  // namespace raftkv
