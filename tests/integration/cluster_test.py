@@ -124,6 +124,21 @@ class ClusterTest(unittest.TestCase):
         self.assertRegex(metrics, r'raftkv_request_duration_seconds_count\{command="get"\} 2\d')
         self.assertRegex(metrics, r"raftkv_fsync_duration_seconds_count [1-9]")
 
+    @unittest.skipIf(not os.environ.get("RAFTKV_CLI"), "RAFTKV_CLI (the raftkv binary) not set")
+    def test_cluster_rw_bench_reports_figures(self):
+        # Figures only (this machine is shared and noisy): the assertion is on errors, not speed.
+        addrs = ",".join(f"127.0.0.1:{p}" for p in self.c.client_ports)
+        self.c.leader()
+        out = subprocess.run([os.environ["RAFTKV_CLI"], "bench", "--addrs", addrs,
+                              "--clients", "8", "--duration", "3", "--value-size", "100",
+                              "--keys", "1000", "--write-ratio", "0.5", "--json"],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        report = json.loads(out.stdout)
+        print(f"\ncluster rw bench: {json.dumps(report)}", file=sys.stderr)
+        self.assertEqual(report["errors"], 0)
+        self.assertGreater(report["ops"], 0)
+
     @unittest.skipIf(shutil.which("redis-benchmark") is None, "redis-benchmark not installed")
     def test_redis_benchmark_runs_without_errors(self):
         l = self.c.leader()
