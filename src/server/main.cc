@@ -134,6 +134,8 @@ int run(const ServerConfig& cfg) {
   io.run();
   for (auto& t : threads) t.join();
   if (stopper.joinable()) stopper.join();
+  // The transport (destroyed after the node) must not reach the node from here on.
+  node_for_transport = nullptr;
   log.info("stopped");
   return 0;
 }
