@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: a fresh local 3-node raftkv cluster (every write fsynced on a majority)
+# against one redis-server with appendonly yes / appendfsync always (every write fsynced on one
+# disk), measured in the same run with the same redis-benchmark parameters.
+#   bench/cluster/compare_redis.sh [BUILD_DIR]        (default: build)
+# Prints one table; figures, not assertions (the machine is shared and noisy).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+server=$build/src/server/raftkv-server
+cli=$build/tools/raftkv/raftkv
+for bin in "$server" "$cli" redis-server redis-benchmark; do
+  command -v "$bin" >/dev/null || { echo "missing $bin (build first; install redis-server)"; exit 2; }
+done
+work=$(mktemp -d /tmp/raftkv-compare-XXXXXX)
+redis_port=6390
+redis_pid=""
+cleanup() {
+  "$cli" cluster stop --dir "$work/raftkv" --nodes 3 >/dev/null 2>&1 || true
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+"$cli" cluster start --nodes 3 --dir "$work/raftkv" --base-port 7400 --server-bin "$server" >/dev/null
+mkdir -p "$work/redis"
+redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync always \
+  --save '' --daemonize no --logfile "$work/redis/log" &
+redis_pid=$!
+for _ in $(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done
+leader=""
+for _ in $(seq 100); do
+  for p in 7401 7402 7403; do
+    if redis-cli -p $p INFO raft 2>/dev/null | grep -q "^role:leader"; then leader=$p; fi
+  done
+  [ -n "$leader" ] && break
+  sleep 0.1
+done
+[ -n "$leader" ] || { echo "raftkv cluster elected no leader"; exit 1; }
+
+# rps and p50/p99 (ms) of one redis-benchmark test, from its CSV output.
+measure() {  # port test clients requests
+  redis-benchmark -p "$1" -t "$2" -c "$3" -n "$4" -d 100 -r 10000 --csv 2>/dev/null |
+    awk -F'","' 'NR==2 { gsub(/"/, ""); printf "%10.0f %8s %8s", $2, $5, $7 }'
+}
+printf "%-6s %-4s | %-28s | %-28s\n" "test" "-c" "raftkv (3 nodes) rps p50 p99" "redis fsync=always rps p50 p99"
+for c in 1 16 64; do
+  n=$(( c == 1 ? 2000 : 20000 ))
+  for t in set get; do
+    printf "%-6s %-4s | %s | %s\n" "$t" "$c" "$(measure $leader $t $c $n)" "$(measure $redis_port $t $c $n)"
+  done
+done
