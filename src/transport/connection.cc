@@ -67,7 +67,11 @@ void TransportCore::enqueue(GroupId group, raft::Message message) {
 
 void TransportCore::attach(const std::shared_ptr<Peer>& peer,
                            const std::shared_ptr<Connection>& conn) {
-  if (peer->conn) close(peer->conn, "replaced by a new connection", false);
+  if (peer->conn) {
+    // By value: close() resets peer->conn, which must not pull the connection out from under it.
+    const std::shared_ptr<Connection> old = peer->conn;
+    close(old, "replaced by a new connection", false);
+  }
   conn->peer = peer->id;
   peer->conn = conn;
   peer->connected = true;

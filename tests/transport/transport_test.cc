@@ -257,6 +257,39 @@ TEST_F(TransportTest, OversizeFrameAfterHandshakeClosesTheConnection) {
   EXPECT_TRUE(node.received.empty());
 }
 
+TEST_F(TransportTest, NewConnectionFromAPeerReplacesItsOldOne) {
+  // A restarted peer dials again while its old connection still looks open here. The old one
+  // must be closed cleanly (this once dereferenced a connection it had just released: UBSan in
+  // the node tests).
+  TransportOptions o = options(3);
+  o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
+  Node& node = start_node(std::move(o));
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
+                                   node.transport->listen_port());
+  std::string hello;
+  append_frame(encode_hello(Hello{NodeId(2), kCluster, kProtocolVersion}), &hello);
+  asio::ip::tcp::socket first(io_);
+  first.connect(ep);
+  asio::write(first, asio::buffer(hello));
+  ASSERT_TRUE(run_until([&] { return node.transport->stats().connections_established == 1; }));
+  bool first_closed = false;
+  std::array<char, 256> sink;
+  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
+    if (ec) {
+      first_closed = true;
+      return;
+    }
+    first.async_read_some(asio::buffer(sink), on_read);
+  };
+  first.async_read_some(asio::buffer(sink), on_read);
+  asio::ip::tcp::socket second(io_);
+  second.connect(ep);
+  asio::write(second, asio::buffer(hello));
+  ASSERT_TRUE(run_until(
+      [&] { return node.transport->stats().connections_established == 2 && first_closed; }));
+  EXPECT_TRUE(node.transport->peer_stats(NodeId(2)).connected);
+}
+
 TEST_F(TransportTest, WrongClusterIsRefusedOnBothSides) {
   start_node(options(1));
   TransportOptions o = options(2);
