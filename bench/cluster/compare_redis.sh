@@ -41,7 +41,7 @@ done
 # rps and p50/p99 (ms) of one redis-benchmark test, from its CSV output.
 measure() {  # port test clients requests
   redis-benchmark -p "$1" -t "$2" -c "$3" -n "$4" -d 100 -r 10000 --csv 2>/dev/null |
-    awk -F'","' 'NR==2 { gsub(/"/, ""); printf "%10.0f %8s %8s", $2, $5, $7 }'
+    awk -F',' 'NR==2 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); printf "%10.0f %8s %8s", $2, $5, $7 }'
 }
 printf "%-6s %-4s | %-28s | %-28s\n" "test" "-c" "raftkv (3 nodes) rps p50 p99" "redis fsync=always rps p50 p99"
 for c in 1 16 64; do
