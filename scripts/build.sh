@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
 jobs=${JOBS:-$(nproc)}
+# Let ccache share objects between checkouts in different directories (CI clones afresh).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 case "$kind" in
   release) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_SANITIZE=ON -DRAFTKV_BENCHMARKS=OFF) ;;
