@@ -297,24 +297,29 @@ void NodeImpl::on_soft_state(const raft::SoftState& ss) {
   status_cv_.notify_all();
 }
 
+namespace {
+
+// Completes and removes every waiter whose deadline has passed; returns how many.
+template <typename Waiters>
+size_t expire(Waiters& waiters, SteadyTime now, const char* why) {
+  size_t n = 0;
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    it->second.done(Status(ErrorCode::kTimeout, why));
+    it = waiters.erase(it);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
 void NodeImpl::expire_waiters(SteadyTime now) {
-  for (auto it = proposals_.begin(); it != proposals_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    it->second.done(Status(ErrorCode::kTimeout, "no outcome within the request timeout"));
-    it = proposals_.erase(it);
-  }
-  for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    it->second.done(Status(ErrorCode::kTimeout, "read not confirmed within the request timeout"));
-    it = reads_.erase(it);
-    --pending_reads_;
-  }
+  expire(proposals_, now, "no outcome within the request timeout");
+  pending_reads_ -= expire(reads_, now, "read not confirmed within the request timeout");
 }
 
 void NodeImpl::fail_all_proposals(ErrorCode code, const std::string& why) {
