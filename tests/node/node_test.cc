@@ -39,7 +39,9 @@ bool wait_until(F cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
 
 class Cluster {
  public:
-  explicit Cluster(size_t n, uint64_t snapshot_entries = 50'000) : n_(n), dirs_(n) {
+  explicit Cluster(size_t n, uint64_t snapshot_entries = 50'000,
+                   std::chrono::milliseconds request_timeout = std::chrono::seconds(10))
+      : n_(n), request_timeout_(request_timeout), dirs_(n) {
     LogLevel level = LogLevel::kWarn;
     if (const char* env = std::getenv("RAFTKV_LOG")) parse_log_level(env, &level);
     set_log_level(level);
@@ -101,6 +103,7 @@ class Cluster {
     o.tick_interval = std::chrono::milliseconds(10);
     o.snapshot_entries = snapshot_entries_;
     o.snapshot_keep_entries = 10;
+    o.request_timeout = request_timeout_;
     auto node = GroupNode::open(io_, o, transports_[id - 1].get());
     ASSERT_TRUE(node.is_ok()) << node.status().to_string();
     (*node)->start();
@@ -165,6 +168,7 @@ class Cluster {
 
  private:
   size_t n_;
+  std::chrono::milliseconds request_timeout_;
   uint64_t snapshot_entries_;
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -234,6 +238,20 @@ TEST(Node, FollowerRestartCatchesUpAndAllRestartKeepsData) {
   ASSERT_EQ(r->elements.size(), 2u);
   EXPECT_EQ(r->elements[0].text, "0");
   EXPECT_EQ(r->elements[1].text, "19");
+}
+
+TEST(Node, WriteWithoutQuorumCompletesWithTimeout) {
+  // Both followers down: the write cannot commit. It must complete (kTimeout), never hang.
+  // The timeout (30 ms) is checked every tick (10 ms) and precedes check-quorum's step-down
+  // (at least election_ticks = 10 ticks).
+  Cluster c(3, 50'000, std::chrono::milliseconds(30));
+  const uint64_t l = c.wait_leader();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != l) c.close(id);
+  }
+  auto w = c.write(l, {"SET", "k", "v"});
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_EQ(w.code(), ErrorCode::kTimeout) << w.status().to_string();
 }
 
 TEST(Node, SnapshotsCompactAndAWipedFollowerCatchesUpBySnapshot) {
