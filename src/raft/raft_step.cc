@@ -266,7 +266,13 @@ Status RaftImpl::step(Message m) {
     } else {
       const bool from_leader = m.type == MessageType::kApp || m.type == MessageType::kHeartbeat ||
                                m.type == MessageType::kSnap;
+      const uint32_t elapsed = election_elapsed_;
       become_follower(m.term, from_leader ? m.from : NodeId());
+      // Raft Figure 2: only the current leader's AppendEntries or a granted vote reset the
+      // election timer. Merely learning a higher term (e.g. from a candidate whose stale log we
+      // reject) must not, or that candidate keeps every timer from firing and no one else can
+      // be elected (found by raftkv-sim, seed 21548 with PreVote off).
+      if (!from_leader) election_elapsed_ = elapsed;
     }
   } else if (m.term < term_) {
     if ((cfg_.check_quorum || cfg_.pre_vote) &&

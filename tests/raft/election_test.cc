@@ -112,6 +112,29 @@ TEST(Election, WithoutPreVoteRejoiningNodeDisruptsLeader) {
   EXPECT_GT(c.node(c.leader()).term(), t + 1);
 }
 
+TEST(Election, StaleCandidateCannotHoldOffElectionsWithoutPreVote) {
+  // Raft Figure 2: learning a higher term from a candidate does not reset the election timer.
+  // Found by raftkv-sim (seed 21548): a node with a stale log campaigning over and over kept
+  // the up-to-date node's timer from ever firing, so no leader was elected.
+  TestCluster c(3, [](Config& cfg) { cfg.pre_vote = false; });
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(3);
+  ASSERT_TRUE(c.propose(1, "x").is_ok());  // node 3 lacks it: it can never win
+  c.crash(1);
+  c.heal();
+  uint64_t leader = 0;
+  for (int t = 0; t < 60 && leader == 0; ++t) {
+    c.tick(2);
+    c.stabilize();
+    leader = c.leader();
+    if (leader != 0) break;
+    ASSERT_TRUE(c.node(3).campaign().is_ok());  // as fast as it can, every tick
+    c.stabilize();
+    leader = c.leader();
+  }
+  EXPECT_EQ(leader, 2u);
+}
+
 TEST(Election, CheckQuorumStepsDownIsolatedLeader) {
   // Thesis §6.2: a leader that hears from no quorum for an election timeout steps down.
   TestCluster c(3);
