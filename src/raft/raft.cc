@@ -190,9 +190,6 @@ Status RaftImpl::check_invariants() const {
   }
   if (!std::is_sorted(conf_.voters.begin(), conf_.voters.end())) return broken("voters sorted");
   if (role_ == Role::kLeader) {
-    if (committed_entry_in_current_term() || log_.committed() < log_.last_index()) {
-      // fine: either caught up or still replicating
-    }
     for (const auto& [id, pr] : prs_) {
       if (pr.match >= pr.next) {
         return broken(fmt::format("progress of {}: match {} < next {}", id, pr.match, pr.next));
@@ -214,10 +211,6 @@ Status RaftImpl::check_invariants() const {
     }
   }
   return Status::ok();
-}
-
-bool RaftImpl::lease_valid_public() const {
-  return lease_valid();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,7 +330,7 @@ std::vector<FollowerStatus> Raft::follower_status() const {
   return impl_->follower_status();
 }
 bool Raft::lease_valid() const {
-  return impl_->lease_valid_public();
+  return impl_->lease_valid();
 }
 const Logger& Raft::logger() const {
   return impl_->logger_;

@@ -31,7 +31,7 @@ class RaftImpl {
   ConfState apply_conf_change(const ConfChange& cc);
   Status check_invariants() const;
   std::vector<FollowerStatus> follower_status() const;
-  bool lease_valid_public() const;
+  bool lease_valid() const;  // leader in kLease mode holds a lease now
   HardState hard_state() const { return HardState{term_, vote_, log_.committed()}; }
   SoftState soft_state() const { return SoftState{lead_, role_}; }
 
@@ -120,7 +120,6 @@ class RaftImpl {
   uint64_t start_read_round();
   void respond_to_read(const PendingRead& read, Index index);
   void send_timeout_now(NodeId to);
-  bool lease_valid() const;
   void abort_leader_transfer() { lead_transferee_ = NodeId(); }
 };
 

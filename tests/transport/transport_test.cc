@@ -114,6 +114,21 @@ class TransportTest : public ::testing::Test {
            nodes_[b]->transport->peer_stats(NodeId(a)).connected;
   }
 
+  // Sets *closed once the other end closes `socket` (reads and discards until an error).
+  void watch_close(asio::ip::tcp::socket& socket, bool* closed) {
+    auto sink = std::make_shared<std::array<char, 256>>();
+    auto on_read = std::make_shared<std::function<void(std::error_code, size_t)>>();
+    *on_read = [&socket, closed, sink, weak = std::weak_ptr(on_read)](std::error_code ec, size_t) {
+      if (ec) {
+        *closed = true;
+        return;
+      }
+      if (auto self = weak.lock()) socket.async_read_some(asio::buffer(*sink), *self);
+    };
+    socket.async_read_some(asio::buffer(*sink), *on_read);
+    pending_reads_.push_back(on_read);
+  }
+
   // A port with nothing listening on it.
   uint16_t dead_port() {
     asio::ip::tcp::acceptor a(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -122,6 +137,8 @@ class TransportTest : public ::testing::Test {
 
   asio::io_context io_;
   std::map<uint64_t, std::unique_ptr<Node>> nodes_;
+  // Keeps watch_close() handlers alive for the test's duration.
+  std::vector<std::shared_ptr<std::function<void(std::error_code, size_t)>>> pending_reads_;
 };
 
 TEST_F(TransportTest, ThreeNodesExchangeMessagesAcrossTwoGroups) {
@@ -208,15 +225,7 @@ TEST_F(TransportTest, GarbageClientIsDisconnectedAndOthersAreServed) {
                                       nodes_[1]->transport->listen_port()));
   asio::write(raw, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
   bool closed = false;
-  std::array<char, 64> sink;
-  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
-    if (ec) {
-      closed = true;
-      return;
-    }
-    raw.async_read_some(asio::buffer(sink), on_read);
-  };
-  raw.async_read_some(asio::buffer(sink), on_read);
+  watch_close(raw, &closed);
   ASSERT_TRUE(run_until([&] { return closed; })) << "garbage connection was not closed";
   EXPECT_GE(nodes_[1]->transport->stats().connections_rejected, 1u);
 
@@ -242,15 +251,7 @@ TEST_F(TransportTest, OversizeFrameAfterHandshakeClosesTheConnection) {
   frames += huge_header;
   asio::write(raw, asio::buffer(frames));
   bool closed = false;
-  std::array<char, 256> sink;
-  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
-    if (ec) {
-      closed = true;
-      return;
-    }
-    raw.async_read_some(asio::buffer(sink), on_read);
-  };
-  raw.async_read_some(asio::buffer(sink), on_read);
+  watch_close(raw, &closed);
   ASSERT_TRUE(run_until([&] { return closed; }));
   EXPECT_EQ(node.transport->stats().connections_established, 1u);  // the Hello was fine
   EXPECT_EQ(node.transport->stats().connections_rejected, 1u);
@@ -273,15 +274,7 @@ TEST_F(TransportTest, NewConnectionFromAPeerReplacesItsOldOne) {
   asio::write(first, asio::buffer(hello));
   ASSERT_TRUE(run_until([&] { return node.transport->stats().connections_established == 1; }));
   bool first_closed = false;
-  std::array<char, 256> sink;
-  std::function<void(std::error_code, size_t)> on_read = [&](std::error_code ec, size_t) {
-    if (ec) {
-      first_closed = true;
-      return;
-    }
-    first.async_read_some(asio::buffer(sink), on_read);
-  };
-  first.async_read_some(asio::buffer(sink), on_read);
+  watch_close(first, &first_closed);
   asio::ip::tcp::socket second(io_);
   second.connect(ep);
   asio::write(second, asio::buffer(hello));
