@@ -301,12 +301,13 @@ def run(a):
         stop.set()
         cluster.close()
         net.close()
-        if not a.keep and verdict_box.get("verdict") == "yes":
+        if not a.keep and not verdict_box["keep"]:
             cluster.remove()
 
-    verdict_box = {}
+    verdict_box = {"keep": True}  # logs are kept unless the run ends as expected
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    t_setup = time.monotonic()
     try:
         net.enter()
         cluster.start_all()
@@ -327,10 +328,12 @@ def run(a):
             t.join(timeout=60)
             if t.is_alive():
                 raise RuntimeError(f"{t.name} did not stop within 60 s")
+        t_stop = time.monotonic()
         heal_all(cluster, nemesis)
         finals, hang = final_reads(cluster, workload.keys_used, time.monotonic() + a.recover_s,
                                    a.clients)
         crashed = cluster.crashed()
+        t_final = time.monotonic()
 
         history = sorted([o for c in clients for o in c.history] + finals,
                          key=lambda o: o.call)
@@ -361,8 +364,9 @@ def run(a):
         if nemesis and nemesis.error:
             print(f"nemesis error: {nemesis.error!r}")
         v = lincheck.check(history, max_steps=a.max_steps, max_seconds=a.check_seconds)
-        verdict_box["verdict"] = v.verdict
         v.report()
+        print(f"time: setup+workload {t_stop - t_setup:.1f} s, stop+heal+final reads "
+              f"{t_final - t_stop:.1f} s, check {v.seconds:.1f} s")
         print(f"linearizable: {v.verdict} (checked in {v.seconds:.2f} s, {v.steps} search steps)")
         anomalies = []
         if crashed:
@@ -373,9 +377,10 @@ def run(a):
             anomalies.append("nemesis failed")
         for x in anomalies:
             print(f"ANOMALY: {x}")
-        if v.verdict != "yes" or anomalies:
-            verdict_box["verdict"] = "kept"
+        if (v.verdict != "yes" or anomalies) and a.nemesis != "amnesia":
             print(f"history, faults and server logs kept in {cluster.dir}")
+        else:
+            verdict_box["keep"] = False
         if v.verdict == "no":
             return 1
         if anomalies:
