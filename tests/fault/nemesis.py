@@ -303,10 +303,14 @@ def run(a):
         net.close()
         if not a.keep and not verdict_box["keep"]:
             cluster.remove()
+        elif not verdict_box.get("said"):
+            print(f"data and server logs kept in {cluster.dir}")
 
     verdict_box = {"keep": True}  # logs are kept unless the run ends as expected
     atexit.register(cleanup)
+    # Both end the run through the finally below, even where SIGINT was inherited ignored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     t_setup = time.monotonic()
     try:
         net.enter()
@@ -379,6 +383,7 @@ def run(a):
             print(f"ANOMALY: {x}")
         if (v.verdict != "yes" or anomalies) and a.nemesis != "amnesia":
             print(f"history, faults and server logs kept in {cluster.dir}")
+            verdict_box["said"] = True
         else:
             verdict_box["keep"] = False
         if v.verdict == "no":
@@ -417,7 +422,11 @@ def main(argv=None):
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 2**31)
     a.server = os.path.abspath(a.server)
-    return run(a)
+    try:
+        return run(a)
+    except KeyboardInterrupt:
+        print("interrupted: every fault healed, every process ended")
+        return 130
 
 
 if __name__ == "__main__":
