@@ -248,6 +248,7 @@ class Cluster:
         self.server_bin, self.net, self.n = server_bin, net, net.n
         self.tick_ms, self.extra_args = tick_ms, list(extra_args)
         self.dir = data_dir or tempfile.mkdtemp(prefix="raftkv-fault-")
+        os.makedirs(self.dir, exist_ok=True)
         self.procs = {}
         self.paused = set()
         self.exits = []  # (node, returncode) of processes that ended without being killed here
@@ -281,6 +282,8 @@ class Cluster:
     def kill(self, i):
         """kill -9 and reap; a paused process dies too."""
         p = self.procs.pop(i)
+        if p.poll() is not None:  # it had ended by itself: a crash the run must report
+            self.exits.append((i, p.returncode))
         p.kill()
         p.wait(timeout=30)
         self.paused.discard(i)
@@ -298,7 +301,8 @@ class Cluster:
 
     def crashed(self):
         """Nodes whose process ended although nobody here killed it: (node, returncode)."""
-        return [(i, p.returncode) for i, p in self.procs.items() if p.poll() is not None]
+        return self.exits + [(i, p.returncode) for i, p in self.procs.items()
+                             if p.poll() is not None]
 
     def client(self, i, timeout=1.0):
         host, port = self.net.client_addr(i)

@@ -70,8 +70,8 @@ class Client(threading.Thread):
 
     def __init__(self, p, cluster, workload, stop, timeout, follower_reads=False):
         super().__init__(name=f"client-{p}", daemon=True)
-        # Self-test of the harness: GETs go, with READONLY, to one fixed node whatever it is,
-        # and may be stale; the checker must say "no".
+        # Follower reads: GETs go, on a READONLY connection, to one fixed node whatever its
+        # role; a follower forwards ReadIndex to the leader, so they must stay linearizable.
         self.follower_reads = follower_reads
         self.read_node = (p % cluster.n) + 1
         self.p, self.cluster, self.workload, self.stop = p, cluster, workload, stop
@@ -288,7 +288,10 @@ def run(a):
         return SKIP
     cluster = harness.Cluster(a.server, net, tick_ms=a.tick_ms,
                               extra_args=["--read-mode", a.read_mode, "--request-timeout-ms",
-                                          str(a.request_timeout_ms), "--log-level", "info"],
+                                          str(a.request_timeout_ms), "--log-level", "info"]
+                              + (["--snapshot-entries", str(a.snapshot_entries),
+                                  "--snapshot-keep-entries", str(a.snapshot_entries // 2)]
+                                 if a.snapshot_entries else []),
                               data_dir=a.out)
     stop = threading.Event()
     nemesis = None
@@ -352,7 +355,8 @@ def run(a):
         counts = {s: sum(1 for o in history if o.status == s) for s in (OK, FAIL, INFO)}
         print(f"run: nemesis={a.nemesis} nodes={a.nodes} clients={a.clients} "
               f"duration={a.duration}s seed={a.seed} net={type(net).__name__} "
-              f"read-mode={a.read_mode}{' follower-reads' if a.follower_reads else ''}")
+              f"read-mode={a.read_mode}{' follower-reads' if a.follower_reads else ''}"
+              f"{f' snapshot-entries={a.snapshot_entries}' if a.snapshot_entries else ''}")
         kinds = {}
         for _, _, what in faults:
             k = what.split()[0]
@@ -407,6 +411,8 @@ def main(argv=None):
     ap.add_argument("--ops-per-key", type=int, default=100, help="ops before a key retires")
     ap.add_argument("--tick-ms", type=int, default=20)
     ap.add_argument("--read-mode", choices=("readindex", "lease"), default="readindex")
+    ap.add_argument("--snapshot-entries", type=int, default=0,
+                    help="snapshot every N entries (0: the server's default)")
     ap.add_argument("--request-timeout-ms", type=int, default=1000)
     ap.add_argument("--op-timeout", type=float, default=1.5, help="client socket timeout (s)")
     ap.add_argument("--recover-s", type=float, default=30.0,
@@ -415,7 +421,7 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=20_000_000, help="checker budget")
     ap.add_argument("--check-seconds", type=float, default=120.0, help="checker budget")
     ap.add_argument("--follower-reads", action="store_true",
-                    help="self-test: GETs with READONLY on fixed nodes (stale: must find 'no')")
+                    help="GETs on READONLY connections to fixed nodes, followers included")
     ap.add_argument("--out", default=None, help="data dir (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir even on success")
     a = ap.parse_args(argv)
