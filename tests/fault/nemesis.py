@@ -6,9 +6,10 @@ Starts an N-node cluster (harness.py: one network namespace per node when root, 
 C client threads (one connection each, following MOVED to the leader) doing GET / SET / DEL /
 APPEND / INCR over a few keys that rotate every --ops-per-key ops, with a unique value per
 write so a lost write shows. Meanwhile a nemesis injects one fault at a time on a seeded
-schedule: kill -9 then restart (kill), SIGSTOP then SIGCONT (stop), isolating a node or a
-minority both ways (partition), or any of these (mixed). Then every fault is healed, each key is
-read once more through the leader, and lincheck.py judges the history.
+schedule: kill -9 then restart one node or, at times, all of them (kill), SIGSTOP then SIGCONT
+(stop), isolating a node or a minority both ways (partition), or any of these (mixed). Then
+every fault is healed, each key is read once more through the leader, and lincheck.py judges
+the history.
 
 Each operation is recorded with monotonic invoke/complete times and a status: ok; fail (it
 cannot have taken effect: MOVED or CLUSTERDOWN, answered before proposing, or any error on a
@@ -215,6 +216,11 @@ class Nemesis(threading.Thread):
                 shutil.rmtree(os.path.join(c.dir, f"node-{i}"), ignore_errors=True)
             self.kind = "none"
             return c.start_all, "amnesia: kill -9 every node, wipe its data, restart"
+        if kind == "kill" and self.rng.random() < 0.2:
+            # Every node at once: acknowledged writes must all come back from the disks.
+            for i in c.ids():
+                c.kill(i)
+            return c.start_all, "kill -9 every node, restart"
         if kind == "kill":
             i = self.target()
             c.kill(i)
