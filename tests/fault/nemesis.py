@@ -331,7 +331,7 @@ def run(a):
         for c in clients:
             c.start()
         if a.nemesis != "none":
-            nemesis = Nemesis(a.nemesis, cluster, stop, a.seed, t0)
+            nemesis = Nemesis(a.nemesis, cluster, stop, a.seed, t0, a.fault_every, a.fault_hold)
             nemesis.start()
         end = t0 + a.duration
         while time.monotonic() < end:
@@ -413,6 +413,11 @@ def main(argv=None):
     ap.add_argument("--clients", type=int, default=5)
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of workload")
     ap.add_argument("--seed", type=int, default=None)
+    pair = lambda text: tuple(float(x) for x in text.split(","))  # noqa: E731
+    ap.add_argument("--fault-every", type=pair, default=(0.5, 1.5), metavar="MIN,MAX",
+                    help="seconds between faults (uniform)")
+    ap.add_argument("--fault-hold", type=pair, default=(1.0, 3.0), metavar="MIN,MAX",
+                    help="seconds a fault lasts (uniform)")
     ap.add_argument("--keys", type=int, default=3, help="keys live at once")
     ap.add_argument("--ops-per-key", type=int, default=100, help="ops before a key retires")
     ap.add_argument("--tick-ms", type=int, default=20)
