@@ -6,7 +6,7 @@ answers that began after that acknowledgement must not return the old value: an 
 or a timeout are fine. After healing it rejoins and serves the new value.
 
 Usage: partition_test.py SERVER_BIN (CTest labels `fault`, `integration`); exits 77 (skipped)
-when network namespaces are unavailable (not root).
+when network namespaces are unavailable (not root). FAULT_DEBUG=1 prints every probe.
 """
 import os
 import socket
