@@ -1,5 +1,6 @@
-// A fixed-bucket latency histogram for metrics: lock-free to record from any thread, rendered
-// in the Prometheus text format (cumulative buckets, sum and count, in seconds).
+// Fixed-bucket histograms for metrics (latencies in seconds, sizes in bytes): lock-free to
+// record from any thread, rendered in the Prometheus text format (cumulative buckets, sum and
+// count).
 #pragma once
 
 #include <array>
@@ -36,6 +37,30 @@ class LatencyHistogram {
  private:
   std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> counts_{};
   std::atomic<uint64_t> sum_us_{0};
+};
+
+// Sizes in bytes: buckets at 4 KiB × 4^k up to 64 GiB.
+class SizeHistogram {
+ public:
+  static constexpr size_t kBuckets = 13;
+  static constexpr uint64_t bound(size_t b) { return uint64_t{4096} << (2 * b); }
+
+  void record(uint64_t bytes) {
+    size_t b = 0;
+    while (b < kBuckets && bytes > bound(b)) ++b;
+    counts_[b].fetch_add(1, std::memory_order_relaxed);
+    sum_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+    return n;
+  }
+  std::string prometheus(const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets + 1> counts_{};
+  std::atomic<uint64_t> sum_{0};
 };
 
 }  // namespace raftkv

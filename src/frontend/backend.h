@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,11 @@ struct BackendStatus {
 };
 
 using Completion = std::function<void(Result<kv::Reply>)>;
+
+// Backend::read() of this single argument answers [applied index, state digest as 16 hex
+// digits] instead of running a KV command: replicas at the same applied index hold identical
+// state exactly when their digests are equal.
+inline constexpr std::string_view kDigestCommand = "raftkv.digest";
 
 class Backend {
  public:

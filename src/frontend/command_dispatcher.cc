@@ -46,6 +46,8 @@ constexpr std::array kCommandTable = {
     CommandSpec{"ping", -1, kLocal, 0, 0, 0, handlers::ping},
     CommandSpec{"quit", -1, kLocal, 0, 0, 0, handlers::quit},
     // RAFTKV.REQ <client_id> <seq> <acked> <cmd> <key> ...: the wrapped command's first key.
+    // RAFTKV.DIGEST: [applied index, 64-bit state digest in hex] at a linearizable point.
+    CommandSpec{"raftkv.digest", 1, kRead, 0, 0, 0, handlers::raftkv_digest},
     CommandSpec{"raftkv.req", -5, kWrite, 5, 5, 1, handlers::raftkv_req},
     CommandSpec{"readonly", 1, kLocal, 0, 0, 0, handlers::readonly},
     CommandSpec{"readwrite", 1, kLocal, 0, 0, 0, handlers::readwrite},
@@ -170,6 +172,14 @@ namespace handlers {
 void kv_command(CommandCall& call) {
   const CommandSpec* spec = find_command(call.args[0]);
   route_kv(call, std::move(call.args), spec->first_key, ClientSession{});
+}
+
+void raftkv_digest(CommandCall& call) {
+  Completion completion = [done = std::move(call.done)](Result<kv::Reply> result) {
+    done(encode_backend_result(result, 0));
+  };
+  call.dispatcher.backend().read({std::string(kDigestCommand)}, call.conn.read_consistency,
+                                 std::move(completion));
 }
 
 // RAFTKV.REQ <client_id> <sequence> <acked_sequence> <command> [args...] (backend.h): the

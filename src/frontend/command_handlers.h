@@ -31,6 +31,7 @@ void role(CommandCall& call);
 // command_dispatcher.cc
 void kv_command(CommandCall& call);
 void raftkv_req(CommandCall& call);
+void raftkv_digest(CommandCall& call);
 
 // "ERR wrong number of arguments for '<name>' command"; name like "get" or "client|setname".
 std::string wrong_arity_error(std::string_view name);

@@ -29,7 +29,7 @@ Status NodeImpl::init() {
   auto snap = wal_->snapshot();
   if (!snap.is_ok()) return snap.status();
   if (!(*snap)->is_empty()) {
-    if (Status s = sm_->restore_from_string((*snap)->data); !s) {
+    if (Status s = restore_from_durable_snapshot(); !s) {
       return Status(ErrorCode::kCorruption,
                     fmt::format("snapshot at index {} in {} does not restore: {}",
                                 (*snap)->meta.index, opts_.data_dir, s.message()));
@@ -53,6 +53,10 @@ Status NodeImpl::init() {
   if (!r.is_ok()) return r.status();
   raft_ = std::move(*r);
   soft_ = raft::SoftState{raft_->leader(), raft_->role()};
+  snapshot_sender_ =
+      std::make_unique<SnapshotSender>(opts_.id, *wal_, opts_.snapshot_transfer, log_);
+  snapshot_receiver_ =
+      std::make_unique<SnapshotReceiver>(opts_.id, fs_, wal_->snapshot_store(), log_);
   refresh_status();
   log_.info("opened {}: applied {} snapshot {} last {}", opts_.data_dir, cfg.applied,
             last_snapshot_index_, raft_->last_index());
@@ -130,6 +134,12 @@ Status NodeImpl::not_leader() const {
 
 void NodeImpl::on_tick() {
   raft_->tick();
+  const auto now = std::chrono::steady_clock::now();
+  for (NodeId failed :
+       snapshot_sender_->tick(now, [this](raft::Message m) { send_to_peer(std::move(m)); })) {
+    raft_->report_snapshot(failed, false);
+  }
+  publish_transfer_state();
   expire_waiters(std::chrono::steady_clock::now());
   handle_ready();
   refresh_status();
@@ -201,8 +211,56 @@ void NodeImpl::read_on_strand(std::vector<std::string> args, Completion done) {
 }
 
 void NodeImpl::step_on_strand(raft::Message m) {
-  (void)raft_->step(std::move(m));  // malformed peer input is logged and dropped by the core
+  switch (m.type) {
+    case raft::MessageType::kSnapChunk:
+      on_snapshot_chunk(m);
+      break;
+    case raft::MessageType::kSnapChunkResp:
+      on_snapshot_chunk_resp(m);
+      break;
+    case raft::MessageType::kSnap:
+      // Snapshot bytes arrive only as a verified stream of chunks (snapshot_transfer.h).
+      log_.warn("dropping an inline snapshot from {}: peers must stream snapshots", m.from);
+      return;
+    default:
+      (void)raft_->step(std::move(m));  // malformed peer input is logged and dropped by the core
+  }
   handle_ready();
+}
+
+void NodeImpl::send_to_peer(raft::Message m) {
+  if (transport_ != nullptr) transport_->send(opts_.group, std::move(m));
+}
+
+void NodeImpl::on_snapshot_chunk(const raft::Message& m) {
+  if (m.term < raft_->term()) return;  // a deposed leader's transfer
+  SnapshotReceiver::Outcome out = snapshot_receiver_->on_chunk(m);
+  if (out.install) {
+    const raft::SnapshotMeta& meta = out.install->snapshot->meta;
+    received_[{meta.index, meta.term}] = std::move(out.file);
+    (void)raft_->step(std::move(*out.install));
+  }
+  send_to_peer(std::move(out.reply));
+  publish_transfer_state();
+}
+
+void NodeImpl::on_snapshot_chunk_resp(const raft::Message& m) {
+  if (raft_->role() != raft::Role::kLeader || m.term != raft_->term()) return;
+  const bool done = snapshot_sender_->on_response(
+      m, std::chrono::steady_clock::now(), [this](raft::Message c) { send_to_peer(std::move(c)); });
+  if (done) raft_->report_snapshot(m.from, true);
+  publish_transfer_state();
+}
+
+void NodeImpl::publish_transfer_state() {
+  min_transfer_index_ = snapshot_sender_->min_in_flight_index().value();
+  transfers_in_flight_ = snapshot_sender_->in_flight() + (snapshot_receiver_->in_flight() ? 1 : 0);
+  SnapshotTransferStats st = snapshot_sender_->stats();
+  const SnapshotTransferStats& in = snapshot_receiver_->stats();
+  st.received = in.received;
+  st.bytes_received = in.bytes_received;
+  std::lock_guard lock(transfer_stats_mu_);
+  transfer_stats_ = st;
 }
 
 void NodeImpl::handle_ready() {
@@ -220,15 +278,29 @@ void NodeImpl::handle_ready() {
       }
       persist_cv_.notify_one();
     }
-    // Sent now, even while our own write is in flight (thesis §10.2.1).
-    std::vector<NodeId> snapshots_sent;
+    // Sent now, even while our own write is in flight (thesis §10.2.1). A snapshot is streamed
+    // from its file by the sender; the core hears of the outcome via report_snapshot.
+    std::vector<NodeId> snapshots_failed;
     for (raft::Message& m : rd.messages) {
-      if (m.type == raft::MessageType::kSnap) snapshots_sent.push_back(m.to);
-      if (transport_ != nullptr) transport_->send(opts_.group, std::move(m));
+      if (m.type == raft::MessageType::kSnap) {
+        if (!snapshot_sender_->start(m.to, m.term, m.snapshot->meta,
+                                     std::chrono::steady_clock::now(),
+                                     [this](raft::Message c) { send_to_peer(std::move(c)); })) {
+          snapshots_failed.push_back(m.to);
+        }
+        continue;
+      }
+      send_to_peer(std::move(m));
     }
+    publish_transfer_state();
     ApplyJob job;
     job.restore = rd.snapshot;
     if (rd.snapshot) {
+      auto file = received_.find({rd.snapshot->meta.index, rd.snapshot->meta.term});
+      RAFTKV_ASSERT(file != received_.end(), "the core installs snapshot {} that was not received",
+                    rd.snapshot->meta.index);
+      job.restore_file = std::move(file->second);
+      received_.clear();  // older offers are superseded
       // Proposals the snapshot covers may or may not be in it: their outcome is unknown.
       while (!proposals_.empty() && proposals_.begin()->first <= rd.snapshot->meta.index) {
         proposals_.begin()->second.done(Status(
@@ -257,8 +329,7 @@ void NodeImpl::handle_ready() {
       }
       apply_cv_.notify_one();
     }
-    // The transport owns delivery from here; a lost snapshot is recovered by probing.
-    for (NodeId to : snapshots_sent) raft_->report_snapshot(to, true);
+    for (NodeId to : snapshots_failed) raft_->report_snapshot(to, false);
   }
 }
 
@@ -285,6 +356,8 @@ void NodeImpl::on_soft_state(const raft::SoftState& ss) {
   }
   soft_ = ss;
   if (lost_leadership) {
+    snapshot_sender_->clear();
+    publish_transfer_state();
     // Entries we appended may still commit under the next leader: the outcome is unknown.
     fail_all_proposals(ErrorCode::kProposalDropped,
                        "leadership changed; the write may or may not have applied");
@@ -350,6 +423,13 @@ void NodeImpl::refresh_status() {
   st.followers = raft_->follower_status();
   st.keys = keys_.load();
   st.snapshots_taken = snapshots_taken_.load();
+  st.snapshot_bytes = last_snapshot_bytes_.load();
+  st.snapshot_duration_ms = last_snapshot_ms_.load();
+  st.snapshot_transfers_in_flight = transfers_in_flight_.load();
+  {
+    std::lock_guard lock(transfer_stats_mu_);
+    st.snapshot_transfers = transfer_stats_;
+  }
   st.fsyncs = fsyncs_.load();
   std::lock_guard lock(status_mu_);
   st.proposals = status_.proposals;
@@ -424,6 +504,12 @@ NodeStatus GroupNode::status() const {
 
 const LatencyHistogram& GroupNode::fsync_latency() const {
   return impl_->fsync_latency_;
+}
+const LatencyHistogram& GroupNode::snapshot_duration() const {
+  return impl_->snapshot_duration_;
+}
+const SizeHistogram& GroupNode::snapshot_size() const {
+  return impl_->snapshot_size_;
 }
 
 std::string GroupNode::client_addr(NodeId id) const {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -33,6 +34,7 @@
 #include "kv/reply.h"
 #include "kv/state_machine.h"
 #include "kv/value_codec.h"
+#include "node/snapshot_transfer.h"
 #include "raft/config.h"
 #include "raft/raft.h"
 #include "raft/types.h"
@@ -65,6 +67,10 @@ struct NodeOptions {
   // behind the snapshot so that briefly lagging followers catch up from the log.
   uint64_t snapshot_entries = 50'000;
   uint64_t snapshot_keep_entries = 5'000;
+  // ...or after this many bytes were written to the WAL since the last one (0: off).
+  uint64_t snapshot_log_bytes = uint64_t{256} << 20;
+  // Streaming snapshots to followers (chunk size, window, throttle, timeouts).
+  SnapshotTransferOptions snapshot_transfer;
   // A proposal or read without an outcome after this long completes with kTimeout.
   std::chrono::milliseconds request_timeout{10'000};
   // Backpressure: proposals are refused (kTooLarge) while this many committed entries await
@@ -88,11 +94,19 @@ struct NodeStatus {
   uint64_t keys = 0;
   uint64_t proposals = 0;
   uint64_t snapshots_taken = 0;
+  uint64_t snapshot_bytes = 0;        // size of the newest snapshot file this node wrote
+  uint64_t snapshot_duration_ms = 0;  // how long writing it took
+  uint64_t snapshot_transfers_in_flight = 0;
+  SnapshotTransferStats snapshot_transfers;
   uint64_t leader_changes = 0;
   uint64_t fsyncs = 0;
 };
 
 using Completion = std::function<void(Result<kv::Reply>)>;
+
+// read() of this single argument answers [applied index, hex digest of the whole state] at a
+// linearizable point, for comparing replicas.
+inline constexpr std::string_view kDigestRead = "raftkv.digest";
 
 class NodeImpl;
 
@@ -123,6 +137,9 @@ class GroupNode {
   NodeStatus status() const;
   // Durations of the WAL's group-commit fdatasync calls.
   const LatencyHistogram& fsync_latency() const;
+  // Durations and sizes of the snapshots this node wrote.
+  const LatencyHistogram& snapshot_duration() const;
+  const SizeHistogram& snapshot_size() const;
   std::string client_addr(NodeId id) const;
 
  private:

@@ -13,12 +13,11 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "node/node.h"
+#include "node/snapshot_transfer.h"
 #include "raft/raft.h"
 #include "storage/file_system.h"
 
 namespace raftkv::node {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct ProposalWaiter {
   Term term;  // the entry must still have this term when applied, or it was overwritten
@@ -44,6 +43,8 @@ struct PersistJob {
 // One Ready's apply part, executed by the applier in order.
 struct ApplyJob {
   std::shared_ptr<const raft::Snapshot> restore;
+  // The verified file of a snapshot received from the leader (restore's data).
+  std::shared_ptr<storage::SnapshotFileReader> restore_file;
   std::vector<raft::Entry> entries;
   std::map<Index, ProposalWaiter> waiters;
   std::vector<std::pair<Index, ReadWaiter>> reads;  // serve once applied >= index
@@ -63,6 +64,11 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void flush_proposals();
   void read_on_strand(std::vector<std::string> args, Completion done);
   void step_on_strand(raft::Message m);
+  // Snapshot transfer (snapshot_transfer.h) on the strand.
+  void on_snapshot_chunk(const raft::Message& m);
+  void on_snapshot_chunk_resp(const raft::Message& m);
+  void send_to_peer(raft::Message m);
+  void publish_transfer_state();
   void handle_ready();
   void on_persisted(std::vector<PersistJob> jobs);
   void on_soft_state(const raft::SoftState& ss);
@@ -78,6 +84,9 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void apply_job(ApplyJob& job);
   void serve_ready_reads();
   void maybe_snapshot();
+  void compact_after_snapshot(Index snapshot_index);
+  // Streams the WAL's durable snapshot file into the state machine.
+  Status restore_from_durable_snapshot();
 
   template <typename F>
   void post(F&& f) {
@@ -106,6 +115,10 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::map<uint64_t, ReadWaiter> reads_;  // asked of the core, no read state yet
   uint64_t next_read_context_ = 1;
   raft::SoftState soft_;
+  std::unique_ptr<SnapshotSender> snapshot_sender_;
+  std::unique_ptr<SnapshotReceiver> snapshot_receiver_;
+  // Verified received snapshots offered to the core, by (index, term), until its Ready.
+  std::map<std::pair<Index, Term>, std::shared_ptr<storage::SnapshotFileReader>> received_;
 
   // Persister.
   std::mutex persist_mu_;
@@ -121,6 +134,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::multimap<Index, ReadWaiter> ready_reads_;  // applier only: waiting for applied >= index
   raft::ConfState applied_conf_;                  // applier only
   Index last_snapshot_index_;                     // applier only
+  uint64_t log_bytes_at_snapshot_ = 0;            // applier only: WAL bytes written then
 
   std::atomic<bool> stopped_{false};
   std::atomic<bool> threads_stop_{false};
@@ -131,6 +145,16 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<uint64_t> fsyncs_{0};
   LatencyHistogram fsync_latency_;
   std::atomic<uint64_t> snapshot_index_{0};
+  LatencyHistogram snapshot_duration_;
+  SizeHistogram snapshot_size_;
+  std::atomic<uint64_t> last_snapshot_bytes_{0};
+  std::atomic<uint64_t> last_snapshot_ms_{0};
+  // The lowest snapshot index being streamed to a follower (0: none); the applier keeps the
+  // log after it.
+  std::atomic<uint64_t> min_transfer_index_{0};
+  std::atomic<uint64_t> transfers_in_flight_{0};
+  mutable std::mutex transfer_stats_mu_;
+  SnapshotTransferStats transfer_stats_;  // sender + receiver, copied on the strand
 
   mutable std::mutex status_mu_;
   std::condition_variable status_cv_;

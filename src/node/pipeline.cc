@@ -31,7 +31,11 @@ void NodeImpl::persist_loop() {
     bool sync = false;
     for (PersistJob& job : jobs) {
       if (job.snapshot) {
-        if (Status s = wal_->save_snapshot(job.snapshot); !s) {
+        // A snapshot the core installed was received and verified as this .partial file.
+        const raft::SnapshotMeta& meta = job.snapshot->meta;
+        if (Status s = wal_->install_snapshot(
+                wal_->snapshot_store().partial_path_for(meta.index, meta.term), meta);
+            !s) {
           RAFTKV_FATAL("saving snapshot at {} failed, the node must stop: {}",
                        job.snapshot->meta.index, s.to_string());
         }
@@ -58,6 +62,13 @@ void NodeImpl::persist_loop() {
   }
 }
 
+Status NodeImpl::restore_from_durable_snapshot() {
+  auto reader = wal_->open_snapshot();
+  if (!reader) return reader.status();
+  return sm_->restore(
+      [&](char* buffer, size_t capacity) { return (*reader)->read_data(buffer, capacity); });
+}
+
 void NodeImpl::apply_loop() {
   for (;;) {
     std::deque<ApplyJob> jobs;
@@ -80,7 +91,12 @@ void NodeImpl::apply_loop() {
 
 void NodeImpl::apply_job(ApplyJob& job) {
   if (job.restore) {
-    if (Status s = sm_->restore_from_string(job.restore->data); !s) {
+    RAFTKV_ASSERT(job.restore_file != nullptr, "restore without the snapshot's file");
+    storage::SnapshotFileReader& file = *job.restore_file;
+    file.rewind();
+    const Status s = sm_->restore(
+        [&](char* buffer, size_t capacity) { return file.read_data(buffer, capacity); });
+    if (!s) {
       RAFTKV_FATAL("installing the leader's snapshot at {} failed: {}", job.restore->meta.index,
                    s.to_string());
     }
@@ -124,34 +140,62 @@ void NodeImpl::serve_ready_reads() {
   while (!ready_reads_.empty() && ready_reads_.begin()->first <= applied) {
     auto node = ready_reads_.extract(ready_reads_.begin());
     ReadWaiter& w = node.mapped();
-    w.done(sm_->read(w.args, wall_clock_ms()));
+    if (w.args.size() == 1 && w.args[0] == kDigestRead) {
+      w.done(kv::Reply::array({kv::Reply::integer_reply(static_cast<int64_t>(applied.value())),
+                               kv::Reply::bulk(fmt::format("{:016x}", sm_->digest()))}));
+    } else {
+      w.done(sm_->read(w.args, wall_clock_ms()));
+    }
     --pending_reads_;
   }
 }
 
 void NodeImpl::maybe_snapshot() {
   const Index applied = sm_->applied_index();
-  if (applied - last_snapshot_index_ < opts_.snapshot_entries || applied == Index()) return;
-  auto snap = std::make_shared<raft::Snapshot>();
-  snap->meta = raft::SnapshotMeta{applied, sm_->applied_term(), applied_conf_};
-  snap->data = sm_->snapshot_to_string();
-  if (Status s = wal_->save_snapshot(snap); !s) {
+  if (applied == Index() || applied <= last_snapshot_index_) return;
+  const uint64_t log_bytes = wal_->stats().bytes_written - log_bytes_at_snapshot_;
+  const bool by_entries = applied - last_snapshot_index_ >= opts_.snapshot_entries;
+  const bool by_bytes = opts_.snapshot_log_bytes > 0 && log_bytes >= opts_.snapshot_log_bytes;
+  if (!by_entries && !by_bytes) return;
+
+  const auto started = std::chrono::steady_clock::now();
+  const raft::SnapshotMeta meta{applied, sm_->applied_term(), applied_conf_};
+  auto writer = wal_->begin_snapshot_file(meta);
+  Status s = writer.status();
+  if (s) s = sm_->snapshot([&](std::string_view chunk) { return (*writer)->append(chunk); });
+  if (s) s = (*writer)->finish();
+  if (s) s = wal_->install_snapshot((*writer)->path(), meta);
+  if (!s) {
     RAFTKV_FATAL("saving snapshot at {} failed, the node must stop: {}", applied, s.to_string());
   }
+  const uint64_t bytes = (*writer)->file_bytes();
+  const auto took = std::chrono::steady_clock::now() - started;
+  snapshot_duration_.record(took);
+  snapshot_size_.record(bytes);
+  last_snapshot_bytes_ = bytes;
+  last_snapshot_ms_ =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
   last_snapshot_index_ = applied;
+  log_bytes_at_snapshot_ += log_bytes;
   snapshot_index_ = applied.value();
   ++snapshots_taken_;
-  // Keep a tail so briefly lagging followers catch up from the log, not a snapshot.
-  if (applied.value() > opts_.snapshot_keep_entries) {
-    const Index upto = applied - opts_.snapshot_keep_entries;
-    if (upto >= wal_->first_index()) {
-      if (Status s = wal_->compact(upto); !s) {
-        RAFTKV_FATAL("compacting the WAL to {} failed, the node must stop: {}", upto,
-                     s.to_string());
-      }
-    }
+  compact_after_snapshot(applied);
+  log_.info("snapshot at {} ({} bytes, {} ms, trigger: {})", applied, bytes,
+            last_snapshot_ms_.load(), by_entries ? "entries" : "log bytes");
+}
+
+void NodeImpl::compact_after_snapshot(Index snapshot_index) {
+  // Keep a tail so briefly lagging followers catch up from the log, not a snapshot; and keep
+  // everything after a snapshot being streamed to a follower, so that once installed it is
+  // caught up from the log instead of being sent another snapshot (an endless loop otherwise).
+  if (snapshot_index.value() <= opts_.snapshot_keep_entries) return;
+  Index upto = snapshot_index - opts_.snapshot_keep_entries;
+  const uint64_t in_flight = min_transfer_index_.load();
+  if (in_flight != 0 && Index(in_flight) < upto) upto = Index(in_flight);
+  if (upto < wal_->first_index()) return;
+  if (Status s = wal_->compact(upto); !s) {
+    RAFTKV_FATAL("compacting the WAL to {} failed, the node must stop: {}", upto, s.to_string());
   }
-  log_.info("snapshot at {} ({} bytes), log compacted", applied, snap->data.size());
 }
 
 }  // namespace raftkv::node

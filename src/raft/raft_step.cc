@@ -15,6 +15,7 @@ Status RaftImpl::validate(const Message& m) const {
                   fmt::format("{} from {}: {}", message_type_name(m.type), m.from, what));
   };
   if (m.type == MessageType::kPropose && m.entries.empty()) return bad("no entries");
+  if (is_snapshot_transfer_message(m.type)) return bad("snapshot transfer is the driver's job");
   if (is_local_message(m.type) || m.type == MessageType::kPropose ||
       m.type == MessageType::kReadIndex || m.type == MessageType::kTransferLeader) {
     return Status::ok();

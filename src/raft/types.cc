@@ -88,6 +88,10 @@ const char* message_type_name(MessageType t) {
       return "TimeoutNow";
     case MessageType::kReadIndexResp:
       return "ReadIndexResp";
+    case MessageType::kSnapChunk:
+      return "SnapChunk";
+    case MessageType::kSnapChunkResp:
+      return "SnapChunkResp";
   }
   return "?";
 }
@@ -104,6 +108,10 @@ bool is_local_message(MessageType t) {
     default:
       return false;
   }
+}
+
+bool is_snapshot_transfer_message(MessageType t) {
+  return t == MessageType::kSnapChunk || t == MessageType::kSnapChunkResp;
 }
 
 bool is_response_message(MessageType t) {

@@ -101,12 +101,28 @@ enum class MessageType : uint8_t {
   kSnap,           // InstallSnapshot (Raft §7)
   kTimeoutNow,     // leadership transfer: campaign immediately (thesis §3.10)
   kReadIndexResp,  // leader → follower: read point for a forwarded kReadIndex
+
+  // Driver-to-driver messages: the streamed snapshot transfer (src/node/snapshot_transfer.h).
+  // They cross the network but are never stepped into a core (step() refuses them).
+  kSnapChunk,      // leader → follower: `snapshot` names the snapshot (meta) and carries the
+                   // bytes at chunk.offset of its file in `snapshot->data`
+  kSnapChunkResp,  // follower → leader: (index, log_term) name the snapshot; chunk.offset is
+                   // the next byte wanted; reject = start over (the file failed verification)
 };
 
 const char* message_type_name(MessageType t);
 bool is_local_message(MessageType t);
 // Responses carry the term of the request they answer (PreVoteResp: the term offered).
 bool is_response_message(MessageType t);
+// kSnapChunk / kSnapChunkResp: handled by the node driver, never by the core.
+bool is_snapshot_transfer_message(MessageType t);
+
+// Position within a streamed snapshot file (kSnapChunk / kSnapChunkResp only).
+struct SnapshotChunk {
+  uint64_t offset = 0;       // kSnapChunk: where `data` starts; resp: next byte wanted
+  uint64_t total_bytes = 0;  // size of the whole file
+  uint32_t crc32c = 0;       // kSnapChunk: checksum of this chunk's data
+};
 
 struct Message {
   MessageType type = MessageType::kHup;
@@ -125,6 +141,7 @@ struct Message {
   std::shared_ptr<const Snapshot> snapshot;  // kSnap
   uint64_t context = 0;   // kReadIndex/kReadIndexResp: request id; heartbeats: read round
   bool transfer = false;  // kVote/kPreVote/kTimeoutNow: campaign caused by leader transfer
+  SnapshotChunk chunk;    // kSnapChunk/kSnapChunkResp
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };

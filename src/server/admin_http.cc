@@ -53,6 +53,17 @@ std::string AdminHttp::status_json() const {
   j["last_index"] = st.last_index.value();
   j["first_index"] = st.first_index.value();
   j["snapshot_index"] = st.snapshot_index.value();
+  j["snapshot"] = {{"index", st.snapshot_index.value()},
+                   {"bytes", st.snapshot_bytes},
+                   {"duration_ms", st.snapshot_duration_ms},
+                   {"transfers_in_flight", st.snapshot_transfers_in_flight},
+                   {"transfers_started", st.snapshot_transfers.started},
+                   {"transfers_completed", st.snapshot_transfers.completed},
+                   {"transfers_failed", st.snapshot_transfers.failed},
+                   {"transfers_resumed", st.snapshot_transfers.resumed},
+                   {"bytes_sent", st.snapshot_transfers.bytes_sent},
+                   {"received", st.snapshot_transfers.received},
+                   {"bytes_received", st.snapshot_transfers.bytes_received}};
   j["keys"] = st.keys;
   auto& members = j["members"] = nlohmann::json::array();
   for (NodeId v : st.conf.voters) {
@@ -98,6 +109,27 @@ std::string AdminHttp::metrics_text() const {
   metric("raftkv_leader_changes_total", "counter", "Leader changes observed.", st.leader_changes);
   metric("raftkv_fsyncs_total", "counter", "WAL group-commit fdatasync calls.", st.fsyncs);
   metric("raftkv_snapshots_total", "counter", "Snapshots taken.", st.snapshots_taken);
+  metric("raftkv_snapshot_transfers_in_flight", "gauge", "Snapshots being streamed.",
+         st.snapshot_transfers_in_flight);
+  metric("raftkv_snapshot_transfers_completed_total", "counter",
+         "Snapshots streamed to followers and verified by them.", st.snapshot_transfers.completed);
+  metric("raftkv_snapshot_transfers_resumed_total", "counter",
+         "Snapshot transfers that continued from the follower's offset.",
+         st.snapshot_transfers.resumed);
+  metric("raftkv_snapshot_transfers_failed_total", "counter",
+         "Snapshot transfers given up for lack of progress.", st.snapshot_transfers.failed);
+  metric("raftkv_snapshot_sent_bytes_total", "counter", "Snapshot bytes streamed to followers.",
+         st.snapshot_transfers.bytes_sent);
+  metric("raftkv_snapshot_received_bytes_total", "counter", "Snapshot bytes received.",
+         st.snapshot_transfers.bytes_received);
+  out +=
+      "# HELP raftkv_snapshot_duration_seconds Time to write a snapshot.\n"
+      "# TYPE raftkv_snapshot_duration_seconds histogram\n";
+  out += node_.snapshot_duration().prometheus("raftkv_snapshot_duration_seconds", "");
+  out +=
+      "# HELP raftkv_snapshot_size_bytes Size of written snapshot files.\n"
+      "# TYPE raftkv_snapshot_size_bytes histogram\n";
+  out += node_.snapshot_size().prometheus("raftkv_snapshot_size_bytes", "");
   out +=
       "# HELP raftkv_fsync_duration_seconds WAL group-commit fdatasync latency.\n"
       "# TYPE raftkv_fsync_duration_seconds histogram\n";

@@ -108,6 +108,12 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   app.add_option("--read-mode", c.read_mode, "readindex (default) or lease");
   app.add_option("--snapshot-entries", c.snapshot_entries, "entries between snapshots");
   app.add_option("--snapshot-keep-entries", c.snapshot_keep_entries, "log kept behind a snapshot");
+  app.add_option("--snapshot-log-bytes", c.snapshot_log_bytes,
+                 "also snapshot after this many WAL bytes (0: off)");
+  app.add_option("--snapshot-chunk-bytes", c.snapshot_chunk_bytes,
+                 "chunk size when streaming a snapshot to a follower");
+  app.add_option("--snapshot-transfer-rate", c.snapshot_transfer_rate,
+                 "throttle for streaming snapshots, bytes/s (0: unthrottled)");
   app.add_option("--max-value-bytes", c.max_value_bytes, "largest value accepted");
   app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
   app.add_option("--io-threads", c.io_threads, "network threads");
@@ -151,6 +157,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("read-mode", c.read_mode, "--read-mode");
     num("snapshot-entries", c.snapshot_entries, "--snapshot-entries");
     num("snapshot-keep-entries", c.snapshot_keep_entries, "--snapshot-keep-entries");
+    num("snapshot-log-bytes", c.snapshot_log_bytes, "--snapshot-log-bytes");
+    num("snapshot-chunk-bytes", c.snapshot_chunk_bytes, "--snapshot-chunk-bytes");
+    num("snapshot-transfer-rate", c.snapshot_transfer_rate, "--snapshot-transfer-rate");
     num("max-value-bytes", c.max_value_bytes, "--max-value-bytes");
     num("request-timeout-ms", c.request_timeout_ms, "--request-timeout-ms");
     num("io-threads", c.io_threads, "--io-threads");
@@ -170,6 +179,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "read-mode",
                                                         "snapshot-entries",
                                                         "snapshot-keep-entries",
+                                                        "snapshot-log-bytes",
+                                                        "snapshot-chunk-bytes",
+                                                        "snapshot-transfer-rate",
                                                         "max-value-bytes",
                                                         "request-timeout-ms",
                                                         "io-threads",

@@ -79,6 +79,9 @@ int run(const ServerConfig& cfg) {
       cfg.read_mode == "lease" ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
   nopts.snapshot_entries = cfg.snapshot_entries;
   nopts.snapshot_keep_entries = cfg.snapshot_keep_entries;
+  nopts.snapshot_log_bytes = cfg.snapshot_log_bytes;
+  nopts.snapshot_transfer.chunk_bytes = cfg.snapshot_chunk_bytes;
+  nopts.snapshot_transfer.max_bytes_per_sec = cfg.snapshot_transfer_rate;
   nopts.kv.limits.max_value_bytes = cfg.max_value_bytes;
   nopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   auto node = node::GroupNode::open(io, nopts, &transport);

@@ -68,6 +68,12 @@ frontend::BackendStatus NodeBackend::status() const {
       {"snapshots_taken", std::to_string(st.snapshots_taken)},
       {"leader_changes", std::to_string(st.leader_changes)},
       {"fsyncs", std::to_string(st.fsyncs)},
+      {"snapshot_bytes", std::to_string(st.snapshot_bytes)},
+      {"snapshot_duration_ms", std::to_string(st.snapshot_duration_ms)},
+      {"snapshot_transfers_in_flight", std::to_string(st.snapshot_transfers_in_flight)},
+      {"snapshot_transfers_completed", std::to_string(st.snapshot_transfers.completed)},
+      {"snapshot_transfers_resumed", std::to_string(st.snapshot_transfers.resumed)},
+      {"snapshots_received", std::to_string(st.snapshot_transfers.received)},
   };
   return out;
 }

@@ -498,43 +498,79 @@ Result<std::shared_ptr<File>> Wal::create_segment(uint64_t seq, Index first_inde
 // ---- snapshots and compaction ---------------------------------------------------------------
 
 Status Wal::save_snapshot(std::shared_ptr<const raft::Snapshot> snap) {
-  std::lock_guard snapshot_lock(snapshot_mu_);
-  {
-    std::lock_guard lock(mu_);
-    if (!failed_) return failed_;
-    if (snap->meta.index <= snapshot_->meta.index) {
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("snapshot at {} is not newer than the current one at {}",
-                                snap->meta.index, snapshot_->meta.index));
-    }
-  }
-  if (Status s = snapshots_.save(*snap); !s) {
+  const std::string temp_path = snapshots_.temp_path_for(snap->meta.index, snap->meta.term);
+  if (Status s = write_snapshot_file(fs_, temp_path, *snap); !s) {
     std::lock_guard lock(mu_);
     fail_locked(s);
     return failed_;
   }
+  return install_snapshot(temp_path, snap->meta);
+}
+
+Result<std::unique_ptr<SnapshotFileWriter>> Wal::begin_snapshot_file(
+    const raft::SnapshotMeta& meta) {
+  const std::string temp_path = snapshots_.temp_path_for(meta.index, meta.term);
+  (void)fs_.remove(temp_path);  // a leftover of an abandoned attempt
+  return SnapshotFileWriter::create(fs_, temp_path, meta);
+}
+
+Status Wal::install_snapshot(const std::string& complete_path, const raft::SnapshotMeta& meta) {
+  std::lock_guard snapshot_lock(snapshot_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_) return failed_;
+    if (meta.index <= snapshot_->meta.index) {
+      // Already covered by a durable snapshot (a local snapshot finished first): drop the file.
+      log_.info("snapshot at {} is not newer than the durable one at {}; discarded", meta.index,
+                snapshot_->meta.index);
+      if (complete_path != snapshots_.path_for(snapshot_->meta.index, snapshot_->meta.term)) {
+        (void)fs_.remove(complete_path);
+      }
+      return Status::ok();
+    }
+  }
+  if (Status s = snapshots_.adopt(complete_path, meta); !s) {
+    std::lock_guard lock(mu_);
+    fail_locked(s);
+    return failed_;
+  }
+  auto adopted = std::make_shared<raft::Snapshot>();
+  adopted->meta = meta;
   bool reset = false;
   {
     std::lock_guard lock(mu_);
-    snapshot_ = snap;
-    const Index i = snap->meta.index;
+    snapshot_ = adopted;
+    const Index i = meta.index;
     auto t = i <= last_index_locked() ? term_locked(i) : Result<Term>(Term{});
-    if (i > base_index_ && (i > last_index_locked() || !t || *t != snap->meta.term)) {
+    if (i > base_index_ && (i > last_index_locked() || !t || *t != meta.term)) {
       // The log does not contain the snapshot's last entry: it is replaced by the snapshot.
-      emit_record_locked(
-          Record{.type = RecordType::kLogReset, .index = i, .term = snap->meta.term});
+      emit_record_locked(Record{.type = RecordType::kLogReset, .index = i, .term = meta.term});
       ++appended_lsn_;
       locs_.clear();
       cache_.clear();
       cache_bytes_ = 0;
       base_index_ = i;
-      base_term_ = snap->meta.term;
+      base_term_ = meta.term;
       reset = true;
     }
   }
   if (!reset) return Status::ok();
   if (auto durable = sync(); !durable) return durable.status();
-  return compact_segments_up_to(snap->meta.index);
+  return compact_segments_up_to(meta.index);
+}
+
+Result<std::unique_ptr<SnapshotFileReader>> Wal::open_snapshot() const {
+  // Under snapshot_mu_ so that the file is not replaced between naming and opening it; the
+  // open reader keeps reading it even after a newer snapshot removes its name.
+  std::lock_guard snapshot_lock(snapshot_mu_);
+  std::shared_ptr<const raft::Snapshot> snap;
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_) return failed_;
+    snap = snapshot_;
+  }
+  if (snap->is_empty()) return Status(ErrorCode::kUnavailable, "no snapshot");
+  return SnapshotFileReader::open(fs_, snapshots_.path_for(snap->meta.index, snap->meta.term));
 }
 
 Status Wal::compact(Index index) {

@@ -104,10 +104,23 @@ class Wal final : public raft::LogStorage {
   // The durable end of the log as of the last completed sync.
   DurablePoint durable_point() const;
 
-  // Makes `snap` durable as a snapshot file, then removes older snapshot files. If the log
-  // does not contain (snap.index, snap.term) — a follower installing a leader's snapshot — the
-  // log is reset to start after it (durably) and the segments it covers are removed.
+  // The core sees only snapshot metadata (data left empty): the bytes stay in the file, read
+  // through open_snapshot().
+  //
+  // Makes `snap` (data in memory; tests and small states) durable as a snapshot file, then as
+  // install_snapshot().
   Status save_snapshot(std::shared_ptr<const raft::Snapshot> snap);
+  // Starts streaming a snapshot to a temporary file; finish() it, then install_snapshot().
+  Result<std::unique_ptr<SnapshotFileWriter>> begin_snapshot_file(const raft::SnapshotMeta& meta);
+  // Makes the complete, fsynced snapshot file at `complete_path` (a finished writer's file, or
+  // a verified transfer from the leader) the durable snapshot, then removes older snapshot
+  // files. If the log does not contain (meta.index, meta.term) — a follower installing a
+  // leader's snapshot — the log is reset to start after it (durably) and the segments it covers
+  // are removed. A snapshot not newer than the durable one is discarded (ok).
+  Status install_snapshot(const std::string& complete_path, const raft::SnapshotMeta& meta);
+  // A reader of the durable snapshot's file (kUnavailable when there is none).
+  Result<std::unique_ptr<SnapshotFileReader>> open_snapshot() const;
+  const SnapshotStore& snapshot_store() const { return snapshots_; }
   // Discards entries up to and including `index` (which a durable snapshot must cover) and
   // removes the segment files holding only such entries.
   Status compact(Index index);
@@ -207,7 +220,7 @@ class Wal final : public raft::LogStorage {
   std::shared_ptr<File> current_file_;  // touched only by the flushing thread
   uint64_t current_seq_ = 0;            // likewise
 
-  std::mutex snapshot_mu_;  // serializes save_snapshot/compact
+  mutable std::mutex snapshot_mu_;  // serializes snapshot installation, compaction, opening
   mutable std::atomic<uint64_t> stat_appends_{0}, stat_syncs_{0}, stat_bytes_{0},
       stat_disk_reads_{0};
 };

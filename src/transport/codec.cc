@@ -57,6 +57,10 @@ pb::MessageType to_wire(MessageType t) {
       return pb::MSG_TIMEOUT_NOW;
     case MessageType::kReadIndexResp:
       return pb::MSG_READ_INDEX_RESP;
+    case MessageType::kSnapChunk:
+      return pb::MSG_SNAP_CHUNK;
+    case MessageType::kSnapChunkResp:
+      return pb::MSG_SNAP_CHUNK_RESP;
   }
   return pb::MSG_UNSPECIFIED;
 }
@@ -105,6 +109,10 @@ std::optional<MessageType> from_wire(int wire) {
       return MessageType::kTimeoutNow;
     case pb::MSG_READ_INDEX_RESP:
       return MessageType::kReadIndexResp;
+    case pb::MSG_SNAP_CHUNK:
+      return MessageType::kSnapChunk;
+    case pb::MSG_SNAP_CHUNK_RESP:
+      return MessageType::kSnapChunkResp;
     default:
       return std::nullopt;
   }
@@ -169,7 +177,10 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
   }
   if (m.from.is_none()) return invalid("message has no sender (from = 0)");
   if (m.to.is_none()) return invalid("message has no recipient (to = 0)");
-  if (m.type == MessageType::kSnap && !m.snapshot) return invalid("Snap without a snapshot");
+  const bool carries_snapshot = m.type == MessageType::kSnap || m.type == MessageType::kSnapChunk;
+  if (carries_snapshot && !m.snapshot) {
+    return invalid(fmt::format("{} without a snapshot", raft::message_type_name(m.type)));
+  }
   out->Clear();
   out->set_type(to_wire(m.type));
   out->set_from(m.from.value());
@@ -188,7 +199,7 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
   out->set_commit(m.commit.value());
   out->set_reject(m.reject);
   out->set_reject_hint(m.reject_hint.value());
-  if (m.type == MessageType::kSnap) {
+  if (carries_snapshot) {
     pb::Snapshot* ps = out->mutable_snapshot();
     const raft::SnapshotMeta& meta = m.snapshot->meta;
     ps->mutable_meta()->set_index(meta.index.value());
@@ -199,6 +210,11 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
   }
   out->set_context(m.context);
   out->set_transfer(m.transfer);
+  if (raft::is_snapshot_transfer_message(m.type)) {
+    out->mutable_chunk()->set_offset(m.chunk.offset);
+    out->mutable_chunk()->set_total_bytes(m.chunk.total_bytes);
+    out->mutable_chunk()->set_crc32c(m.chunk.crc32c);
+  }
   return Status::ok();
 }
 
@@ -211,10 +227,22 @@ Result<raft::Message> decode_message(const pb::Message& in) {
   }
   if (in.from() == 0) return invalid("message has no sender (from = 0)");
   if (in.to() == 0) return invalid("message has no recipient (to = 0)");
-  const bool is_snap = *type == MessageType::kSnap;
+  const bool is_snap = *type == MessageType::kSnap || *type == MessageType::kSnapChunk;
   if (is_snap != in.has_snapshot()) {
-    return invalid(is_snap ? "Snap without a snapshot"
+    return invalid(is_snap ? fmt::format("{} without a snapshot", raft::message_type_name(*type))
                            : fmt::format("{} carries a snapshot", raft::message_type_name(*type)));
+  }
+  const bool is_transfer = raft::is_snapshot_transfer_message(*type);
+  if (is_transfer != in.has_chunk()) {
+    return invalid(fmt::format("{} {} a chunk position", raft::message_type_name(*type),
+                               is_transfer ? "lacks" : "carries"));
+  }
+  if (is_transfer && in.chunk().offset() > in.chunk().total_bytes()) {
+    return invalid("chunk offset beyond the snapshot size");
+  }
+  if (*type == MessageType::kSnapChunk &&
+      in.chunk().offset() + in.snapshot().data().size() > in.chunk().total_bytes()) {
+    return invalid("chunk runs past the snapshot size");
   }
   raft::Message m;
   m.type = *type;
@@ -251,6 +279,10 @@ Result<raft::Message> decode_message(const pb::Message& in) {
   }
   m.context = in.context();
   m.transfer = in.transfer();
+  if (is_transfer) {
+    m.chunk =
+        raft::SnapshotChunk{in.chunk().offset(), in.chunk().total_bytes(), in.chunk().crc32c()};
+  }
   return m;
 }
 

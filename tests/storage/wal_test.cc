@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "storage/snapshot_store.h"
@@ -151,7 +152,10 @@ TEST(Wal, CompactionRemovesWholeSegmentsOnlyBehindADurableSnapshot) {
   EXPECT_EQ(all_entries(*wal), std::vector<Entry>(entries.begin() + 300, entries.end()));
   auto snap = wal->snapshot();
   EXPECT_EQ((*snap)->meta.index, Index(300));
-  EXPECT_EQ((*snap)->data, "state at 300");
+  EXPECT_EQ((*snap)->data, "");  // the core sees metadata; the bytes stay in the file
+  auto stored = read_snapshot_file(posix_file_system(), (*wal->open_snapshot())->path());
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  EXPECT_EQ(stored->data, "state at 300");
   EXPECT_EQ(wal->initial_state().conf_state.voters, std::vector<NodeId>{NodeId(1)});
 }
 
@@ -207,17 +211,17 @@ TEST(SnapshotStore, LoadSkipsADamagedNewestSnapshot) {
       raft::SnapshotMeta{Index(10), Term(1), raft::ConfState{{NodeId(1), NodeId(2)}, {NodeId(3)}}};
   older.data = "older";
   ASSERT_TRUE(store.save(older).is_ok());
-  const std::string older_bytes = SnapshotStore::encode(older);
+  const std::string older_path =
+      join_path(dir.path(), SnapshotStore::file_name(Index(10), Term(1)));
+  const std::string older_bytes = *read_whole_file(posix_file_system(), older_path);
   raft::Snapshot newer;
   newer.meta = raft::SnapshotMeta{Index(20), Term(2), {}};
   newer.data = "newer";
   ASSERT_TRUE(store.save(newer).is_ok());
   EXPECT_EQ(store.list()->size(), 1u);  // the older one was removed once the newer was durable
-  EXPECT_EQ((*store.load_newest())->data, "newer");
+  EXPECT_EQ((*store.load_newest())->meta, newer.meta);
 
   // Put the older one back and damage the newer one: load falls back with a warning.
-  const std::string older_path =
-      join_path(dir.path(), SnapshotStore::file_name(Index(10), Term(1)));
   auto f = posix_file_system().open(older_path, OpenMode::kCreateExclusive);
   ASSERT_TRUE((*f)->pwrite(0, older_bytes).is_ok());
   const std::string newer_path =
@@ -227,7 +231,46 @@ TEST(SnapshotStore, LoadSkipsADamagedNewestSnapshot) {
   auto loaded = store.load_newest();
   ASSERT_TRUE(loaded.is_ok());
   EXPECT_EQ((*loaded)->meta, older.meta);
-  EXPECT_EQ((*loaded)->data, "older");
+  EXPECT_EQ(read_snapshot_file(posix_file_system(), older_path)->data, "older");
+}
+
+TEST(SnapshotFile, StreamsDataOfUnknownSizeAndDetectsEveryDamagedByte) {
+  TempDir dir;
+  const std::string path = join_path(dir.path(), "s.snap");
+  raft::SnapshotMeta meta{Index(7), Term(3), raft::ConfState{{NodeId(1), NodeId(2)}, {NodeId(9)}}};
+  std::string data;
+  for (int i = 0; i < 3000; ++i) data += fmt::format("key{}=value{};", i, i);
+  {
+    auto w = SnapshotFileWriter::create(posix_file_system(), path, meta);
+    ASSERT_TRUE(w.is_ok());
+    for (size_t pos = 0; pos < data.size(); pos += 777) {
+      ASSERT_TRUE((*w)->append(std::string_view(data).substr(pos, 777)).is_ok());
+    }
+    ASSERT_TRUE((*w)->finish().is_ok());
+  }
+  auto r = SnapshotFileReader::open(posix_file_system(), path);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->meta(), meta);
+  EXPECT_EQ((*r)->data_bytes(), data.size());
+  EXPECT_TRUE((*r)->verify().is_ok());
+  EXPECT_EQ(read_snapshot_file(posix_file_system(), path)->data, data);
+
+  // Flip each of a spread of bytes (header, data, trailer): open or verify reports it.
+  const std::string good = *read_whole_file(posix_file_system(), path);
+  for (size_t at = 0; at < good.size(); at += 997) {
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x20);
+    auto f = posix_file_system().open(path, OpenMode::kReadWrite);
+    ASSERT_TRUE((*f)->pwrite(0, bad).is_ok());
+    auto damaged = SnapshotFileReader::open(posix_file_system(), path);
+    Status s = damaged ? (*damaged)->verify() : damaged.status();
+    EXPECT_FALSE(s.is_ok()) << "byte " << at;
+    EXPECT_FALSE(read_snapshot_file(posix_file_system(), path).is_ok()) << "byte " << at;
+  }
+  // A truncated file is refused, never read past its end.
+  auto f = posix_file_system().open(path, OpenMode::kReadWrite);
+  ASSERT_TRUE((*f)->truncate(good.size() / 2).is_ok());
+  EXPECT_FALSE(read_snapshot_file(posix_file_system(), path).is_ok());
 }
 
 TEST(Wal, ConcurrentAppendersShareFsyncs) {

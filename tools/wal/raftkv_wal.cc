@@ -52,17 +52,18 @@ int run(bool dump, const std::string& dir) {
   Index snapshot_index;
   bool have_valid_snapshot = false;
   for (const SnapshotFileInfo& info : *snapshots) {
-    auto snap = SnapshotStore::read_file(fs, info.path);
-    if (!snap) {
-      std::printf("snapshot %s: DAMAGED: %s\n", info.path.c_str(),
-                  snap.status().to_string().c_str());
+    auto snap = SnapshotFileReader::open(fs, info.path);
+    Status valid = snap ? (*snap)->verify() : snap.status();
+    if (!valid) {
+      std::printf("snapshot %s: DAMAGED: %s\n", info.path.c_str(), valid.to_string().c_str());
       continue;
     }
-    std::printf("snapshot %s: index=%lu term=%lu voters=%s learners=%s data_bytes=%zu ok\n",
-                info.path.c_str(), snap->meta.index.value(), snap->meta.term.value(),
-                ids(snap->meta.conf.voters).c_str(), ids(snap->meta.conf.learners).c_str(),
-                snap->data.size());
-    if (!have_valid_snapshot) snapshot_index = snap->meta.index;
+    const raft::SnapshotMeta& meta = (*snap)->meta();
+    std::printf("snapshot %s: index=%lu term=%lu voters=%s learners=%s data_bytes=%lu ok\n",
+                info.path.c_str(), meta.index.value(), meta.term.value(),
+                ids(meta.conf.voters).c_str(), ids(meta.conf.learners).c_str(),
+                (*snap)->data_bytes());
+    if (!have_valid_snapshot) snapshot_index = meta.index;
     have_valid_snapshot = true;
   }
 
