@@ -259,6 +259,7 @@ void NodeImpl::publish_transfer_state() {
   const SnapshotTransferStats& in = snapshot_receiver_->stats();
   st.received = in.received;
   st.bytes_received = in.bytes_received;
+  st.resumed += in.resumed;
   std::lock_guard lock(transfer_stats_mu_);
   transfer_stats_ = st;
 }

@@ -194,6 +194,7 @@ Status SnapshotReceiver::begin(const raft::SnapshotMeta& meta, uint64_t total) {
       in.received = *size;
       in.file = std::move(existing).value();
       if (in.received > 0) {
+        ++stats_.resumed;
         log_.info("resuming snapshot at {} at byte {} of {}", meta.index, in.received, total);
       }
     } else {

@@ -55,7 +55,7 @@ struct SnapshotTransferStats {
   uint64_t started = 0;    // transfers begun (sender)
   uint64_t completed = 0;  // the follower verified the whole file
   uint64_t failed = 0;     // given up (reported to the core)
-  uint64_t resumed = 0;    // transfers that continued from a receiver's offset > 0
+  uint64_t resumed = 0;    // transfers that continued from a partial file (either side counts)
   uint64_t bytes_sent = 0;
   uint64_t received = 0;  // complete, verified files handed to the core (receiver)
   uint64_t bytes_received = 0;

@@ -81,6 +81,14 @@ Status ServerConfig::validate() const {
     return bad(fmt::format("--read-mode must be readindex or lease (got '{}')", read_mode));
   }
   if (io_threads == 0 || io_threads > 64) return bad("--io-threads must be 1..64");
+  if (wal_segment_bytes < (uint64_t{1} << 20) || wal_segment_bytes > (uint64_t{1} << 32)) {
+    return bad("--wal-segment-bytes must be between 1 MiB and 4 GiB");
+  }
+  // A chunk travels in one peer frame (64 MiB at most).
+  if (snapshot_chunk_bytes < 4096 || snapshot_chunk_bytes > (uint64_t{16} << 20)) {
+    return bad("--snapshot-chunk-bytes must be between 4 KiB and 16 MiB");
+  }
+  if (snapshot_entries == 0) return bad("--snapshot-entries must be > 0");
   LogLevel level;
   if (!parse_log_level(log_level, &level)) {
     return bad("--log-level must be trace, debug, info, warn, error or off");
@@ -108,6 +116,8 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   app.add_option("--read-mode", c.read_mode, "readindex (default) or lease");
   app.add_option("--snapshot-entries", c.snapshot_entries, "entries between snapshots");
   app.add_option("--snapshot-keep-entries", c.snapshot_keep_entries, "log kept behind a snapshot");
+  app.add_option("--wal-segment-bytes", c.wal_segment_bytes,
+                 "WAL segment file size (preallocated)");
   app.add_option("--snapshot-log-bytes", c.snapshot_log_bytes,
                  "also snapshot after this many WAL bytes (0: off)");
   app.add_option("--snapshot-chunk-bytes", c.snapshot_chunk_bytes,
@@ -158,6 +168,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     num("snapshot-entries", c.snapshot_entries, "--snapshot-entries");
     num("snapshot-keep-entries", c.snapshot_keep_entries, "--snapshot-keep-entries");
     num("snapshot-log-bytes", c.snapshot_log_bytes, "--snapshot-log-bytes");
+    num("wal-segment-bytes", c.wal_segment_bytes, "--wal-segment-bytes");
     num("snapshot-chunk-bytes", c.snapshot_chunk_bytes, "--snapshot-chunk-bytes");
     num("snapshot-transfer-rate", c.snapshot_transfer_rate, "--snapshot-transfer-rate");
     num("max-value-bytes", c.max_value_bytes, "--max-value-bytes");
@@ -180,6 +191,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "snapshot-entries",
                                                         "snapshot-keep-entries",
                                                         "snapshot-log-bytes",
+                                                        "wal-segment-bytes",
                                                         "snapshot-chunk-bytes",
                                                         "snapshot-transfer-rate",
                                                         "max-value-bytes",

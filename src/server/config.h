@@ -28,6 +28,7 @@ struct ServerConfig {
   uint64_t snapshot_entries = 50'000;
   uint64_t snapshot_keep_entries = 5'000;
   uint64_t snapshot_log_bytes = uint64_t{256} << 20;
+  uint64_t wal_segment_bytes = uint64_t{64} << 20;
   uint64_t snapshot_chunk_bytes = uint64_t{1} << 20;
   uint64_t snapshot_transfer_rate = 0;  // bytes per second, 0 = unthrottled
   uint64_t max_value_bytes = 512ull << 20;

@@ -80,6 +80,7 @@ int run(const ServerConfig& cfg) {
   nopts.snapshot_entries = cfg.snapshot_entries;
   nopts.snapshot_keep_entries = cfg.snapshot_keep_entries;
   nopts.snapshot_log_bytes = cfg.snapshot_log_bytes;
+  nopts.wal.segment_bytes = cfg.wal_segment_bytes;
   nopts.snapshot_transfer.chunk_bytes = cfg.snapshot_chunk_bytes;
   nopts.snapshot_transfer.max_bytes_per_sec = cfg.snapshot_transfer_rate;
   nopts.kv.limits.max_value_bytes = cfg.max_value_bytes;
