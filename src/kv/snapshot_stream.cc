@@ -17,12 +17,14 @@ void append_varint(std::string& out, uint64_t v) {
 
 }  // namespace
 
-void append_record(std::string& out, Space space, std::string_view key, std::string_view value) {
+size_t append_record(std::string& out, Space space, std::string_view key, std::string_view value) {
   out.push_back(static_cast<char>(space));
   append_varint(out, key.size());
+  const size_t key_offset = out.size();
   out.append(key);
   append_varint(out, value.size());
   out.append(value);
+  return key_offset;
 }
 
 Writer::Writer(const SnapshotSink& sink) : sink_(sink) {

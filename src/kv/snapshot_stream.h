@@ -29,8 +29,8 @@ inline constexpr uint8_t kEndOfRecords = 0xFF;
 inline constexpr size_t kChunkBytes = 64 * 1024;
 inline constexpr uint64_t kMaxRecordFieldBytes = 1ull << 32;
 
-// Appends one record (space, key, value) to `out`.
-void append_record(std::string& out, Space space, std::string_view key, std::string_view value);
+// Appends one record (space, key, value) to `out`; returns the offset of the key in `out`.
+size_t append_record(std::string& out, Space space, std::string_view key, std::string_view value);
 
 struct Fnv1a {
   uint64_t hash = 0xcbf29ce484222325ull;

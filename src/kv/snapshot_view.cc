@@ -86,7 +86,7 @@ Status cancelled_status() {
 }
 
 // How many keys (scanned or shadow) one w2 merge step handles under the mutex.
-constexpr size_t kMergeKeysPerLock = 256;
+constexpr size_t kMergeKeysPerLock = 1024;
 
 }  // namespace
 
@@ -121,63 +121,110 @@ Status SnapshotView::write(const SnapshotSink& sink, const SnapshotWriteOptions&
   snapshot_stream::Writer writer(sink);
   detail::SnapshotShadow& shadow = *shadow_;
   const auto& pre_images = shadow.pre_images;
-  std::vector<std::pair<std::string, std::string>> batch;
+  // One scan batch, already encoded as stream records in key order (one buffer, no allocation
+  // per key); `scanned_keys` locates each record and its key in it.
+  struct ScannedKey {
+    size_t record;  // offset of the record in `scanned`
+    size_t key;     // offset of the key in `scanned`
+    size_t key_size;
+  };
+  std::string scanned;
+  std::vector<ScannedKey> scanned_keys;
+  // Shadow records (pre-images) of one merge step, and the pieces of `scanned` and `shadowed`
+  // to append, in order.
+  std::string shadowed;
+  struct Piece {
+    bool from_shadowed;
+    size_t begin, end;
+  };
+  std::vector<Piece> pieces;
   // Every key <= `last` has been handled (emitted or known absent at I); none when !has_last.
   std::string last;
   bool has_last = false;
   std::string start;
-  std::string out;
   bool scan_complete = false;
   while (!scan_complete) {
     // (w1) One bounded scan batch, after the last key handled.
-    batch.clear();
-    size_t batch_bytes = 0;
+    scanned.clear();
+    scanned_keys.clear();
     bool stopped = false;
     start = last;
     if (has_last) start.push_back('\0');  // the smallest key greater than `last`
     engine_.scan(Space::kData, start, [&](std::string_view key, std::string_view value) {
-      batch.emplace_back(key, value);
-      batch_bytes += key.size() + value.size();
-      stopped = batch.size() >= options.scan_batch_keys || batch_bytes >= options.scan_batch_bytes;
+      const size_t record = scanned.size();
+      const size_t key_offset = snapshot_stream::append_record(scanned, Space::kData, key, value);
+      scanned_keys.push_back({record, key_offset, key.size()});
+      stopped = scanned_keys.size() >= options.scan_batch_keys ||
+                scanned.size() >= options.scan_batch_bytes;
       return !stopped;
     });
     scan_complete = !stopped;
     if (options.after_scan_batch) options.after_scan_batch();
+    const size_t count = scanned_keys.size();
+    const auto key_at = [&](size_t i) {
+      return std::string_view(scanned).substr(scanned_keys[i].key, scanned_keys[i].key_size);
+    };
+    const auto record_at = [&](size_t i) {
+      return i < count ? scanned_keys[i].record : scanned.size();
+    };
 
-    // (w2) Merge the batch with the shadow, kMergeKeysPerLock keys per lock hold; the stream
-    // (and so the sink) is written outside the lock.
+    // (w2) Merge the batch with the shadow, kMergeKeysPerLock keys per lock hold. Runs of
+    // scanned keys without shadow entries pass through as one piece. The stream (and so the
+    // sink) is written outside the lock.
     size_t i = 0;
     bool merged = false;
     while (!merged) {
-      out.clear();
+      shadowed.clear();
+      pieces.clear();
       {
         std::lock_guard lock(shadow.mu);
         if (shadow.ended) return cancelled_status();
+        // The map does not change while the lock is held: one iterator walks it.
+        auto it = has_last ? pre_images.upper_bound(last) : pre_images.begin();
+        size_t run_begin = i;  // scanned records [run_begin, i) pass through unchanged
+        const auto close_run = [&] {
+          if (i > run_begin) pieces.push_back({false, record_at(run_begin), record_at(i)});
+        };
+        bool handled_any = false;
+        std::string_view handled;  // the last key handled under this lock hold
         for (size_t steps = 0; steps < kMergeKeysPerLock; ++steps) {
-          const bool has_scanned = i < batch.size();
-          auto it = has_last ? pre_images.upper_bound(last) : pre_images.begin();
+          const bool has_scanned = i < count;
           // The next shadow key is handled now if it is not after the next scanned key, or,
           // when the batch is used up, only if the scan is complete (later keys belong to the
           // gaps of the next batch).
-          const bool shadow_next =
-              it != pre_images.end() && (has_scanned ? it->first <= batch[i].first : scan_complete);
-          if (shadow_next) {
-            if (it->second)
-              snapshot_stream::append_record(out, Space::kData, it->first, *it->second);
-            if (has_scanned && it->first == batch[i].first) ++i;  // modified since I: pre-image
-            last = it->first;
+          if (it != pre_images.end() && (has_scanned ? it->first <= key_at(i) : scan_complete)) {
+            close_run();
+            if (it->second) {
+              const size_t begin = shadowed.size();
+              snapshot_stream::append_record(shadowed, Space::kData, it->first, *it->second);
+              pieces.push_back({true, begin, shadowed.size()});
+            }
+            if (has_scanned && it->first == key_at(i)) ++i;  // modified since I: pre-image
+            run_begin = i;
+            handled = it->first;
+            handled_any = true;
+            ++it;
           } else if (has_scanned) {
-            snapshot_stream::append_record(out, Space::kData, batch[i].first, batch[i].second);
-            last = batch[i].first;
+            handled = key_at(i);
+            handled_any = true;
             ++i;
           } else {
             merged = true;
             break;
           }
+        }
+        close_run();
+        if (handled_any) {
+          last.assign(handled);
           has_last = true;
         }
       }
-      if (Status s = writer.append(out); !s.is_ok()) return s;
+      for (const Piece& piece : pieces) {
+        const std::string& source = piece.from_shadowed ? shadowed : scanned;
+        Status s =
+            writer.append(std::string_view(source).substr(piece.begin, piece.end - piece.begin));
+        if (!s.is_ok()) return s;
+      }
     }
   }
   if (Status s = writer.append(meta_records_); !s.is_ok()) return s;
