@@ -8,8 +8,8 @@
 // Mechanism: key-granularity copy-on-write.
 //   - kMeta (applied index, sessions, cached replies) is copied, already encoded as stream
 //     records, by begin_snapshot() on the apply thread. Cost: O(meta bytes) time and memory:
-//     about 60 B per session plus each cached (unacknowledged) reply, at most max_sessions x
-//     max_cached_replies_per_session replies; typically well under 1 MB.
+//     a few tens of bytes per session plus each cached (unacknowledged) reply, at most
+//     max_sessions x max_cached_replies_per_session replies; typically well under 1 MB.
 //   - kData is not copied. While the view is active, apply() records in a shadow map, before
 //     the engine write of each entry's batch, the pre-image (the value at I, or "absent") of
 //     every kData key the batch modifies for the first time since I. write() scans the live
