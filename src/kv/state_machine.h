@@ -97,7 +97,7 @@ class StateMachine {
   // and with kInvalidArgument when the engine has no concurrent_reads().
   Result<std::unique_ptr<SnapshotView>> begin_snapshot();
   // Keys and approximate bytes recorded by the active view's copy-on-write shadow (0, 0 when
-  // none is active).
+  // none is active). Apply thread (SnapshotView::shadow_bytes() is for any thread).
   std::pair<size_t, size_t> snapshot_shadow_size() const;
   // Replaces the whole state with a snapshot. On error (kCorruption, kVersionMismatch, or the
   // source's error) the state machine is left empty (applied index 0) and must be restored

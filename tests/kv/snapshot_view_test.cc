@@ -356,5 +356,15 @@ TEST(SnapshotView, EmptyStateAndEmptyShadow) {
   EXPECT_EQ(sm.digest(), StateMachine(make_skiplist_engine()).digest());
 }
 
+TEST(SnapshotViewDeathTest, StateMachineMustOutliveItsViews) {
+  EXPECT_DEATH(
+      {
+        auto sm = std::make_unique<StateMachine>(make_skiplist_engine());
+        auto view = sm->begin_snapshot();
+        sm.reset();
+      },
+      "destroyed while a snapshot view is alive");
+}
+
 }  // namespace
 }  // namespace raftkv::kv
