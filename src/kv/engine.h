@@ -12,6 +12,18 @@
 // kData may run on other threads concurrently with write() when concurrent_reads() is true
 // (each single op is atomic for them; a batch is not). Reads of kMeta are made by the apply
 // thread only.
+//
+// Scan guarantee (relied upon by SnapshotView, see snapshot_view.cc): a kData scan that starts
+// after the engine reached state S, running concurrently with write(), returns keys in strictly
+// increasing order, and
+//   - each value it returns is either the key's value in S or was stored by a write() call
+//     whose start happens-before the scan returns that value;
+//   - a key present in S that it does not return was removed by a write() call whose start
+//     happens-before the scan returns the next key after it (or ends, for keys after the last).
+// So anything the caller did before a write() call is visible to a scan that observed any of
+// that call's effects. The skiplist engine gives this through release/acquire links and values:
+// its single writer keeps the list sorted, an unlinked node's forward pointers still lead
+// forward, and a link that skips a key was stored after that key's removal.
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,5 @@
-// Snapshot stream format (version 1):
-//   magic     8 bytes  "RKVSNAP" 0x01
-//   records   repeated: space (1 byte: 0 = data, 1 = meta), key length (varint), key,
-//                       value length (varint), value — data in key order, then meta in key order
-//   end       1 byte   0xFF
-//   checksum  8 bytes  FNV-1a 64 of every preceding byte, big-endian
-// The applied index, state time and sessions are meta records, so the stream is the whole state.
+// The KV state machine; the snapshot stream format is in snapshot_stream.h, the concurrent
+// snapshot view in snapshot_view.h.
 #include "kv/state_machine.h"
 
 #include <algorithm>
@@ -12,16 +7,13 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "kv/snapshot_stream.h"
 #include "kv/value_codec.h"
 #include "proto/kv.pb.h"
 
 namespace raftkv::kv {
 namespace {
 
-constexpr std::string_view kSnapshotMagic("RKVSNAP\x01", 8);
-constexpr uint8_t kEndOfRecords = 0xFF;
-constexpr size_t kSnapshotChunkBytes = 64 * 1024;
-constexpr uint64_t kMaxRecordFieldBytes = 1ull << 32;
 constexpr std::string_view kAppliedKey = "applied";
 
 std::string session_key(uint64_t client_id) {
@@ -37,101 +29,6 @@ std::string reply_key(uint64_t client_id, uint64_t sequence) {
   return key;
 }
 
-struct Fnv1a {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  void update(std::string_view bytes) {
-    for (char c : bytes) {
-      hash ^= static_cast<uint8_t>(c);
-      hash *= 0x100000001b3ull;
-    }
-  }
-};
-
-void append_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-// Buffers snapshot output into chunks and hashes it.
-class SnapshotWriter {
- public:
-  explicit SnapshotWriter(const SnapshotSink& sink) : sink_(sink) {}
-
-  Status append(std::string_view bytes) {
-    hash_.update(bytes);
-    buffer_.append(bytes);
-    if (buffer_.size() >= kSnapshotChunkBytes) return flush();
-    return Status::ok();
-  }
-  Status flush() {
-    if (buffer_.empty()) return Status::ok();
-    Status s = sink_ ? sink_(buffer_) : Status::ok();
-    buffer_.clear();
-    return s;
-  }
-  uint64_t hash() const { return hash_.hash; }
-
- private:
-  const SnapshotSink& sink_;
-  Fnv1a hash_;
-  std::string buffer_;
-};
-
-// Pulls bytes from a SnapshotSource, hashing everything consumed.
-class SnapshotReader {
- public:
-  explicit SnapshotReader(const SnapshotSource& source) : source_(source) {}
-
-  Status read_exact(size_t n, std::string& out, bool hashed = true) {
-    out.clear();
-    while (out.size() < n) {
-      if (pos_ == buffer_.size()) {
-        if (Status s = refill(); !s.is_ok()) return s;
-      }
-      const size_t take = std::min(n - out.size(), buffer_.size() - pos_);
-      out.append(buffer_, pos_, take);
-      pos_ += take;
-    }
-    if (hashed) hash_.update(out);
-    return Status::ok();
-  }
-  Status read_varint(uint64_t& v) {
-    v = 0;
-    std::string byte;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (Status s = read_exact(1, byte); !s.is_ok()) return s;
-      const auto b = static_cast<uint8_t>(byte[0]);
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if ((b & 0x80) == 0) return Status::ok();
-    }
-    return Status(ErrorCode::kCorruption, "snapshot: varint too long");
-  }
-  bool at_end() {
-    if (pos_ < buffer_.size()) return false;
-    return !refill().is_ok();
-  }
-  uint64_t hash() const { return hash_.hash; }
-
- private:
-  Status refill() {
-    buffer_.resize(kSnapshotChunkBytes);
-    Result<size_t> n = source_(buffer_.data(), buffer_.size());
-    if (!n.is_ok()) return n.status();
-    buffer_.resize(*n);
-    pos_ = 0;
-    if (*n == 0) return Status(ErrorCode::kCorruption, "snapshot: truncated");
-    return Status::ok();
-  }
-
-  const SnapshotSource& source_;
-  std::string buffer_;
-  size_t pos_ = 0;
-  Fnv1a hash_;
-};
-
 }  // namespace
 
 StateMachine::StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions options)
@@ -139,6 +36,13 @@ StateMachine::StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions o
   RAFTKV_ASSERT(engine_ != nullptr, "state machine needs an engine");
   Status s = load_meta();
   RAFTKV_ASSERT(s.is_ok(), "engine meta unreadable: {}", s.to_string());
+}
+
+StateMachine::~StateMachine() {
+  if (shadow_ != nullptr) {
+    std::lock_guard lock(shadow_->mu);
+    RAFTKV_ASSERT(shadow_->ended, "state machine destroyed while a snapshot view is alive");
+  }
 }
 
 std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
@@ -155,6 +59,9 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   append_u64_be(applied_record, entry.term.value());
   append_u64_be(applied_record, static_cast<uint64_t>(now_ms_.load(std::memory_order_relaxed)));
   batch.put(Space::kMeta, kAppliedKey, applied_record);
+  // Copy-on-write for an active snapshot view: pre-images are recorded before the engine
+  // changes (the ordering snapshot_view.cc relies on).
+  if (shadow_ != nullptr && !shadow_->record(*engine_, batch)) shadow_.reset();
   Status s = engine_->write(batch);
   RAFTKV_ASSERT(s.is_ok(), "engine write failed applying index {}: {}", entry.index.value(),
                 s.to_string());
@@ -277,29 +184,50 @@ Reply StateMachine::read(const std::vector<std::string>& args, int64_t now_ms_ar
 }
 
 Status StateMachine::snapshot(const SnapshotSink& sink) const {
-  SnapshotWriter writer(sink);
-  Status status = writer.append(kSnapshotMagic);
+  snapshot_stream::Writer writer(sink);
+  Status status;
   std::string record;
   for (Space space : {Space::kData, Space::kMeta}) {
     engine_->scan(space, "", [&](std::string_view key, std::string_view value) {
       record.clear();
-      record.push_back(static_cast<char>(space));
-      append_varint(record, key.size());
-      record.append(key);
-      append_varint(record, value.size());
-      record.append(value);
+      snapshot_stream::append_record(record, space, key, value);
       status = writer.append(record);
       return status.is_ok();
     });
     if (!status.is_ok()) return status;
   }
-  if (status = writer.append(std::string(1, static_cast<char>(kEndOfRecords))); !status.is_ok()) {
-    return status;
+  return writer.finish();
+}
+
+Result<std::unique_ptr<SnapshotView>> StateMachine::begin_snapshot() {
+  if (!engine_->concurrent_reads()) {
+    return Result<std::unique_ptr<SnapshotView>>(
+        ErrorCode::kInvalidArgument,
+        fmt::format("engine {} cannot be read during apply: use snapshot()", engine_->name()));
   }
-  std::string checksum;
-  append_u64_be(checksum, writer.hash());
-  if (status = writer.append(checksum); !status.is_ok()) return status;
-  return writer.flush();
+  if (shadow_ != nullptr) {
+    std::lock_guard lock(shadow_->mu);
+    if (!shadow_->ended) {
+      return Result<std::unique_ptr<SnapshotView>>(
+          ErrorCode::kSnapshotTemporarilyUnavailable,
+          "a snapshot view is already active: cancel or destroy it first");
+    }
+  }
+  // The meta space is small (see snapshot_view.h): copied now, already encoded.
+  std::string meta_records;
+  engine_->scan(Space::kMeta, "", [&](std::string_view key, std::string_view value) {
+    snapshot_stream::append_record(meta_records, Space::kMeta, key, value);
+    return true;
+  });
+  shadow_ = std::make_shared<detail::SnapshotShadow>();
+  return std::unique_ptr<SnapshotView>(
+      new SnapshotView(*engine_, shadow_, applied_index(), applied_term_, std::move(meta_records)));
+}
+
+std::pair<size_t, size_t> StateMachine::snapshot_shadow_size() const {
+  if (shadow_ == nullptr) return {0, 0};
+  std::lock_guard lock(shadow_->mu);
+  return {shadow_->pre_images.size(), shadow_->bytes};
 }
 
 std::string StateMachine::snapshot_to_string() const {
@@ -332,6 +260,11 @@ void StateMachine::reset_memory_state() {
 }
 
 Status StateMachine::restore(const SnapshotSource& source) {
+  // The engine is about to be replaced: an active view can no longer produce its state.
+  if (shadow_ != nullptr) {
+    shadow_->end(/*cancel=*/true);
+    shadow_.reset();
+  }
   reset_memory_state();
   if (Status s = engine_->clear(); !s.is_ok()) return s;
   auto fail = [&](Status s) {
@@ -340,13 +273,14 @@ Status StateMachine::restore(const SnapshotSource& source) {
     reset_memory_state();
     return s;
   };
-  SnapshotReader reader(source);
+  snapshot_stream::Reader reader(source);
   std::string bytes;
-  if (Status s = reader.read_exact(kSnapshotMagic.size(), bytes); !s.is_ok()) return fail(s);
-  if (bytes.substr(0, 7) != kSnapshotMagic.substr(0, 7)) {
+  if (Status s = reader.read_exact(snapshot_stream::kMagic.size(), bytes); !s.is_ok())
+    return fail(s);
+  if (bytes.substr(0, 7) != snapshot_stream::kMagic.substr(0, 7)) {
     return fail(Status(ErrorCode::kCorruption, "not a raftkv KV snapshot (bad magic)"));
   }
-  if (bytes[7] != kSnapshotMagic[7]) {
+  if (bytes[7] != snapshot_stream::kMagic[7]) {
     return fail(Status(ErrorCode::kVersionMismatch,
                        fmt::format("KV snapshot format version {} is not supported (expected 1)",
                                    static_cast<int>(static_cast<uint8_t>(bytes[7])))));
@@ -357,17 +291,17 @@ Status StateMachine::restore(const SnapshotSource& source) {
   while (true) {
     if (Status s = reader.read_exact(1, bytes); !s.is_ok()) return fail(s);
     const auto tag = static_cast<uint8_t>(bytes[0]);
-    if (tag == kEndOfRecords) break;
+    if (tag == snapshot_stream::kEndOfRecords) break;
     if (tag > static_cast<uint8_t>(Space::kMeta)) {
       return fail(Status(ErrorCode::kCorruption, fmt::format("snapshot: bad record tag {}", tag)));
     }
     uint64_t length = 0;
     if (Status s = reader.read_varint(length); !s.is_ok()) return fail(s);
-    if (length > kMaxRecordFieldBytes)
+    if (length > snapshot_stream::kMaxRecordFieldBytes)
       return fail(Status(ErrorCode::kCorruption, "snapshot: key too long"));
     if (Status s = reader.read_exact(length, key); !s.is_ok()) return fail(s);
     if (Status s = reader.read_varint(length); !s.is_ok()) return fail(s);
-    if (length > kMaxRecordFieldBytes)
+    if (length > snapshot_stream::kMaxRecordFieldBytes)
       return fail(Status(ErrorCode::kCorruption, "snapshot: value too long"));
     if (Status s = reader.read_exact(length, value); !s.is_ok()) return fail(s);
     batch.put(static_cast<Space>(tag), key, value);

@@ -18,7 +18,12 @@
 // session_ttl_ms of entry time, or the least recently active beyond max_sessions, are
 // removed. Clients must stop retrying a request well before session_ttl_ms.
 //
-// Threads: apply(), snapshot() and restore() are called from one thread (the apply thread).
+// Snapshots: snapshot() streams the current state synchronously (apply waits meanwhile);
+// begin_snapshot() returns a SnapshotView that streams the state of that moment from any thread
+// while apply() continues (copy-on-write; costs and contract in snapshot_view.h).
+//
+// Threads: apply(), snapshot(), begin_snapshot() and restore() are called from one thread (the
+// apply thread).
 // read() and applied_index() may be called from any thread when the engine has
 // concurrent_reads(); a concurrent read sees each key's latest write atomically, but a
 // multi-key read (MGET) concurrent with apply may mix states: serve ReadIndex reads on the
@@ -41,6 +46,7 @@
 #include "kv/commands.h"
 #include "kv/engine.h"
 #include "kv/reply.h"
+#include "kv/snapshot_view.h"
 #include "raft/types.h"
 
 namespace raftkv::kv {
@@ -52,14 +58,16 @@ struct StateMachineOptions {
   uint64_t max_cached_replies_per_session = 1024;
 };
 
-// Receives snapshot bytes in chunks; an error aborts the snapshot.
-using SnapshotSink = std::function<Status(std::string_view chunk)>;
 // Fills up to `capacity` bytes at `buffer`; returns the count, 0 at the end of the snapshot.
 using SnapshotSource = std::function<Result<size_t>(char* buffer, size_t capacity)>;
 
 class StateMachine {
  public:
   StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions options = {});
+  // Requires that no SnapshotView of this state machine is alive.
+  ~StateMachine();
+  StateMachine(const StateMachine&) = delete;
+  StateMachine& operator=(const StateMachine&) = delete;
 
   // Applies one committed entry. Requires entry.index == applied_index() + 1. Returns the reply
   // for the client that proposed it, or nullopt for entries without a command (the leader's
@@ -82,6 +90,15 @@ class StateMachine {
   // `sink`, in chunks of about 64 KiB. Deterministic: equal states give equal bytes.
   Status snapshot(const SnapshotSink& sink) const;
   std::string snapshot_to_string() const;
+  // Starts a point-in-time snapshot of the current state (applied index I) whose bytes are
+  // written later, from any thread, by SnapshotView::write() while apply() continues; they equal
+  // what snapshot() returns now. Copies the meta space (sessions) now. Fails with
+  // kSnapshotTemporarilyUnavailable while another view is active (cancel or destroy it first),
+  // and with kInvalidArgument when the engine has no concurrent_reads().
+  Result<std::unique_ptr<SnapshotView>> begin_snapshot();
+  // Keys and approximate bytes recorded by the active view's copy-on-write shadow (0, 0 when
+  // none is active). Apply thread (SnapshotView::shadow_bytes() is for any thread).
+  std::pair<size_t, size_t> snapshot_shadow_size() const;
   // Replaces the whole state with a snapshot. On error (kCorruption, kVersionMismatch, or the
   // source's error) the state machine is left empty (applied index 0) and must be restored
   // again before use.
@@ -122,6 +139,8 @@ class StateMachine {
   std::map<uint64_t, Session> sessions_;
   // (last_active_ms, client_id) for every session: expiry order.
   std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;
+  // The shadow of the latest view, or null. Dropped by the apply thread once the view ended.
+  std::shared_ptr<detail::SnapshotShadow> shadow_;
 };
 
 }  // namespace raftkv::kv
