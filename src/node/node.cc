@@ -119,6 +119,7 @@ void NodeImpl::stop(std::chrono::milliseconds grace) {
   apply_cv_.notify_all();
   if (persister_.joinable()) persister_.join();
   if (applier_.joinable()) applier_.join();
+  stop_snapshotter();  // the state machine must outlive its snapshot view
   log_.info("stopped");
 }
 

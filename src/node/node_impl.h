@@ -85,6 +85,11 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void serve_ready_reads();
   void maybe_snapshot();
   void compact_after_snapshot(Index snapshot_index);
+  // Snapshot thread: streams `view` to a snapshot file, installs it, compacts.
+  void write_snapshot(const kv::SnapshotView& view, const raft::SnapshotMeta& meta,
+                      const char* trigger);
+  // Cancels a snapshot being written and joins the snapshot thread.
+  void stop_snapshotter();
   // Streams the WAL's durable snapshot file into the state machine.
   Status restore_from_durable_snapshot();
 
@@ -135,6 +140,12 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   raft::ConfState applied_conf_;                  // applier only
   Index last_snapshot_index_;                     // applier only
   uint64_t log_bytes_at_snapshot_ = 0;            // applier only: WAL bytes written then
+
+  // Snapshot thread (one snapshot at a time). Started and joined by the applier (and stop()).
+  std::thread snapshotter_;
+  std::atomic<bool> snapshot_running_{false};
+  std::mutex view_mu_;
+  kv::SnapshotView* active_view_ = nullptr;  // guarded by view_mu_; owned by the thread
 
   std::atomic<bool> stopped_{false};
   std::atomic<bool> threads_stop_{false};

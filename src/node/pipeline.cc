@@ -92,6 +92,7 @@ void NodeImpl::apply_loop() {
 void NodeImpl::apply_job(ApplyJob& job) {
   if (job.restore) {
     RAFTKV_ASSERT(job.restore_file != nullptr, "restore without the snapshot's file");
+    stop_snapshotter();  // a local snapshot of the state being replaced is useless
     storage::SnapshotFileReader& file = *job.restore_file;
     file.rewind();
     const Status s = sm_->restore(
@@ -152,21 +153,56 @@ void NodeImpl::serve_ready_reads() {
 
 void NodeImpl::maybe_snapshot() {
   const Index applied = sm_->applied_index();
-  if (applied == Index() || applied <= last_snapshot_index_) return;
+  if (applied == Index() || applied <= last_snapshot_index_ || snapshot_running_.load()) return;
   const uint64_t log_bytes = wal_->stats().bytes_written - log_bytes_at_snapshot_;
   const bool by_entries = applied - last_snapshot_index_ >= opts_.snapshot_entries;
   const bool by_bytes = opts_.snapshot_log_bytes > 0 && log_bytes >= opts_.snapshot_log_bytes;
   if (!by_entries && !by_bytes) return;
 
-  const auto started = std::chrono::steady_clock::now();
+  // A copy-on-write view of this moment (kv/snapshot_view.h): the snapshot thread streams it
+  // to disk while this thread keeps applying.
+  auto view = sm_->begin_snapshot();
+  if (!view) {
+    log_.warn("cannot begin a snapshot at {}: {}", applied, view.status().to_string());
+    return;
+  }
   const raft::SnapshotMeta meta{applied, sm_->applied_term(), applied_conf_};
+  last_snapshot_index_ = applied;
+  log_bytes_at_snapshot_ += log_bytes;
+  if (snapshotter_.joinable()) snapshotter_.join();  // the previous one has finished
+  snapshot_running_ = true;
+  {
+    std::lock_guard lock(view_mu_);
+    active_view_ = view->get();
+  }
+  snapshotter_ =
+      std::thread([this, meta, view = std::shared_ptr<kv::SnapshotView>(std::move(view).value()),
+                   trigger = by_entries ? "entries" : "log bytes"] {
+        write_snapshot(*view, meta, trigger);
+        {
+          std::lock_guard lock(view_mu_);
+          active_view_ = nullptr;
+        }
+        snapshot_running_ = false;
+      });
+}
+
+void NodeImpl::write_snapshot(const kv::SnapshotView& view, const raft::SnapshotMeta& meta,
+                              const char* trigger) {
+  const auto started = std::chrono::steady_clock::now();
   auto writer = wal_->begin_snapshot_file(meta);
   Status s = writer.status();
-  if (s) s = sm_->snapshot([&](std::string_view chunk) { return (*writer)->append(chunk); });
+  if (s) s = view.write([&](std::string_view chunk) { return (*writer)->append(chunk); });
+  if (!s && s.code() == ErrorCode::kShutdown) {
+    // Cancelled: a snapshot from the leader replaced the state, or the node is stopping.
+    log_.info("snapshot at {} abandoned: {}", meta.index, s.message());
+    if (writer) (void)fs_.remove((*writer)->path());
+    return;
+  }
   if (s) s = (*writer)->finish();
   if (s) s = wal_->install_snapshot((*writer)->path(), meta);
   if (!s) {
-    RAFTKV_FATAL("saving snapshot at {} failed, the node must stop: {}", applied, s.to_string());
+    RAFTKV_FATAL("saving snapshot at {} failed, the node must stop: {}", meta.index, s.to_string());
   }
   const uint64_t bytes = (*writer)->file_bytes();
   const auto took = std::chrono::steady_clock::now() - started;
@@ -175,13 +211,19 @@ void NodeImpl::maybe_snapshot() {
   last_snapshot_bytes_ = bytes;
   last_snapshot_ms_ =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
-  last_snapshot_index_ = applied;
-  log_bytes_at_snapshot_ += log_bytes;
-  snapshot_index_ = applied.value();
+  snapshot_index_ = std::max(snapshot_index_.load(), meta.index.value());
   ++snapshots_taken_;
-  compact_after_snapshot(applied);
-  log_.info("snapshot at {} ({} bytes, {} ms, trigger: {})", applied, bytes,
-            last_snapshot_ms_.load(), by_entries ? "entries" : "log bytes");
+  compact_after_snapshot(meta.index);
+  log_.info("snapshot at {} ({} bytes, {} ms, trigger: {})", meta.index, bytes,
+            last_snapshot_ms_.load(), trigger);
+}
+
+void NodeImpl::stop_snapshotter() {
+  {
+    std::lock_guard lock(view_mu_);
+    if (active_view_ != nullptr) active_view_->cancel();
+  }
+  if (snapshotter_.joinable()) snapshotter_.join();
 }
 
 void NodeImpl::compact_after_snapshot(Index snapshot_index) {
