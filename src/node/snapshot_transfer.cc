@@ -93,7 +93,7 @@ bool SnapshotSender::on_response(const raft::Message& m, SteadyTime now, const S
   const uint64_t wanted = std::min(m.chunk.offset, o.total);
   if (o.awaiting_first_answer) {
     o.awaiting_first_answer = false;
-    if (wanted > 0 && wanted < o.total) {
+    if (wanted > o.next && wanted < o.total) {  // it holds more than the probe chunk
       ++stats_.resumed;
       log_.info("resuming snapshot at {} to {} at byte {} of {}", o.meta.index, m.from, wanted,
                 o.total);
