@@ -1,4 +1,6 @@
 // The raft strand: the core, proposals, reads, ticks and the Ready loop; and the facade.
+#include <pthread.h>
+
 #include <random>
 
 #include <fmt/format.h>
@@ -64,8 +66,14 @@ Status NodeImpl::init() {
 }
 
 void NodeImpl::start() {
-  persister_ = std::thread([self = shared_from_this()] { self->persist_loop(); });
-  applier_ = std::thread([self = shared_from_this()] { self->apply_loop(); });
+  persister_ = std::thread([self = shared_from_this()] {
+    pthread_setname_np(pthread_self(), "rkv-persist");  // for profilers and top -H
+    self->persist_loop();
+  });
+  applier_ = std::thread([self = shared_from_this()] {
+    pthread_setname_np(pthread_self(), "rkv-apply");
+    self->apply_loop();
+  });
   post([this] {
     handle_ready();  // a fresh node persists its bootstrap entries; a restarted one replays
     on_tick();
