@@ -1,4 +1,6 @@
 // The raft strand: the core, proposals, reads, ticks and the Ready loop; and the facade.
+#include <pthread.h>
+
 #include <random>
 
 #include <fmt/format.h>
@@ -64,8 +66,14 @@ Status NodeImpl::init() {
 }
 
 void NodeImpl::start() {
-  persister_ = std::thread([self = shared_from_this()] { self->persist_loop(); });
-  applier_ = std::thread([self = shared_from_this()] { self->apply_loop(); });
+  persister_ = std::thread([self = shared_from_this()] {
+    pthread_setname_np(pthread_self(), "rkv-persist");  // for profilers and top -H
+    self->persist_loop();
+  });
+  applier_ = std::thread([self = shared_from_this()] {
+    pthread_setname_np(pthread_self(), "rkv-apply");
+    self->apply_loop();
+  });
   post([this] {
     handle_ready();  // a fresh node persists its bootstrap entries; a restarted one replays
     on_tick();
@@ -270,6 +278,7 @@ void NodeImpl::handle_ready() {
     raft::Ready rd = raft_->ready();
     // Acknowledge first: advance() reads the batch, which is taken apart below.
     raft_->advance(rd);
+    count_elections();
     if (rd.soft_state) on_soft_state(*rd.soft_state);
     if (rd.must_persist() || !rd.messages_after_persist.empty()) {
       PersistJob job{rd.snapshot, rd.entries, rd.hard_state, rd.must_sync,
@@ -348,7 +357,17 @@ void NodeImpl::on_persisted(std::vector<PersistJob> jobs) {
   handle_ready();
 }
 
+void NodeImpl::count_elections() {
+  // A candidate campaigns once per term (a split vote campaigns again in a higher term, with no
+  // soft-state change); pre-votes change no term and are not counted.
+  if (raft_->role() == raft::Role::kCandidate && raft_->term() > last_candidate_term_) {
+    last_candidate_term_ = raft_->term();
+    ++elections_started_;
+  }
+}
+
 void NodeImpl::on_soft_state(const raft::SoftState& ss) {
+  if (ss.role == raft::Role::kLeader && soft_.role != raft::Role::kLeader) ++elections_won_;
   const bool lost_leadership = soft_.role == raft::Role::kLeader && ss.role != raft::Role::kLeader;
   const bool leader_changed = soft_.leader != ss.leader;
   if (leader_changed) {
@@ -433,6 +452,8 @@ void NodeImpl::refresh_status() {
     st.snapshot_transfers = transfer_stats_;
   }
   st.fsyncs = fsyncs_.load();
+  st.elections_started = elections_started_.load();
+  st.elections_won = elections_won_.load();
   std::lock_guard lock(status_mu_);
   st.proposals = status_.proposals;
   st.leader_changes = status_.leader_changes;

@@ -98,7 +98,9 @@ struct NodeStatus {
   uint64_t snapshot_duration_ms = 0;  // how long writing it took
   uint64_t snapshot_transfers_in_flight = 0;
   SnapshotTransferStats snapshot_transfers;
-  uint64_t leader_changes = 0;
+  uint64_t leader_changes = 0;     // times this node saw the leader (or its absence) change
+  uint64_t elections_started = 0;  // campaigns this node ran: one per candidate term
+  uint64_t elections_won = 0;      // times this node became leader
   uint64_t fsyncs = 0;
 };
 

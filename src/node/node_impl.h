@@ -72,6 +72,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void handle_ready();
   void on_persisted(std::vector<PersistJob> jobs);
   void on_soft_state(const raft::SoftState& ss);
+  void count_elections();  // after each Ready: a new candidate term is one election started
   void expire_waiters(SteadyTime now);
   void fail_all_proposals(ErrorCode code, const std::string& why);
   void fail_all_reads(ErrorCode code, const std::string& why);
@@ -124,6 +125,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::unique_ptr<SnapshotReceiver> snapshot_receiver_;
   // Verified received snapshots offered to the core, by (index, term), until its Ready.
   std::map<std::pair<Index, Term>, std::shared_ptr<storage::SnapshotFileReader>> received_;
+  Term last_candidate_term_;  // the newest term this node campaigned in (elections_started_)
 
   // Persister.
   std::mutex persist_mu_;
@@ -154,6 +156,8 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> elections_started_{0};
+  std::atomic<uint64_t> elections_won_{0};
   LatencyHistogram fsync_latency_;
   std::atomic<uint64_t> snapshot_index_{0};
   LatencyHistogram snapshot_duration_;

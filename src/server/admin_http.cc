@@ -82,10 +82,10 @@ std::string AdminHttp::status_json() const {
                          {"state", raft::progress_state_name(f.state)},
                          {"recent_active", f.recent_active}});
   }
-  j["counters"] = {{"proposals", st.proposals},
-                   {"snapshots_taken", st.snapshots_taken},
-                   {"leader_changes", st.leader_changes},
-                   {"fsyncs", st.fsyncs}};
+  j["counters"] = {
+      {"proposals", st.proposals},           {"snapshots_taken", st.snapshots_taken},
+      {"leader_changes", st.leader_changes}, {"elections_started", st.elections_started},
+      {"elections_won", st.elections_won},   {"fsyncs", st.fsyncs}};
   return j.dump(2) + "\n";
 }
 
@@ -107,6 +107,11 @@ std::string AdminHttp::metrics_text() const {
   metric("raftkv_keys", "gauge", "Keys in the state machine.", st.keys);
   metric("raftkv_proposals_total", "counter", "Write commands submitted.", st.proposals);
   metric("raftkv_leader_changes_total", "counter", "Leader changes observed.", st.leader_changes);
+  metric("raftkv_elections_started_total", "counter",
+         "Elections this node started as a candidate (one per candidate term).",
+         st.elections_started);
+  metric("raftkv_elections_won_total", "counter", "Elections this node won (became leader).",
+         st.elections_won);
   metric("raftkv_fsyncs_total", "counter", "WAL group-commit fdatasync calls.", st.fsyncs);
   metric("raftkv_snapshots_total", "counter", "Snapshots taken.", st.snapshots_taken);
   metric("raftkv_snapshot_transfers_in_flight", "gauge", "Snapshots being streamed.",

@@ -42,7 +42,8 @@ int run(const ServerConfig& cfg) {
     return 1;
   }
 
-  asio::io_context io;
+  // The hint lets a single io thread queue its own posts without locking or waking anyone.
+  asio::io_context io(static_cast<int>(cfg.io_threads));
   // Set once the node exists; the transport may deliver before that (messages then dropped).
   std::atomic<node::GroupNode*> node_for_transport{nullptr};
 

@@ -67,6 +67,8 @@ frontend::BackendStatus NodeBackend::status() const {
       {"proposals", std::to_string(st.proposals)},
       {"snapshots_taken", std::to_string(st.snapshots_taken)},
       {"leader_changes", std::to_string(st.leader_changes)},
+      {"elections_started", std::to_string(st.elections_started)},
+      {"elections_won", std::to_string(st.elections_won)},
       {"fsyncs", std::to_string(st.fsyncs)},
       {"snapshot_bytes", std::to_string(st.snapshot_bytes)},
       {"snapshot_duration_ms", std::to_string(st.snapshot_duration_ms)},

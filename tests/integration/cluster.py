@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import redis
 
@@ -94,6 +95,17 @@ class Cluster:
                     return i
             time.sleep(0.02)
         raise AssertionError(f"no leader among {among} within {timeout}s; logs in {self.dir}")
+
+    def metrics(self, i):
+        """Node i's /metrics as {name: value} (unlabelled samples only)."""
+        url = f"http://127.0.0.1:{self.admin_ports[i - 1]}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        out = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+                out[parts[0]] = float(parts[1])
+        return out
 
     def wait_applied(self, i, index, timeout=20.0):
         deadline = time.monotonic() + timeout

@@ -61,6 +61,11 @@ class ClusterTest(unittest.TestCase):
             acked[f"k{k}"] = f"v{k}"
         new = self.c.leader()
         self.assertNotEqual(new, old)
+        # The new leader counts the election it won and the leader change it saw.
+        metrics = self.c.metrics(new)
+        self.assertGreaterEqual(metrics["raftkv_elections_started_total"], 1)
+        self.assertGreaterEqual(metrics["raftkv_elections_won_total"], 1)
+        self.assertGreaterEqual(metrics["raftkv_leader_changes_total"], 2)
         # The old leader restarts from its disk and catches up.
         self.c.start(old)
         commit = int(self.c.info_raft(new)["commit_index"])

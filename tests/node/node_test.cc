@@ -240,6 +240,38 @@ TEST(Node, FollowerRestartCatchesUpAndAllRestartKeepsData) {
   EXPECT_EQ(r->elements[1].text, "19");
 }
 
+TEST(Node, ElectionsAndLeaderChangesAreCountedAcrossALeaderLoss) {
+  Cluster c(3);
+  const uint64_t l = c.wait_leader();
+  const NodeStatus first = c.node(l).status();
+  EXPECT_GE(first.elections_started, 1u);
+  EXPECT_GE(first.elections_won, 1u);
+  EXPECT_GE(first.leader_changes, 1u);  // none → itself
+  std::map<uint64_t, NodeStatus> before;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != l) before[id] = c.node(id).status();
+  }
+  c.close(l);
+  uint64_t next = 0;
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& [id, st] : before) {
+      if (c.node(id).status().role == raft::Role::kLeader) next = id;
+    }
+    return next != 0;
+  }));
+  const NodeStatus won = c.node(next).status();
+  EXPECT_GT(won.elections_started, before[next].elections_started);
+  EXPECT_GT(won.elections_won, before[next].elections_won);
+  EXPECT_GT(won.leader_changes, before[next].leader_changes);
+  for (const auto& [id, st] : before) {
+    // Every survivor saw the old leader go and the new one come.
+    ASSERT_TRUE(wait_until([&, id = id, st = st] {
+      return c.node(id).status().leader == NodeId(next) &&
+             c.node(id).status().leader_changes > st.leader_changes;
+    }));
+  }
+}
+
 TEST(Node, WriteWithoutQuorumCompletesWithTimeout) {
   // Both followers down: the write cannot commit. It must complete (kTimeout), never hang.
   // The timeout (30 ms) is checked every tick (10 ms) and precedes check-quorum's step-down
