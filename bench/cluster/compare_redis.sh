@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Refuse to measure somebody else's server (or a cluster of an earlier run still shutting down).
+for p in 7401 7402 7403 $redis_port; do
+  if redis-cli -p $p ping >/dev/null 2>&1; then echo "port $p already serves; not measuring"; exit 1; fi
+done
 "$cli" cluster start --nodes 3 --dir "$work/raftkv" --base-port 7400 --server-bin "$server" >/dev/null
 mkdir -p "$work/redis"
 redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync always \
@@ -40,7 +44,8 @@ done
 
 # rps and p50/p99 (ms) of one redis-benchmark test, from its CSV output.
 measure() {  # port test clients requests
-  redis-benchmark -p "$1" -t "$2" -c "$3" -n "$4" -d 100 -r 10000 --csv 2>/dev/null |
+  # Bounded: redis-benchmark reconnects forever to a server that went away.
+  timeout 300 redis-benchmark -p "$1" -t "$2" -c "$3" -n "$4" -d 100 -r 10000 --csv 2>/dev/null |
     awk -F',' 'NR==2 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); printf "%10.0f %8s %8s", $2, $5, $7 }'
 }
 printf "%-6s %-4s | %-28s | %-28s\n" "test" "-c" "raftkv (3 nodes) rps p50 p99" "redis fsync=always rps p50 p99"
