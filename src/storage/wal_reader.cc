@@ -25,6 +25,7 @@ std::optional<uint64_t> find_valid_record_after(std::string_view data, uint64_t 
 
 // Log-continuity state while replaying (see wal_format.h for the rules).
 struct Continuity {
+  Index base;  // the log starts after it (first segment's first_index - 1, or the last reset)
   Index last;
   std::optional<Term> last_term;  // unknown right after a truncation or at the first segment
 };
@@ -47,6 +48,11 @@ Status check_continuity(Continuity* c, const Record& r, const std::string& path,
       c->last_term = r.entry.term;
       break;
     case RecordType::kTruncate:
+      if (r.index <= c->base) {
+        return refuse(ErrorCode::kCorruption, path, offset,
+                      fmt::format("truncation to index {} at or below the start of the log {}",
+                                  r.index, c->base));
+      }
       if (r.index > c->last + 1 || r.index == Index{}) {
         return refuse(
             ErrorCode::kCorruption, path, offset,
@@ -56,6 +62,7 @@ Status check_continuity(Continuity* c, const Record& r, const std::string& path,
       c->last_term.reset();
       break;
     case RecordType::kLogReset:
+      c->base = r.index;
       c->last = r.index;
       c->last_term = r.term;
       break;
@@ -107,7 +114,8 @@ Result<WalScan> scan_wal(FileSystem& fs, const std::string& dir, const RecordVis
     }
     seg.first_index = header->first_index;
     if (i == 0) {
-      continuity.last = seg.first_index - 1;
+      continuity.base = seg.first_index - 1;
+      continuity.last = continuity.base;
     } else if (seg.first_index != continuity.last + 1) {
       return refuse(ErrorCode::kCorruption, seg.path, 24,
                     fmt::format("segment starts at index {} but the previous segment ends at {}",
