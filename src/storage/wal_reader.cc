@@ -1,5 +1,8 @@
 #include "storage/wal_reader.h"
 
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -27,7 +30,14 @@ std::optional<uint64_t> find_valid_record_after(std::string_view data, uint64_t 
 struct Continuity {
   Index base;  // the log starts after it (first segment's first_index - 1, or the last reset)
   Index last;
-  std::optional<Term> last_term;  // unknown right after a truncation or at the first segment
+  std::optional<Term> base_term;  // from the last reset; unknown at the first segment's start
+  // (first index, term) of each run of equal terms in (base, last], in order, so that the term
+  // before a truncation point is known. Invariant: first indexes and terms strictly increase.
+  std::vector<std::pair<Index, Term>> runs;
+
+  std::optional<Term> last_term() const {
+    return runs.empty() ? base_term : std::optional<Term>(runs.back().second);
+  }
 };
 
 Status check_continuity(Continuity* c, const Record& r, const std::string& path, uint64_t offset) {
@@ -39,13 +49,15 @@ Status check_continuity(Continuity* c, const Record& r, const std::string& path,
                                   "or reordering in the log)",
                                   r.entry.index, c->last));
       }
-      if (c->last_term && r.entry.term < *c->last_term) {
+      if (c->last_term() && r.entry.term < *c->last_term()) {
         return refuse(ErrorCode::kCorruption, path, offset,
                       fmt::format("entry {} has term {}, lower than the previous term {}",
-                                  r.entry.index, r.entry.term, *c->last_term));
+                                  r.entry.index, r.entry.term, *c->last_term()));
       }
       c->last = r.entry.index;
-      c->last_term = r.entry.term;
+      if (c->runs.empty() || c->runs.back().second != r.entry.term) {
+        c->runs.emplace_back(r.entry.index, r.entry.term);
+      }
       break;
     case RecordType::kTruncate:
       if (r.index <= c->base) {
@@ -59,12 +71,13 @@ Status check_continuity(Continuity* c, const Record& r, const std::string& path,
             fmt::format("truncation to index {} beyond the last index {}", r.index, c->last));
       }
       c->last = r.index - 1;
-      c->last_term.reset();
+      while (!c->runs.empty() && c->runs.back().first > c->last) c->runs.pop_back();
       break;
     case RecordType::kLogReset:
       c->base = r.index;
       c->last = r.index;
-      c->last_term = r.term;
+      c->base_term = r.term;
+      c->runs.clear();
       break;
     case RecordType::kHardState:
     case RecordType::kSegmentEnd:

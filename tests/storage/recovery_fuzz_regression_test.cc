@@ -115,5 +115,33 @@ TEST(RecoveryFuzzRegression, TruncationBelowALogResetIsRefusedNotAnAbort) {
       << wal.status().message();
 }
 
+// Bug: after a truncation the reader forgot the previous term, so an entry with a lower term
+// than the entry before it was accepted (wal_fuzz property "terms decrease"; terms of a Raft
+// log never decrease, wal_format.h).
+TEST(RecoveryFuzzRegression, EntryAfterATruncationWithATermBelowThePreviousEntryIsRefused) {
+  TempDir dir;
+  write_segment(dir.path(), 1, 1,
+                {hard_state(5), entry(1, 5), entry(2, 5), entry(3, 5),
+                 Record{.type = RecordType::kTruncate, .index = Index(3)}, entry(3, 1)});
+  auto wal = Wal::open(posix_file_system(), dir.path(), kOptions);
+  ASSERT_EQ(wal.code(), ErrorCode::kCorruption);
+  EXPECT_NE(wal.status().message().find("entry 3 has term 1, lower than the previous term 5"),
+            std::string::npos)
+      << wal.status().message();
+}
+
+TEST(RecoveryFuzzRegression, EntryAfterATruncationMayRaiseTheTerm) {
+  TempDir dir;
+  write_segment(
+      dir.path(), 1, 1,
+      {hard_state(5), entry(1, 1), entry(2, 2), entry(3, 2),
+       Record{.type = RecordType::kTruncate, .index = Index(2)}, entry(2, 1), entry(3, 4)});
+  auto wal = Wal::open(posix_file_system(), dir.path(), kOptions);
+  ASSERT_TRUE(wal.is_ok()) << wal.status().to_string();
+  EXPECT_EQ((*wal)->last_index(), Index(3));
+  EXPECT_EQ(*(*wal)->term(Index(2)), Term(1));
+  EXPECT_EQ(*(*wal)->term(Index(3)), Term(4));
+}
+
 }  // namespace
 }  // namespace raftkv::storage
