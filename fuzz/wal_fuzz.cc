@@ -73,23 +73,29 @@ State check_and_capture(const Wal& wal) {
   if (st.first.value() == 0) return st;  // base index wrapped: nothing sensible to read
   const Index base = st.first - 1;
   if (st.last < base || st.last - base > kMaxCheckedEntries) return st;
-  for (Index i = base; i <= st.last; ++i) {
-    auto t = wal.term(i);
+  // Loops count entries rather than compare indexes: last_index may be UINT64_MAX.
+  const uint64_t count = st.last - base;
+  for (uint64_t k = 0; k <= count; ++k) {
+    auto t = wal.term(base + k);
     if (!t) fail("term(i) fails inside [first_index - 1, last_index]");
-    if (!st.terms.empty() && *t < st.terms.back() && i > st.first) fail("terms decrease");
+    if (k > 1 && *t < st.terms.back()) fail("terms decrease");
     st.terms.push_back(*t);
   }
-  Index next = st.first;
-  for (int rounds = 0; next <= st.last; ++rounds) {
-    if (rounds > static_cast<int>(kMaxCheckedEntries) + 1) fail("entries() makes no progress");
-    auto batch = wal.entries(next, st.last + 1, 1 << 12);
+  uint64_t done = 0;
+  for (uint64_t rounds = 0; done < count; ++rounds) {
+    if (rounds > count) fail("entries() makes no progress");
+    // hi = last + 1 is not representable at UINT64_MAX: stop one short there.
+    const Index hi = st.last.value() == UINT64_MAX ? st.last : st.last + 1;
+    if (st.first + done >= hi) break;
+    auto batch = wal.entries(st.first + done, hi, 1 << 12);
     if (!batch || batch->empty()) {
       fail(batch ? "entries() returns nothing" : batch.status().to_string().c_str());
     }
     for (const auto& e : *batch) {
-      if (e.index != next || e.term != st.terms[next - base])
+      ++done;
+      if (e.index != base + done || e.term != st.terms[done]) {
         fail("entries() disagrees with term()");
-      ++next;
+      }
     }
   }
   return st;
