@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs dependencies, builds a release
-# tree and an ASan+UBSan tree, and runs every CTest test in both.
+# tree and an ASan+UBSan tree, and runs every CTest test in both; then a short fuzz run.
 #   scripts/test.sh                  everything
 #   scripts/test.sh -L raft          only tests labelled raft (any ctest arguments pass through)
 set -euo pipefail
@@ -19,3 +19,6 @@ echo "== ASan+UBSan tests"
 # Sanitizers make the simulator ~10x slower; tests read RAFTKV_SANITIZED to scale down seeds.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 RAFTKV_SANITIZED=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --no-tests=error -LE nosan "$@"
+
+echo "== fuzz (clang + libFuzzer, ~1 min; see fuzz/ci.sh)"
+fuzz/ci.sh "$@"

@@ -40,6 +40,7 @@ Status Wal::recover() {
 
   // Replay every record into locs_/cache_, starting from the first segment's base.
   bool have_base = false;
+  bool base_from_reset = false;  // base_term_ was written by a kLogReset record
   auto visit = [&](const SegmentInfo& seg, uint64_t offset, const Record& r) -> Status {
     if (!have_base) {
       base_index_ = seg.first_index - 1;
@@ -64,6 +65,7 @@ Status Wal::recover() {
         cache_bytes_ = 0;
         base_index_ = r.index;
         base_term_ = r.term;
+        base_from_reset = true;
         break;
       case RecordType::kHardState:
         hard_state_ = r.hard_state;
@@ -76,6 +78,9 @@ Status Wal::recover() {
   std::unique_lock lock(mu_);  // uncontended; keeps the *_locked helpers honest
   auto scan = scan_wal(fs_, dir_, visit);
   if (!scan) return scan.status();
+  // A first segment without a single valid record (only its header survived) still says where
+  // the log starts; without this the log would restart at 0 below the segment's first index.
+  if (!have_base && !scan->segments.empty()) base_index_ = scan->segments.front().first_index - 1;
 
   // Reconcile the replayed log with the newest snapshot.
   const Index snap_index = snapshot_->meta.index;
@@ -104,6 +109,13 @@ Status Wal::recover() {
       base_term_ = snap_term;
     }
   } else if (snap_index == base_index_) {
+    // A log reset is written after, and with the term of, the snapshot at its index.
+    if (base_from_reset && base_term_ != snap_term) {
+      return Status(ErrorCode::kCorruption,
+                    fmt::format("WAL in {} restarts after index {} term {} but the snapshot at "
+                                "that index has term {}. {}",
+                                dir_, base_index_, base_term_, snap_term, kCorruptionAdvice));
+    }
     base_term_ = snap_term;
   }
 

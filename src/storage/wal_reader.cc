@@ -1,5 +1,8 @@
 #include "storage/wal_reader.h"
 
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -25,8 +28,16 @@ std::optional<uint64_t> find_valid_record_after(std::string_view data, uint64_t 
 
 // Log-continuity state while replaying (see wal_format.h for the rules).
 struct Continuity {
+  Index base;  // the log starts after it (first segment's first_index - 1, or the last reset)
   Index last;
-  std::optional<Term> last_term;  // unknown right after a truncation or at the first segment
+  std::optional<Term> base_term;  // from the last reset; unknown at the first segment's start
+  // (first index, term) of each run of equal terms in (base, last], in order, so that the term
+  // before a truncation point is known. Invariant: first indexes and terms strictly increase.
+  std::vector<std::pair<Index, Term>> runs;
+
+  std::optional<Term> last_term() const {
+    return runs.empty() ? base_term : std::optional<Term>(runs.back().second);
+  }
 };
 
 Status check_continuity(Continuity* c, const Record& r, const std::string& path, uint64_t offset) {
@@ -38,26 +49,35 @@ Status check_continuity(Continuity* c, const Record& r, const std::string& path,
                                   "or reordering in the log)",
                                   r.entry.index, c->last));
       }
-      if (c->last_term && r.entry.term < *c->last_term) {
+      if (c->last_term() && r.entry.term < *c->last_term()) {
         return refuse(ErrorCode::kCorruption, path, offset,
                       fmt::format("entry {} has term {}, lower than the previous term {}",
-                                  r.entry.index, r.entry.term, *c->last_term));
+                                  r.entry.index, r.entry.term, *c->last_term()));
       }
       c->last = r.entry.index;
-      c->last_term = r.entry.term;
+      if (c->runs.empty() || c->runs.back().second != r.entry.term) {
+        c->runs.emplace_back(r.entry.index, r.entry.term);
+      }
       break;
     case RecordType::kTruncate:
+      if (r.index <= c->base) {
+        return refuse(ErrorCode::kCorruption, path, offset,
+                      fmt::format("truncation to index {} at or below the start of the log {}",
+                                  r.index, c->base));
+      }
       if (r.index > c->last + 1 || r.index == Index{}) {
         return refuse(
             ErrorCode::kCorruption, path, offset,
             fmt::format("truncation to index {} beyond the last index {}", r.index, c->last));
       }
       c->last = r.index - 1;
-      c->last_term.reset();
+      while (!c->runs.empty() && c->runs.back().first > c->last) c->runs.pop_back();
       break;
     case RecordType::kLogReset:
+      c->base = r.index;
       c->last = r.index;
-      c->last_term = r.term;
+      c->base_term = r.term;
+      c->runs.clear();
       break;
     case RecordType::kHardState:
     case RecordType::kSegmentEnd:
@@ -107,7 +127,8 @@ Result<WalScan> scan_wal(FileSystem& fs, const std::string& dir, const RecordVis
     }
     seg.first_index = header->first_index;
     if (i == 0) {
-      continuity.last = seg.first_index - 1;
+      continuity.base = seg.first_index - 1;
+      continuity.last = continuity.base;
     } else if (seg.first_index != continuity.last + 1) {
       return refuse(ErrorCode::kCorruption, seg.path, 24,
                     fmt::format("segment starts at index {} but the previous segment ends at {}",
