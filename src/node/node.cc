@@ -292,8 +292,10 @@ void NodeImpl::handle_ready() {
     // Sent now, even while our own write is in flight (thesis §10.2.1). A snapshot is streamed
     // from its file by the sender; the core hears of the outcome via report_snapshot.
     std::vector<NodeId> snapshots_failed;
+    bool snapshot_asked = false;
     for (raft::Message& m : rd.messages) {
       if (m.type == raft::MessageType::kSnap) {
+        snapshot_asked = true;
         if (!snapshot_sender_->start(m.to, m.term, m.snapshot->meta,
                                      std::chrono::steady_clock::now(),
                                      [this](raft::Message c) { send_to_peer(std::move(c)); })) {
@@ -303,7 +305,8 @@ void NodeImpl::handle_ready() {
       }
       send_to_peer(std::move(m));
     }
-    publish_transfer_state();
+    // Only when a transfer may have started: this loop is the write path.
+    if (snapshot_asked) publish_transfer_state();
     ApplyJob job;
     job.restore = rd.snapshot;
     if (rd.snapshot) {
