@@ -153,6 +153,7 @@ Status Wal::recover() {
       write_offset_ = info.end_offset;
       current_file_ = shared;
       current_seq_ = info.seq;
+      zeroed_until_ = info.end_offset;  // beyond it: fallocate'd or zeroed; zeroed again
     }
   }
   const bool must_write_reset = log_replaced_by_snapshot && !segments_.empty();
@@ -471,17 +472,37 @@ Status Wal::execute(std::vector<PendingOp>& ops) {
       if (!file) return file.status();
       current_file_ = *file;
       current_seq_ = roll->seq;
+      zeroed_until_ = kSegmentHeaderSize;
       continue;
     }
     auto& write = std::get<PendingWrite>(op);
     RAFTKV_ASSERT(current_file_ && write.seq == current_seq_,
                   "write for segment {} while segment {} is current", write.seq, current_seq_);
+    if (Status s = zero_ahead(write.offset + write.bytes.size()); !s) return s;
     if (Status s = current_file_->pwrite(write.offset, write.bytes); !s) return s;
     stat_bytes_.fetch_add(write.bytes.size(), std::memory_order_relaxed);
   }
   if (!current_file_) return Status::ok();
   stat_syncs_.fetch_add(1, std::memory_order_relaxed);
   return current_file_->datasync();
+}
+
+Status Wal::zero_ahead(uint64_t end) {
+  // Half the window still ahead: nothing to do. Otherwise extend it to a whole window (within
+  // the preallocated size; a segment that grew past it has no unwritten extents to convert).
+  const uint64_t window = options_.zero_ahead_bytes;
+  if (window == 0 || end + window / 2 <= zeroed_until_) return Status::ok();
+  const uint64_t from = std::max(zeroed_until_, end);
+  const uint64_t to = std::min(end + window, options_.segment_bytes);
+  if (from >= to) return Status::ok();
+  static const std::string kZeros(256 << 10, '\0');
+  for (uint64_t at = from; at < to;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), to - at));
+    if (Status s = current_file_->pwrite(at, std::string_view(kZeros.data(), n)); !s) return s;
+    at += n;
+  }
+  zeroed_until_ = to;
+  return Status::ok();
 }
 
 Result<std::shared_ptr<File>> Wal::create_segment(uint64_t seq, Index first_index) {

@@ -48,6 +48,10 @@ struct WalOptions {
   // Recent entries kept in memory (Entry::size_bytes() total) so that the leader rarely reads
   // from disk. Entries not yet written to their file are always kept regardless.
   uint64_t cache_bytes = 64ull << 20;
+  // Zeros are written this far ahead of the records (0: never). Writing into a fallocate'd
+  // range makes every fdatasync also commit the extent conversion to the journal; writing over
+  // real zeros does not, so a sync is one data flush (measured in docs/storage-format.md).
+  uint64_t zero_ahead_bytes = 1ull << 20;
 };
 
 // The log through (index, term) is durable.
@@ -177,6 +181,8 @@ class Wal final : public raft::LogStorage {
   // with it held.
   void flush(std::unique_lock<std::mutex>& lock);
   Status execute(std::vector<PendingOp>& ops);
+  // Writes zeros after a record ending at `end` of the current file (see zero_ahead_bytes).
+  Status zero_ahead(uint64_t end);
   // Removes the segment files that hold only entries <= index (never the current one).
   Status compact_segments_up_to(Index index);
   Result<std::shared_ptr<File>> create_segment(uint64_t seq, Index first_index);
@@ -219,6 +225,9 @@ class Wal final : public raft::LogStorage {
   bool flushing_ = false;
   std::shared_ptr<File> current_file_;  // touched only by the flushing thread
   uint64_t current_seq_ = 0;            // likewise
+  // Likewise. Invariant: no record of the current file lies at or beyond zeroed_until_, so
+  // zeros written there never overwrite one.
+  uint64_t zeroed_until_ = 0;
 
   mutable std::mutex snapshot_mu_;  // serializes snapshot installation, compaction, opening
   mutable std::atomic<uint64_t> stat_appends_{0}, stat_syncs_{0}, stat_bytes_{0},

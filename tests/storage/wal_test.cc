@@ -2,6 +2,12 @@
 // concurrent appenders.
 #include "storage/wal.h"
 
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include <fmt/format.h>
@@ -306,6 +312,77 @@ TEST(Wal, ConcurrentAppendersShareFsyncs) {
   wal.reset();
   wal = open_wal(dir.path());
   EXPECT_EQ(all_entries(*wal), make_entries(1, kThreads * kPerThread, 1));
+}
+
+// The byte ranges of `path` that are allocated but unwritten (read as zeros without having
+// been written); nullopt when the file system cannot tell (no FIEMAP, e.g. tmpfs).
+std::optional<std::vector<std::pair<uint64_t, uint64_t>>> unwritten_ranges(
+    const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return std::nullopt;
+  constexpr unsigned kMaxExtents = 256;
+  std::vector<char> buffer(sizeof(fiemap) + kMaxExtents * sizeof(fiemap_extent));
+  auto* map = reinterpret_cast<fiemap*>(buffer.data());
+  map->fm_start = 0;
+  map->fm_length = FIEMAP_MAX_OFFSET;
+  map->fm_flags = FIEMAP_FLAG_SYNC;
+  map->fm_extent_count = kMaxExtents;
+  const int rc = ::ioctl(fd, FS_IOC_FIEMAP, map);
+  ::close(fd);
+  if (rc != 0) return std::nullopt;
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
+    const fiemap_extent& e = map->fm_extents[i];
+    if (e.fe_flags & FIEMAP_EXTENT_UNWRITTEN) out.emplace_back(e.fe_logical, e.fe_length);
+  }
+  return out;
+}
+
+bool overlaps(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t from,
+              uint64_t to) {
+  for (const auto& [start, len] : ranges) {
+    if (start < to && from < start + len) return true;
+  }
+  return false;
+}
+
+// Writing into fallocate'd (unwritten) extents makes each fdatasync commit an extent
+// conversion; the WAL writes real zeros ahead of its records so syncs find written blocks.
+TEST(Wal, ZerosAreWrittenAheadOfTheRecordsSoSyncsConvertNoExtents) {
+  constexpr uint64_t kSegment = 4 << 20;
+  constexpr uint64_t kWindow = 256 << 10;
+  for (const uint64_t window : {kWindow, uint64_t{0}}) {
+    TempDir dir;
+    auto wal =
+        open_wal(dir.path(), WalOptions{.segment_bytes = kSegment, .zero_ahead_bytes = window});
+    uint64_t next = 1;
+    // Enough records to slide the window several times.
+    for (int batch = 0; batch < 100; ++batch) {
+      auto ticket = wal->append(make_entries(next, 50, 1, 200));
+      ASSERT_TRUE(ticket.is_ok());
+      next += 50;
+      ASSERT_TRUE(wal->wait_durable(ticket->lsn).is_ok());
+    }
+    const uint64_t written = wal->stats().bytes_written;
+    ASSERT_GT(written, 2 * kWindow);
+    const std::string segment = join_path(dir.path(), segment_file_name(1));
+    auto unwritten = unwritten_ranges(segment);
+    if (!unwritten || unwritten->empty()) {
+      GTEST_SKIP() << "the file system of /tmp reports no unwritten extents";
+    }
+    const uint64_t end = kSegmentHeaderSize + written;  // where the next record goes
+    const bool ahead_unwritten = overlaps(*unwritten, 0, end + kWindow / 2);
+    if (window > 0) {
+      EXPECT_FALSE(ahead_unwritten) << "records or the zero window lie in unwritten extents";
+      EXPECT_TRUE(overlaps(*unwritten, end + window, kSegment))
+          << "zeros were written far beyond the window";
+    } else {
+      EXPECT_TRUE(ahead_unwritten) << "control: without zeros the extents stay unwritten";
+    }
+    wal.reset();
+    wal = open_wal(dir.path(), WalOptions{.segment_bytes = kSegment});
+    EXPECT_EQ(all_entries(*wal), make_entries(1, next - 1, 1, 200));
+  }
 }
 
 }  // namespace
