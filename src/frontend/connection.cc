@@ -12,41 +12,32 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
-// Logs a coroutine that ended with an exception (none is expected: I/O errors are values).
-auto log_exception(std::shared_ptr<RespServer::State> server) {
-  return [server = std::move(server)](const std::exception_ptr& error) {
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      server->log.error("connection coroutine failed: {}", e.what());
-    }
-  };
-}
-
 }  // namespace
 
 Connection::Connection(std::shared_ptr<RespServer::State> server, Strand strand)
     : server_(std::move(server)),
       strand_(std::move(strand)),
       socket_(strand_),
-      writer_wake_(strand_, asio::steady_timer::time_point::max()),
-      reader_wake_(strand_, asio::steady_timer::time_point::max()),
-      parser_(server_->options.request_limits) {}
+      parser_(server_->options.request_limits),
+      read_buffer_(server_->options.read_chunk_bytes) {}
 
 void Connection::start(uint64_t id) {
   state_.id = id;
+  started_ = true;
+  server_->task_started();
+  if (closing_) {  // RespServer::stop() ran first
+    maybe_finish();
+    return;
+  }
   std::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // Reads and the first attempt of every write never block the strand.
+  socket_.non_blocking(true, ec);
   if (const auto remote = socket_.remote_endpoint(ec); !ec)
     state_.remote_addr = endpoint_text(remote);
   if (const auto local = socket_.local_endpoint(ec); !ec) state_.local_addr = endpoint_text(local);
   server_->log.debug("client {} connected from {}", id, state_.remote_addr);
-  live_coroutines_ = 2;
-  server_->coroutine_started();
-  server_->coroutine_started();
-  asio::co_spawn(strand_, read_loop(shared_from_this()), log_exception(server_));
-  asio::co_spawn(strand_, write_loop(shared_from_this()), log_exception(server_));
+  read_more();
 }
 
 void Connection::close() {
@@ -54,18 +45,17 @@ void Connection::close() {
   closing_ = true;
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-  writer_wake_.cancel();
-  reader_wake_.cancel();
+  socket_.close(ignored);  // outstanding operations complete with operation_aborted
   pending_.clear();
+  maybe_finish();
 }
 
-void Connection::coroutine_done() {
-  if (--live_coroutines_ == 0) {
-    server_->log.debug("client {} closed", state_.id);
-    server_->unregister_connection(state_.id);
-  }
-  server_->coroutine_finished();
+void Connection::maybe_finish() {
+  if (!closing_ || !started_ || operations_ > 0 || finished_) return;
+  finished_ = true;
+  server_->log.debug("client {} closed", state_.id);
+  server_->unregister_connection(state_.id);
+  server_->task_finished();
 }
 
 uint64_t Connection::push_slot() {
@@ -82,7 +72,7 @@ void Connection::complete(uint64_t sequence, std::string reply) {
   RAFTKV_ASSERT(!slot.ready, "request {} completed twice", sequence);
   slot.ready = true;
   slot.bytes = std::move(reply);
-  if (sequence == first_sequence_) writer_wake_.cancel();
+  if (sequence == first_sequence_) schedule_write();
 }
 
 void Connection::dispatch(resp::Command command) {
@@ -126,58 +116,107 @@ bool Connection::dispatch_buffered() {
   return true;
 }
 
-asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self) {
-  std::vector<char> buffer(self->server_->options.read_chunk_bytes);
-  std::error_code ec;
-  while (!self->closing_) {
-    if (!self->dispatch_buffered()) break;
-    if (self->closing_) break;
-    if (self->pending_.size() >= self->server_->options.max_pending_replies) {
-      // Backpressure: wait until the writer frees a slot, then dispatch what is buffered.
-      co_await self->reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
-    const size_t n = co_await self->socket_.async_read_some(
-        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      self->close();  // EOF, reset, or closed by stop()
-      break;
-    }
-    self->parser_.feed(std::string_view(buffer.data(), n));
+void Connection::read_more() {
+  if (closing_ || !dispatch_buffered() || closing_) return;
+  if (pending_.size() >= server_->options.max_pending_replies) {
+    read_paused_ = true;  // backpressure: after_write() resumes once slots are free
+    return;
   }
-  self->coroutine_done();
+  ++operations_;
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       --self->operations_;
+                       self->on_readable(ec);
+                     });
 }
 
-asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
-  std::string out;
-  std::error_code ec;
-  const size_t max_batch = self->server_->options.max_write_batch_bytes;
-  while (!self->closing_) {
-    if (self->pending_.empty() || !self->pending_.front().ready) {
-      co_await self->writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
+void Connection::on_readable(const std::error_code& wait_error) {
+  if (closing_) {
+    maybe_finish();
+    return;
+  }
+  if (wait_error) {
+    close();
+    return;
+  }
+  for (;;) {
+    std::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(read_buffer_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;  // spurious
+    if (ec) {
+      close();  // EOF or reset
+      return;
     }
-    // Take the completed prefix (in request order) into one write.
-    out.clear();
-    bool close_after_write = false;
-    while (!self->pending_.empty() && self->pending_.front().ready && out.size() < max_batch) {
-      out += self->pending_.front().bytes;
-      self->pending_.pop_front();
-      const uint64_t written = self->first_sequence_++;
-      if (self->close_after_sequence_ == written) {
-        close_after_write = true;
-        break;
-      }
-    }
-    self->reader_wake_.cancel();  // slots were freed
-    co_await asio::async_write(self->socket_, asio::buffer(out),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || close_after_write) {
-      self->close();
+    parser_.feed(std::string_view(read_buffer_.data(), n));
+    if (n < read_buffer_.size()) break;  // the socket is drained: no recv to find it empty
+  }
+  read_more();
+}
+
+void Connection::schedule_write() {
+  if (write_scheduled_ || writing_ || closing_) return;
+  write_scheduled_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->write_scheduled_ = false;
+    self->write_ready();
+  });
+}
+
+void Connection::write_ready() {
+  if (closing_ || writing_) return;
+  // Take the completed prefix (in request order) into one write.
+  out_.clear();
+  bool close_after_write = false;
+  const size_t max_batch = server_->options.max_write_batch_bytes;
+  while (!pending_.empty() && pending_.front().ready && out_.size() < max_batch) {
+    out_ += pending_.front().bytes;
+    pending_.pop_front();
+    const uint64_t written = first_sequence_++;
+    if (close_after_sequence_ == written) {
+      close_after_write = true;
       break;
     }
   }
-  self->coroutine_done();
+  if (out_.empty()) return;
+  std::error_code ec;
+  const size_t n = socket_.write_some(asio::buffer(out_), ec);  // non-blocking
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    close();
+    return;
+  }
+  if (!ec && n == out_.size()) {
+    after_write(close_after_write);
+    return;
+  }
+  // The socket buffer is full: the rest goes out when the client reads.
+  const size_t sent = ec ? 0 : n;
+  writing_ = true;
+  ++operations_;
+  asio::async_write(
+      socket_, asio::buffer(out_.data() + sent, out_.size() - sent),
+      [self = shared_from_this(), close_after_write](const std::error_code& error, size_t) {
+        --self->operations_;
+        self->writing_ = false;
+        if (self->closing_) {
+          self->maybe_finish();
+        } else if (error) {
+          self->close();
+        } else {
+          self->after_write(close_after_write);
+        }
+      });
+}
+
+void Connection::after_write(bool close_after_write) {
+  if (close_after_write) {
+    close();
+    return;
+  }
+  if (read_paused_) {  // slots were freed
+    read_paused_ = false;
+    read_more();
+  }
+  if (!pending_.empty() && pending_.front().ready) schedule_write();
 }
 
 }  // namespace raftkv::frontend

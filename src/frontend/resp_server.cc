@@ -54,7 +54,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RespServer::State> server) {
     }
     asio::dispatch(connection->strand(), [connection, id] { connection->start(id); });
   }
-  server->coroutine_finished();
+  server->task_finished();
 }
 
 }  // namespace
@@ -67,15 +67,15 @@ RespServer::State::State(asio::io_context& io_context, Backend& backend,
       acceptor_strand(asio::make_strand(io_context)),
       acceptor(acceptor_strand) {}
 
-void RespServer::State::coroutine_started() {
+void RespServer::State::task_started() {
   std::lock_guard lock(mu);
-  ++live_coroutines;
+  ++live_tasks;
 }
 
-void RespServer::State::coroutine_finished() {
+void RespServer::State::task_finished() {
   std::lock_guard lock(mu);
-  RAFTKV_ASSERT(live_coroutines > 0, "coroutine count underflow");
-  if (--live_coroutines == 0) coroutines_done.notify_all();
+  RAFTKV_ASSERT(live_tasks > 0, "task count underflow");
+  if (--live_tasks == 0) tasks_done.notify_all();
 }
 
 uint64_t RespServer::State::register_connection(const std::shared_ptr<Connection>& connection,
@@ -140,7 +140,7 @@ Status RespServer::start() {
   state_->port.store(bound_port);
   state_->stats.tcp_port.store(bound_port);
   state_->log.info("serving RESP on {}:{}", host, bound_port);
-  state_->coroutine_started();
+  state_->task_started();
   asio::co_spawn(state_->acceptor_strand, accept_loop(state_),
                  [state = state_](const std::exception_ptr& e) {
                    if (e) state->log.error("accept loop failed");
@@ -173,8 +173,8 @@ void RespServer::stop() {
 
 bool RespServer::wait_stopped(std::chrono::milliseconds timeout) {
   std::unique_lock lock(state_->mu);
-  return state_->coroutines_done.wait_for(
-      lock, timeout, [&] { return state_->stopped && state_->live_coroutines == 0; });
+  return state_->tasks_done.wait_for(lock, timeout,
+                                     [&] { return state_->stopped && state_->live_tasks == 0; });
 }
 
 size_t RespServer::connection_count() const {

@@ -7,9 +7,10 @@
 // max_pending_replies commands are in flight per connection; when the queue is full the server
 // stops reading from that client (backpressure through TCP).
 //
-// Connection model: each connection runs on its own strand with two coroutines, a reader
-// (parse + dispatch) and a writer (flush the completed prefix), so that a slow backend never
-// delays reading and a slow client never delays the backend. A protocol error is answered with
+// Connection model: each connection runs on its own strand, driven by completion handlers: a
+// reader (wait for readiness, read, parse + dispatch) and a writer (flush the completed prefix),
+// so that a slow backend never delays reading and a slow client never delays the backend. A
+// protocol error is answered with
 // "-ERR Protocol error: ..." after every earlier reply, then the connection is closed (as Redis).
 // QUIT answers +OK, then closes. Beyond max_clients, a new connection gets
 // "-ERR max number of clients reached" and is closed. Idle connections are kept.
@@ -17,8 +18,8 @@
 // Threading: the io_context may be run by any number of threads. start(), stop(), port(),
 // connection_count(), stats() and wait_stopped() are thread-safe.
 //
-// Lifetime: stop() closes the listener and every connection; coroutines then unwind as soon as
-// the io_context runs them, and wait_stopped() returns once none is left. Coroutines own their
+// Lifetime: stop() closes the listener and every connection; their handlers then unwind as soon
+// as the io_context runs them, and wait_stopped() returns once none is left. Handlers own their
 // state through shared pointers and never touch the RespServer object, so it may be destroyed
 // right after stop(). The Backend must outlive the server and every completion it holds; its
 // completions must run (or be dropped) before the io_context is destroyed. The io_context must
@@ -79,14 +80,14 @@ class RespServer {
   uint16_t port() const;
   // Closes the listener and every connection. Idempotent; does not block.
   void stop();
-  // After stop(): blocks until every coroutine of the server has ended (true) or the timeout
-  // passes (false). The io_context must be running on another thread meanwhile.
+  // After stop(): blocks until the accept loop and every connection have ended (true) or the
+  // timeout passes (false). The io_context must be running on another thread meanwhile.
   bool wait_stopped(std::chrono::milliseconds timeout);
   // Open client connections.
   size_t connection_count() const;
   const FrontendStats& stats() const;
 
-  struct State;  // shared with the coroutines (resp_server.cc)
+  struct State;  // shared with the accept loop and the connections (server_internal.h)
 
  private:
   std::shared_ptr<State> state_;

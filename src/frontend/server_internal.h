@@ -1,5 +1,5 @@
-// Internal to RespServer: the state shared by the server object and its coroutines, and the
-// per-connection object. Not part of the frontend's API.
+// Internal to RespServer: the state shared by the server object, its accept loop and connections,
+// and the per-connection object. Not part of the frontend's API.
 #pragma once
 
 #include <asio.hpp>
@@ -30,9 +30,10 @@ class Connection;
 struct RespServer::State {
   State(asio::io_context& io_context, Backend& backend, RespServerOptions server_options);
 
-  // Coroutine accounting for wait_stopped(). Thread-safe.
-  void coroutine_started();
-  void coroutine_finished();
+  // Accounting for wait_stopped(): the accept loop and each connection until it is closed and
+  // has no socket operation outstanding. Thread-safe.
+  void task_started();
+  void task_finished();
   // Registers an accepted connection and returns its id; 0 when the server is stopped or full
   // (`full` tells which). Thread-safe.
   uint64_t register_connection(const std::shared_ptr<Connection>& connection, bool& full);
@@ -49,25 +50,30 @@ struct RespServer::State {
   std::atomic<uint16_t> port{0};
 
   std::mutex mu;
-  std::condition_variable coroutines_done;  // notified when live_coroutines drops to 0
-  bool stopped = false;                     // guarded by mu; never reset
-  size_t live_coroutines = 0;               // guarded by mu
-  uint64_t next_connection_id = 1;          // guarded by mu
-  // Open connections (guarded by mu). Weak: the coroutines own their connection.
+  std::condition_variable tasks_done;  // notified when live_tasks drops to 0
+  bool stopped = false;                // guarded by mu; never reset
+  size_t live_tasks = 0;               // guarded by mu
+  uint64_t next_connection_id = 1;     // guarded by mu
+  // Open connections (guarded by mu). Weak: their pending handlers own them.
   std::map<uint64_t, std::weak_ptr<Connection>> connections;
 };
 
-// One client connection. Everything below runs on `strand_` (the reader and writer coroutines,
-// completions posted back by the backend, close()); nothing is touched from another thread.
+// One client connection, driven by completion handlers on `strand_` (socket readiness, write
+// completions, replies posted back by the backend, close()); nothing is touched from another
+// thread. Per request it costs one recv and one send: reading waits for readiness and then
+// reads without blocking (no speculative recv that would find the socket empty), and replies
+// are written with a non-blocking send, falling back to an asynchronous write only when the
+// socket buffer is full.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<RespServer::State> server, Strand strand);
 
   asio::ip::tcp::socket& socket() { return socket_; }
   const Strand& strand() const { return strand_; }
-  // Spawns the reader and writer (once registered under `id`).
+  // Starts serving (once registered under `id`).
   void start(uint64_t id);
-  // Closes the socket and wakes both coroutines; pending replies are dropped. Idempotent.
+  // Closes the socket; outstanding operations end with an error and pending replies are
+  // dropped. Idempotent.
   void close();
 
  private:
@@ -77,8 +83,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string bytes;
   };
 
-  static asio::awaitable<void> read_loop(std::shared_ptr<Connection> self);
-  static asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  // Dispatches buffered commands, then waits for more input unless reading must pause
+  // (pending_ full: resumed by the writer) or stop (QUIT, protocol error).
+  void read_more();
+  void on_readable(const std::error_code& ec);
   // Parses and dispatches buffered commands while there is room; false when reading must stop
   // (protocol error or QUIT).
   bool dispatch_buffered();
@@ -86,25 +94,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Appends a slot for the next request; returns its sequence number.
   uint64_t push_slot();
   void complete(uint64_t sequence, std::string reply);
-  void coroutine_done();
+  // Writes the ready prefix of pending_ after the handlers queued now have run, so replies
+  // completed together leave in one send.
+  void schedule_write();
+  void write_ready();
+  void after_write(bool close_after_write);
+  // Unregisters once closed with no socket operation outstanding.
+  void maybe_finish();
 
   std::shared_ptr<RespServer::State> server_;
   Strand strand_;
   asio::ip::tcp::socket socket_;
-  // Wake-ups: timers that never expire, cancelled to notify. A waiter re-checks its condition
-  // before waiting, and both run on the strand, so no notification is lost.
-  asio::steady_timer writer_wake_;
-  asio::steady_timer reader_wake_;
   resp::RequestParser parser_;
   ConnectionState state_;
+  std::vector<char> read_buffer_;
+  std::string out_;  // the bytes of the write in progress
   // Invariant: pending_[i] is the reply to request number first_sequence_ + i; every earlier
   // request's reply has been handed to the socket.
   std::deque<PendingReply> pending_;
   uint64_t first_sequence_ = 0;
   // The request after whose reply the connection closes (protocol error, QUIT).
   std::optional<uint64_t> close_after_sequence_;
+  int operations_ = 0;        // socket operations whose handler has not run
+  bool read_paused_ = false;  // pending_ was full: the writer resumes reading
+  bool write_scheduled_ = false;
+  bool writing_ = false;  // out_ is being written asynchronously
+  bool started_ = false;
   bool closing_ = false;
-  int live_coroutines_ = 0;
+  bool finished_ = false;
 };
 
 }  // namespace raftkv::frontend

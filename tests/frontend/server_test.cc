@@ -211,6 +211,29 @@ TEST(RespServer, BackpressureBoundsCommandsInFlightPerConnection) {
   }
 }
 
+// Replies far larger than the socket buffers while the client is still sending: the server
+// must neither block its strand on a full socket (the client's send would never finish) nor
+// lose or reorder bytes when a write continues asynchronously.
+TEST(RespServer, RepliesLargerThanTheSocketBuffersLeaveIntactWhenTheClientReads) {
+  testing::FakeBackend backend;
+  ServerHarness harness(backend, local_options());
+  TestClient client(harness.port());
+  constexpr int kCommands = 64;
+  std::vector<std::string> values;
+  std::string batch;
+  for (int i = 0; i < kCommands; ++i) {
+    values.push_back(std::string(256 << 10, static_cast<char>('a' + i % 26)) + std::to_string(i));
+    resp::append_command(batch, {"ECHO", values.back()});
+  }
+  client.send(batch);  // 16 MiB: completes only if the server keeps reading
+  const auto replies = client.read_replies(kCommands);
+  ASSERT_EQ(replies.size(), static_cast<size_t>(kCommands));
+  for (int i = 0; i < kCommands; ++i) {
+    ASSERT_EQ(replies[static_cast<size_t>(i)], Reply::bulk(values[static_cast<size_t>(i)])) << i;
+  }
+  EXPECT_EQ(client.call({"PING"}), Reply::simple("PONG"));
+}
+
 TEST(RespServer, ProtocolErrorIsAnsweredThenOnlyThatClientIsClosed) {
   testing::FakeBackend backend;
   ServerHarness harness(backend, local_options());
