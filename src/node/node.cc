@@ -219,7 +219,17 @@ void NodeImpl::read_on_strand(std::vector<std::string> args, Completion done) {
   handle_ready();
 }
 
-void NodeImpl::step_on_strand(raft::Message m) {
+void NodeImpl::drain_inbox() {
+  std::vector<raft::Message> messages;
+  {
+    std::lock_guard lock(inbox_mu_);
+    messages.swap(inbox_);
+  }
+  for (raft::Message& m : messages) step_message(std::move(m));
+  handle_ready();
+}
+
+void NodeImpl::step_message(raft::Message m) {
   switch (m.type) {
     case raft::MessageType::kSnapChunk:
       on_snapshot_chunk(m);
@@ -234,7 +244,6 @@ void NodeImpl::step_on_strand(raft::Message m) {
     default:
       (void)raft_->step(std::move(m));  // malformed peer input is logged and dropped by the core
   }
-  handle_ready();
 }
 
 void NodeImpl::send_to_peer(raft::Message m) {
@@ -281,7 +290,7 @@ void NodeImpl::handle_ready() {
     count_elections();
     if (rd.soft_state) on_soft_state(*rd.soft_state);
     if (rd.must_persist() || !rd.messages_after_persist.empty()) {
-      PersistJob job{rd.snapshot, rd.entries, rd.hard_state, rd.must_sync,
+      PersistJob job{rd.snapshot, std::move(rd.entries), rd.hard_state, rd.must_sync,
                      std::move(rd.messages_after_persist)};
       {
         std::lock_guard lock(persist_mu_);
@@ -506,9 +515,13 @@ void GroupNode::read(std::vector<std::string> args, Completion done) {
 }
 
 void GroupNode::deliver(raft::Message message) {
-  impl_->post([impl = impl_.get(), m = std::move(message)]() mutable {
-    impl->step_on_strand(std::move(m));
-  });
+  bool first;
+  {
+    std::lock_guard lock(impl_->inbox_mu_);
+    first = impl_->inbox_.empty();
+    impl_->inbox_.push_back(std::move(message));
+  }
+  if (first) impl_->post([impl = impl_.get()] { impl->drain_inbox(); });
 }
 
 void GroupNode::report_unreachable(NodeId peer) {

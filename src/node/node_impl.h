@@ -63,7 +63,9 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void propose_on_strand(std::string payload, Completion done);
   void flush_proposals();
   void read_on_strand(std::vector<std::string> args, Completion done);
-  void step_on_strand(raft::Message m);
+  // Steps every message delivered so far, then handles one Ready for all of them.
+  void drain_inbox();
+  void step_message(raft::Message m);
   // Snapshot transfer (snapshot_transfer.h) on the strand.
   void on_snapshot_chunk(const raft::Message& m);
   void on_snapshot_chunk_resp(const raft::Message& m);
@@ -126,6 +128,11 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   // Verified received snapshots offered to the core, by (index, term), until its Ready.
   std::map<std::pair<Index, Term>, std::shared_ptr<storage::SnapshotFileReader>> received_;
   Term last_candidate_term_;  // the newest term this node campaigned in (elections_started_)
+
+  // Peer messages not yet stepped (any thread → strand). A drain is posted only when the inbox
+  // goes from empty to non-empty, so messages arriving together make one Ready.
+  std::mutex inbox_mu_;
+  std::vector<raft::Message> inbox_;
 
   // Persister.
   std::mutex persist_mu_;
