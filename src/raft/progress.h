@@ -57,6 +57,7 @@ struct Progress {
   bool probe_sent = false;     // kProbe: an App is outstanding; pause until it is answered
   Index pending_snapshot;      // kSnapshot: index of the snapshot being sent
   bool recent_active = false;  // heard from within the current check-quorum period
+  Index sent_commit;           // the highest commit index an App to this follower carried
   Inflights inflights;
   bool learner = false;
 

@@ -159,7 +159,7 @@ ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
     } else {
       if (prs_.find(lead_transferee_) == prs_.end()) abort_leader_transfer();
       // The quorum changed: entries may now be committed.
-      if (maybe_commit()) bcast_append();
+      if (maybe_commit()) bcast_commit();
     }
   }
   return conf_;

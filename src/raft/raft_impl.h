@@ -111,6 +111,8 @@ class RaftImpl {
   void handle_heartbeat_response(const Message& m, Progress& pr);
   void handle_transfer_leader(const Message& m);
   void bcast_append();
+  // After the commit index advanced (see raft_leader.cc).
+  void bcast_commit();
   void bcast_heartbeat(uint64_t context);
   bool maybe_send_append(NodeId to, bool send_if_empty);
   bool maybe_commit();

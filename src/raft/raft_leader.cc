@@ -192,6 +192,18 @@ void RaftImpl::bcast_append() {
   }
 }
 
+void RaftImpl::bcast_commit() {
+  // Every App carries the leader's commit index (Raft §5.3, leaderCommit). A follower with Apps
+  // in flight learns the new one from the App sent when they are acknowledged
+  // (handle_append_response), so under load the commit rides on the next entries instead of an
+  // App of its own to every follower after every commit; an idle follower is told now.
+  for (auto& [id, pr] : prs_) {
+    if (id == id_) continue;
+    if (pr.state == ProgressState::kReplicate && pr.inflights.count() > 0) continue;
+    maybe_send_append(id, true);
+  }
+}
+
 void RaftImpl::bcast_heartbeat(uint64_t context) {
   for (auto& [id, pr] : prs_) {
     if (id == id_) continue;
@@ -226,6 +238,7 @@ bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
     } else if (pr.state == ProgressState::kProbe) {
       pr.probe_sent = true;
     }
+    pr.sent_commit = std::max(pr.sent_commit, log_.committed());
     send(Message{.type = MessageType::kApp,
                  .to = to,
                  .log_term = *prev_term,
@@ -277,11 +290,16 @@ void RaftImpl::handle_append_response(const Message& m, Progress& pr) {
       break;
   }
   if (maybe_commit()) {
-    bcast_append();
+    bcast_commit();
   } else if (was_paused) {
     maybe_send_append(m.from, true);
   }
   while (maybe_send_append(m.from, false)) {
+  }
+  // Nothing left in flight to carry a commit index this follower has not been sent.
+  if (pr.state == ProgressState::kReplicate && pr.inflights.count() == 0 &&
+      pr.sent_commit < log_.committed()) {
+    maybe_send_append(m.from, true);
   }
   if (m.from == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from);
 }

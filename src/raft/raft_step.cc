@@ -236,7 +236,7 @@ void RaftImpl::handle_storage_append_done(const Message& m) {
   // Count ourselves only for entries that are durable and still ours.
   if (m.index <= log_.stable_last() && log_.term_or_zero(m.index) == m.log_term &&
       it->second.maybe_update(m.index)) {
-    if (maybe_commit()) bcast_append();
+    if (maybe_commit()) bcast_commit();
   }
 }
 

@@ -122,6 +122,24 @@ TEST(Replication, SteadyStateMessageCounts) {
   EXPECT_EQ(c.delivered.size(), 2u);
 }
 
+TEST(Replication, PipelinedProposalsCarryTheCommitIndexOnTheirAppsNotExtraOnes) {
+  // Ten proposals in flight at once: each is one App per follower. The commit index advances
+  // with each acknowledgement, but a follower with Apps still in flight learns it from the App
+  // that follows its last acknowledgement, not from an extra App per commit (which would cost up
+  // to 2 * 10 more). Followers still end with the leader's commit index, without any tick.
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.stabilize();
+  c.reset_counts();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.node(1).propose(fmt::format("p{}", i)).is_ok());
+  c.stabilize();
+  EXPECT_LE(c.delivered[MessageType::kApp], 2u * 10 + 2);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(c.applied_data(id).size(), 10u) << "node " << id;
+    EXPECT_EQ(c.node(id).commit_index(), c.node(1).commit_index()) << "node " << id;
+  }
+}
+
 TEST(Replication, PersistenceAcrossCrashOfAllNodes) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
