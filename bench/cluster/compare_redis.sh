@@ -42,16 +42,41 @@ for _ in $(seq 100); do
 done
 [ -n "$leader" ] || { echo "raftkv cluster elected no leader"; exit 1; }
 
-# rps and p50/p99 (ms) of one redis-benchmark test, from its CSV output.
-measure() {  # port test clients requests
-  # Bounded: redis-benchmark reconnects forever to a server that went away.
-  timeout 300 redis-benchmark -p "$1" -t "$2" -c "$3" -n "$4" -d 100 -r 10000 --csv 2>/dev/null |
-    awk -F',' 'NR==2 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); printf "%10.0f %8s %8s", $2, $5, $7 }'
+# CPU time (clock ticks, user + system, every thread) of the given processes.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
+  done
+  echo "$total"
 }
-printf "%-6s %-4s | %-28s | %-28s\n" "test" "-c" "raftkv (3 nodes) rps p50 p99" "redis fsync=always rps p50 p99"
+hz=$(getconf CLK_TCK)
+raftkv_pids=$(pgrep -f -- "--data-dir $work/raftkv" | tr '\n' ' ')
+
+# rps, p50/p99 (ms) and the server side's CPU per request (us, all its processes) of one
+# redis-benchmark test, from its CSV output.
+measure() {  # port test clients requests pids...
+  local port=$1 test=$2 clients=$3 requests=$4
+  shift 4
+  local before after
+  before=$(cpu_ticks "$@")
+  # Bounded: redis-benchmark reconnects forever to a server that went away.
+  local line
+  line=$(timeout 300 redis-benchmark -p "$port" -t "$test" -c "$clients" -n "$requests" -d 100 \
+    -r 10000 --csv 2>/dev/null | awk -F',' 'NR==2 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i);
+      printf "%10.0f %8s %8s", $2, $5, $7 }')
+  after=$(cpu_ticks "$@")
+  printf "%s %7.1f" "$line" "$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" \
+    'BEGIN { print t * 1000000 / hz / n }')"
+}
+printf "%-6s %-4s | %-36s | %-36s\n" "test" "-c" "raftkv (3 nodes) rps p50 p99 cpu/req" \
+  "redis fsync=always rps p50 p99 cpu/req"
 for c in 1 16 64; do
-  n=$(( c == 1 ? 2000 : 20000 ))
+  n=$(( c == 1 ? 2000 : 40000 ))
   for t in set get; do
-    printf "%-6s %-4s | %s | %s\n" "$t" "$c" "$(measure $leader $t $c $n)" "$(measure $redis_port $t $c $n)"
+    # shellcheck disable=SC2086
+    printf "%-6s %-4s | %s | %s\n" "$t" "$c" "$(measure $leader $t $c $n $raftkv_pids)" \
+      "$(measure $redis_port $t $c $n $redis_pid)"
   done
 done
+echo "p50/p99 in ms; cpu/req: server CPU (user+system, all threads of all its processes) per request, us"
