@@ -41,12 +41,12 @@ void NodeImpl::persist_loop() {
         }
         snapshot_index_ = job.snapshot->meta.index.value();
       }
+      sync |= job.must_sync || !job.entries.empty();
       if (!job.entries.empty() || job.hard_state) {
-        auto t = wal_->append(job.entries, job.hard_state);
+        auto t = wal_->append(std::move(job.entries), job.hard_state);
         if (!t.is_ok())
           RAFTKV_FATAL("WAL append failed, the node must stop: {}", t.status().to_string());
       }
-      sync |= job.must_sync || !job.entries.empty();
     }
     // Group commit: one fdatasync makes every Ready drained above durable.
     if (sync) {

@@ -298,6 +298,17 @@ Result<raft::Entry> Wal::read_entry_from_disk(const File& file, Index index,
 
 Result<AppendTicket> Wal::append(const std::vector<raft::Entry>& entries,
                                  const std::optional<raft::HardState>& hard_state) {
+  return append_impl(entries, hard_state);
+}
+
+Result<AppendTicket> Wal::append(std::vector<raft::Entry>&& entries,
+                                 const std::optional<raft::HardState>& hard_state) {
+  return append_impl(entries, hard_state);
+}
+
+template <typename Entries>
+Result<AppendTicket> Wal::append_impl(Entries& entries,
+                                      const std::optional<raft::HardState>& hard_state) {
   std::lock_guard lock(mu_);
   if (!failed_) return failed_;
   size_t skip = 0;
@@ -328,13 +339,16 @@ Result<AppendTicket> Wal::append(const std::vector<raft::Entry>& entries,
   }
   const uint64_t lsn = ++appended_lsn_;
   for (size_t k = skip; k < entries.size(); ++k) {
-    Record record{.type = RecordType::kEntry, .entry = entries[k]};
-    const auto [seq, offset] = emit_record_locked(record);
+    const auto [seq, offset] = emit_entry_locked(entries[k]);
     locs_.push_back(
         EntryLocation{entries[k].term, seq, offset,
                       static_cast<uint32_t>(entries[k].data.size() + kEntryPayloadOverhead)});
     cache_bytes_ += entries[k].size_bytes();
-    cache_.push_back(CachedEntry{std::move(record.entry), lsn});
+    if constexpr (std::is_const_v<std::remove_reference_t<Entries>>) {
+      cache_.push_back(CachedEntry{entries[k], lsn});
+    } else {
+      cache_.push_back(CachedEntry{std::move(entries[k]), lsn});
+    }
   }
   if (hard_state) {
     hard_state_ = *hard_state;
@@ -359,24 +373,42 @@ void Wal::truncate_suffix_locked(Index from) {
 std::pair<uint64_t, uint64_t> Wal::emit_record_locked(const Record& record) {
   std::string bytes;
   encode_record(record, &bytes);
-  const bool full = write_offset_ + bytes.size() + kSealRecordSize > options_.segment_bytes &&
+  return emit_locked(bytes.size(), [&](std::string* out) { out->append(bytes); });
+}
+
+std::pair<uint64_t, uint64_t> Wal::emit_entry_locked(const raft::Entry& entry) {
+  return emit_locked(encoded_entry_record_size(entry),
+                     [&](std::string* out) { encode_entry_record(entry, out); });
+}
+
+template <typename Encode>
+std::pair<uint64_t, uint64_t> Wal::emit_locked(uint64_t size, Encode&& encode) {
+  const bool full = write_offset_ + size + kSealRecordSize > options_.segment_bytes &&
                     write_offset_ > kSegmentHeaderSize + padded_record_size(24);
   if (!segment_open_ || full) roll_segment_locked();
   const auto position = std::make_pair(write_seq_, write_offset_);
-  push_write_locked(std::move(bytes));
+  std::string& buffer = write_buffer_locked();
+  const size_t before = buffer.size();
+  encode(&buffer);
+  RAFTKV_ASSERT(buffer.size() - before == size, "record encoded as {} bytes, expected {}",
+                buffer.size() - before, size);
+  write_offset_ += size;
   return position;
 }
 
-void Wal::push_write_locked(std::string bytes) {
-  const uint64_t size = bytes.size();
+std::string& Wal::write_buffer_locked() {
   auto* last = pending_.empty() ? nullptr : std::get_if<PendingWrite>(&pending_.back());
   if (last != nullptr && last->seq == write_seq_ &&
       last->offset + last->bytes.size() == write_offset_) {
-    last->bytes.append(bytes);
-  } else {
-    pending_.push_back(PendingWrite{write_seq_, write_offset_, std::move(bytes)});
+    return last->bytes;
   }
-  write_offset_ += size;
+  pending_.push_back(PendingWrite{write_seq_, write_offset_, {}});
+  return std::get<PendingWrite>(pending_.back()).bytes;
+}
+
+void Wal::push_write_locked(std::string bytes) {
+  write_buffer_locked().append(bytes);
+  write_offset_ += bytes.size();
 }
 
 void Wal::roll_segment_locked() {

@@ -100,6 +100,9 @@ class Wal final : public raft::LogStorage {
   // snapshot index are skipped. Not durable until a sync covers it.
   Result<AppendTicket> append(const std::vector<raft::Entry>& entries,
                               const std::optional<raft::HardState>& hard_state = std::nullopt);
+  // The same, moving the entries into the cache instead of copying them.
+  Result<AppendTicket> append(std::vector<raft::Entry>&& entries,
+                              const std::optional<raft::HardState>& hard_state = std::nullopt);
   // Makes everything appended before this call durable (group commit) and returns the durable
   // end of the log.
   Result<DurablePoint> sync();
@@ -171,7 +174,19 @@ class Wal final : public raft::LogStorage {
   Result<Term> term_locked(Index i) const;
   // Appends an encoded record to the pending writes, rolling to a new segment first if it
   // does not fit; returns its (seq, offset).
+  // Entries is `const std::vector<raft::Entry>` (copied into the cache) or non-const (moved).
+  template <typename Entries>
+  Result<AppendTicket> append_impl(Entries& entries,
+                                   const std::optional<raft::HardState>& hard_state);
+  // Encodes a record at the write position, rolling to a new segment first when it would not
+  // leave room for the seal; returns its (segment, offset).
   std::pair<uint64_t, uint64_t> emit_record_locked(const Record& record);
+  std::pair<uint64_t, uint64_t> emit_entry_locked(const raft::Entry& entry);
+  // `encode` appends exactly `size` bytes to the buffer it is given.
+  template <typename Encode>
+  std::pair<uint64_t, uint64_t> emit_locked(uint64_t size, Encode&& encode);
+  // The pending write that ends at the write position (a new one if none does).
+  std::string& write_buffer_locked();
   void push_write_locked(std::string bytes);
   void roll_segment_locked();
   void truncate_suffix_locked(Index from);

@@ -73,45 +73,72 @@ uint64_t get_u64(const char* p) {
   return v;
 }
 
+namespace {
+
+// Appends a record whose payload (`payload_len` bytes) `write_payload` appends to `out`:
+// header, payload, CRC over everything after the CRC field, zero padding.
+template <typename WritePayload>
+void encode_with_payload(RecordType type, size_t payload_len, std::string* out,
+                         WritePayload&& write_payload) {
+  RAFTKV_ASSERT(payload_len <= kMaxRecordPayload, "record payload {} exceeds the cap {}",
+                payload_len, kMaxRecordPayload);
+  const size_t start = out->size();
+  out->reserve(start + padded_record_size(payload_len));
+  put_u32(out, 0);  // crc, filled below
+  put_u32(out, static_cast<uint32_t>(payload_len));
+  out->push_back(static_cast<char>(type));
+  out->append(3, '\0');
+  write_payload(out);
+  RAFTKV_ASSERT(out->size() - start == kRecordHeaderSize + payload_len,
+                "record payload of {} bytes announced as {}", out->size() - start, payload_len);
+  const uint32_t crc = crc32c(out->data() + start + 4, out->size() - start - 4);
+  for (int i = 0; i < 4; ++i) (*out)[start + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  out->append(padded_record_size(payload_len) - (out->size() - start), '\0');
+}
+
+}  // namespace
+
+void encode_entry_record(const raft::Entry& entry, std::string* out) {
+  encode_with_payload(RecordType::kEntry, 17 + entry.data.size(), out, [&](std::string* o) {
+    put_u64(o, entry.term.value());
+    put_u64(o, entry.index.value());
+    o->push_back(static_cast<char>(entry.type));
+    o->append(entry.data);
+  });
+}
+
+size_t encoded_entry_record_size(const raft::Entry& entry) {
+  return padded_record_size(17 + entry.data.size());
+}
+
 void encode_record(const Record& record, std::string* out) {
-  std::string payload;
   switch (record.type) {
     case RecordType::kEntry:
-      payload.reserve(17 + record.entry.data.size());
-      put_u64(&payload, record.entry.term.value());
-      put_u64(&payload, record.entry.index.value());
-      payload.push_back(static_cast<char>(record.entry.type));
-      payload.append(record.entry.data);
-      break;
+      encode_entry_record(record.entry, out);
+      return;
     case RecordType::kHardState:
-      put_u64(&payload, record.hard_state.term.value());
-      put_u64(&payload, record.hard_state.vote.value());
-      put_u64(&payload, record.hard_state.commit.value());
-      break;
+      encode_with_payload(record.type, 24, out, [&](std::string* o) {
+        put_u64(o, record.hard_state.term.value());
+        put_u64(o, record.hard_state.vote.value());
+        put_u64(o, record.hard_state.commit.value());
+      });
+      return;
     case RecordType::kTruncate:
-      put_u64(&payload, record.index.value());
-      break;
+      encode_with_payload(record.type, 8, out,
+                          [&](std::string* o) { put_u64(o, record.index.value()); });
+      return;
     case RecordType::kLogReset:
-      put_u64(&payload, record.index.value());
-      put_u64(&payload, record.term.value());
-      break;
+      encode_with_payload(record.type, 16, out, [&](std::string* o) {
+        put_u64(o, record.index.value());
+        put_u64(o, record.term.value());
+      });
+      return;
     case RecordType::kSegmentEnd:
-      put_u64(&payload, record.next_seq);
-      break;
+      encode_with_payload(record.type, 8, out,
+                          [&](std::string* o) { put_u64(o, record.next_seq); });
+      return;
   }
-  RAFTKV_ASSERT(payload.size() <= kMaxRecordPayload, "record payload {} exceeds the cap {}",
-                payload.size(), kMaxRecordPayload);
-  const size_t start = out->size();
-  put_u32(out, 0);  // crc, filled below
-  put_u32(out, static_cast<uint32_t>(payload.size()));
-  out->push_back(static_cast<char>(record.type));
-  out->append(3, '\0');
-  out->append(payload);
-  const uint32_t crc = crc32c(out->data() + start + 4, out->size() - start - 4);
-  std::string crc_bytes;
-  put_u32(&crc_bytes, crc);
-  out->replace(start, 4, crc_bytes);
-  out->append(padded_record_size(payload.size()) - (out->size() - start), '\0');
+  RAFTKV_ASSERT(false, "unknown record type {}", static_cast<int>(record.type));
 }
 
 std::string encode_segment_header(const SegmentHeader& header) {

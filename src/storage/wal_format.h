@@ -105,6 +105,9 @@ inline uint64_t padded_record_size(uint64_t payload_len) {
 
 // Appends the complete, padded record to `out`.
 void encode_record(const Record& record, std::string* out);
+// The same for an entry record, without copying the entry into a Record.
+void encode_entry_record(const raft::Entry& entry, std::string* out);
+size_t encoded_entry_record_size(const raft::Entry& entry);
 std::string encode_segment_header(const SegmentHeader& header);
 
 // Checks and decodes the record at `offset` of `data`; on success *size_out is its padded size.
