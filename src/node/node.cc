@@ -466,8 +466,9 @@ void NodeImpl::refresh_status() {
   st.fsyncs = fsyncs_.load();
   st.elections_started = elections_started_.load();
   st.elections_won = elections_won_.load();
+  role_.store(st.role, std::memory_order_relaxed);
+  leader_.store(st.leader.value(), std::memory_order_relaxed);
   std::lock_guard lock(status_mu_);
-  st.proposals = status_.proposals;
   st.leader_changes = status_.leader_changes;
   status_ = std::move(st);
 }
@@ -499,10 +500,7 @@ void GroupNode::write(std::vector<std::string> args, kv::RequestHeader header, C
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
   std::string payload = kv::encode_request(header, args);
-  {
-    std::lock_guard lock(impl_->status_mu_);
-    ++impl_->status_.proposals;
-  }
+  impl_->proposals_total_.fetch_add(1, std::memory_order_relaxed);
   impl_->post([impl = impl_.get(), payload = std::move(payload), done = std::move(done)]() mutable {
     impl->propose_on_strand(std::move(payload), std::move(done));
   });
@@ -537,8 +535,20 @@ Status GroupNode::transfer_leadership(NodeId to) {
 }
 
 NodeStatus GroupNode::status() const {
-  std::lock_guard lock(impl_->status_mu_);
-  return impl_->status_;
+  NodeStatus st;
+  {
+    std::lock_guard lock(impl_->status_mu_);
+    st = impl_->status_;
+  }
+  st.proposals = impl_->proposals_total_.load(std::memory_order_relaxed);
+  return st;
+}
+
+raft::Role GroupNode::role() const {
+  return impl_->role_.load(std::memory_order_relaxed);
+}
+NodeId GroupNode::leader() const {
+  return NodeId(impl_->leader_.load(std::memory_order_relaxed));
 }
 
 const LatencyHistogram& GroupNode::fsync_latency() const {

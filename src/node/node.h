@@ -137,6 +137,10 @@ class GroupNode {
   Status transfer_leadership(NodeId to);
 
   NodeStatus status() const;
+  // The role and leader as of the last status refresh, without copying the whole status (for
+  // the per-request leader check).
+  raft::Role role() const;
+  NodeId leader() const;
   // Durations of the WAL's group-commit fdatasync calls.
   const LatencyHistogram& fsync_latency() const;
   // Durations and sizes of the snapshots this node wrote.

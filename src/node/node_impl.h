@@ -178,6 +178,9 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   mutable std::mutex transfer_stats_mu_;
   SnapshotTransferStats transfer_stats_;  // sender + receiver, copied on the strand
 
+  std::atomic<raft::Role> role_{raft::Role::kFollower};  // status_.role, readable without a lock
+  std::atomic<uint64_t> leader_{0};                      // status_.leader likewise
+  std::atomic<uint64_t> proposals_total_{0};             // writes submitted (status().proposals)
   mutable std::mutex status_mu_;
   std::condition_variable status_cv_;
   NodeStatus status_;

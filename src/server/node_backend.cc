@@ -38,9 +38,8 @@ void NodeBackend::read(std::vector<std::string> args, frontend::ReadConsistency 
                        frontend::Completion done) {
   done = timed(args.empty() ? std::string() : args[0], std::move(done));
   if (consistency == frontend::ReadConsistency::kLinearizable) {
-    const node::NodeStatus st = node_.status();
-    if (st.role != raft::Role::kLeader) {
-      done(Status(ErrorCode::kNotLeader, node_.client_addr(st.leader)));
+    if (node_.role() != raft::Role::kLeader) {
+      done(Status(ErrorCode::kNotLeader, node_.client_addr(node_.leader())));
       return;
     }
   }
