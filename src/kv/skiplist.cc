@@ -1,5 +1,7 @@
 #include "kv/skiplist.h"
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <thread>
 
@@ -7,31 +9,85 @@
 
 namespace raftkv::kv {
 
-// A node and its `height` next pointers live in one allocation: the pointers follow the struct.
-// Invariant: key and height never change after the node is published.
-struct ConcurrentSkipList::Node {
-  std::string key;
-  std::atomic<const std::string*> value;
-  int height;
-  std::atomic<Node*>* next;  // points just past this struct, `height` entries
+namespace {
 
-  Node* load_next(int level) const { return next[level].load(std::memory_order_acquire); }
+// Bytewise three-way comparison (as memcmp, then shorter first), inlined: keys are short and
+// share long prefixes ("key:000000001234"), where a call to memcmp costs more than the compare.
+int compare_keys(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) {
+      x = __builtin_bswap64(x);  // big-endian order = bytewise order
+      y = __builtin_bswap64(y);
+      return x < y ? -1 : 1;
+    }
+  }
+  for (; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+
+}  // namespace
+
+// An immutable value: its size, then its bytes, in one allocation.
+struct ConcurrentSkipList::Value {
+  size_t size;
+
+  std::string_view view() const { return {reinterpret_cast<const char*>(this + 1), size}; }
+
+  static const Value* make(std::string_view bytes) {
+    void* memory = ::operator new(sizeof(Value) + bytes.size());
+    auto* value = new (memory) Value{bytes.size()};
+    if (!bytes.empty()) std::memcpy(value + 1, bytes.data(), bytes.size());
+    return value;
+  }
+  static void destroy(const Value* value) {
+    if (value != nullptr) ::operator delete(const_cast<Value*>(value));  // trivially destructible
+  }
 };
 
+// A node is one allocation: this struct, then `height` next pointers, then the key bytes.
+// Invariant: key and height never change after the node is published.
+struct ConcurrentSkipList::Node {
+  std::atomic<const Value*> value;
+  uint32_t key_size;
+  uint32_t height;
+
+  std::atomic<Node*>* next() { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
+  const std::atomic<Node*>* next() const {
+    return reinterpret_cast<const std::atomic<Node*>*>(this + 1);
+  }
+  std::string_view key() const {
+    return {reinterpret_cast<const char*>(next() + height), key_size};
+  }
+  Node* load_next(int level) const { return next()[level].load(std::memory_order_acquire); }
+};
 ConcurrentSkipList::Node* ConcurrentSkipList::new_node(std::string_view key, std::string_view value,
                                                        int height) {
-  const size_t bytes = sizeof(Node) + sizeof(std::atomic<Node*>) * static_cast<size_t>(height);
+  static_assert(sizeof(Node) % alignof(std::atomic<Node*>) == 0, "next pointers follow Node");
+  RAFTKV_ASSERT(key.size() <= UINT32_MAX, "skiplist key of {} bytes is too long", key.size());
+  const size_t bytes =
+      sizeof(Node) + sizeof(std::atomic<Node*>) * static_cast<size_t>(height) + key.size();
   void* memory = ::operator new(bytes, std::align_val_t(alignof(Node)));
-  Node* node = new (memory) Node{std::string(key), {}, height, nullptr};
-  node->value.store(new std::string(value), std::memory_order_relaxed);
-  node->next = reinterpret_cast<std::atomic<Node*>*>(static_cast<char*>(memory) + sizeof(Node));
-  for (int i = 0; i < height; ++i) new (&node->next[i]) std::atomic<Node*>(nullptr);
+  Node* node = new (memory)
+      Node{{Value::make(value)}, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(height)};
+  for (int i = 0; i < height; ++i) new (&node->next()[i]) std::atomic<Node*>(nullptr);
+  if (!key.empty()) {
+    std::memcpy(reinterpret_cast<char*>(node->next() + height), key.data(), key.size());
+  }
   return node;
 }
 
 void ConcurrentSkipList::delete_node(Node* node) {
-  delete node->value.load(std::memory_order_relaxed);
-  node->~Node();  // std::atomic<Node*> is trivially destructible
+  Value::destroy(node->value.load(std::memory_order_relaxed));
+  node->~Node();  // the next pointers are trivially destructible
   ::operator delete(node, std::align_val_t(alignof(Node)));
 }
 
@@ -91,7 +147,7 @@ ConcurrentSkipList::Node* ConcurrentSkipList::find_greater_or_equal(std::string_
   int level = height_.load(std::memory_order_acquire) - 1;
   while (true) {
     Node* next = x->load_next(level);
-    if (next != nullptr && std::string_view(next->key) < key) {
+    if (next != nullptr && compare_keys(next->key(), key) < 0) {
       x = next;
     } else {
       if (prev != nullptr) prev[level] = x;
@@ -104,9 +160,8 @@ ConcurrentSkipList::Node* ConcurrentSkipList::find_greater_or_equal(std::string_
 bool ConcurrentSkipList::put(std::string_view key, std::string_view value) {
   Node* prev[kMaxHeight];
   Node* found = find_greater_or_equal(key, prev);
-  if (found != nullptr && found->key == key) {
-    const std::string* old =
-        found->value.exchange(new std::string(value), std::memory_order_acq_rel);
+  if (found != nullptr && found->key() == key) {
+    const Value* old = found->value.exchange(Value::make(value), std::memory_order_acq_rel);
     retire(nullptr, old);
     return false;
   }
@@ -120,10 +175,10 @@ bool ConcurrentSkipList::put(std::string_view key, std::string_view value) {
   }
   Node* node = new_node(key, value, height);
   for (int i = 0; i < height; ++i) {
-    node->next[i].store(prev[i]->load_next(i), std::memory_order_relaxed);
+    node->next()[i].store(prev[i]->load_next(i), std::memory_order_relaxed);
   }
   // Publish bottom-up: a reader that finds the node at level i also finds it below.
-  for (int i = 0; i < height; ++i) prev[i]->next[i].store(node, std::memory_order_release);
+  for (int i = 0; i < height; ++i) prev[i]->next()[i].store(node, std::memory_order_release);
   size_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -131,11 +186,11 @@ bool ConcurrentSkipList::put(std::string_view key, std::string_view value) {
 bool ConcurrentSkipList::erase(std::string_view key) {
   Node* prev[kMaxHeight];
   Node* found = find_greater_or_equal(key, prev);
-  if (found == nullptr || found->key != key) return false;
+  if (found == nullptr || found->key() != key) return false;
   // Unlink top-down; the node keeps its own next pointers so in-flight readers walk on.
-  for (int i = found->height - 1; i >= 0; --i) {
+  for (int i = static_cast<int>(found->height) - 1; i >= 0; --i) {
     RAFTKV_ASSERT(prev[i]->load_next(i) == found, "skiplist predecessor mismatch at level {}", i);
-    prev[i]->next[i].store(found->load_next(i), std::memory_order_release);
+    prev[i]->next()[i].store(found->load_next(i), std::memory_order_release);
   }
   size_.fetch_sub(1, std::memory_order_relaxed);
   retire(found, nullptr);
@@ -144,7 +199,7 @@ bool ConcurrentSkipList::erase(std::string_view key) {
 
 void ConcurrentSkipList::clear() {
   Node* node = head_->load_next(0);
-  for (int i = 0; i < kMaxHeight; ++i) head_->next[i].store(nullptr, std::memory_order_release);
+  for (int i = 0; i < kMaxHeight; ++i) head_->next()[i].store(nullptr, std::memory_order_release);
   size_.store(0, std::memory_order_relaxed);
   // The unlinked chain is retired node by node (each keeps its forward pointers).
   while (node != nullptr) {
@@ -155,7 +210,7 @@ void ConcurrentSkipList::clear() {
   maybe_reclaim(/*force=*/false);
 }
 
-void ConcurrentSkipList::retire(Node* node, const std::string* value) {
+void ConcurrentSkipList::retire(Node* node, const Value* value) {
   // The epoch is read after the unlink (program order + seq_cst), see the header.
   retired_.push_back(Retired{global_epoch_.load(std::memory_order_seq_cst), node, value});
   if (retired_.size() >= kReclaimThreshold) maybe_reclaim(/*force=*/false);
@@ -175,7 +230,7 @@ void ConcurrentSkipList::maybe_reclaim(bool force) {
   for (auto& r : retired_) {
     if (r.epoch < min_active) {
       if (r.node != nullptr) delete_node(r.node);
-      delete r.value;
+      Value::destroy(r.value);
     } else {
       retired_[kept++] = r;
     }
@@ -186,14 +241,14 @@ void ConcurrentSkipList::maybe_reclaim(bool force) {
 std::optional<std::string> ConcurrentSkipList::get(std::string_view key) const {
   ReaderGuard guard(*this);
   Node* node = find_greater_or_equal(key, nullptr);
-  if (node == nullptr || node->key != key) return std::nullopt;
-  return *node->value.load(std::memory_order_acquire);
+  if (node == nullptr || node->key() != key) return std::nullopt;
+  return std::string(node->value.load(std::memory_order_acquire)->view());
 }
 
 bool ConcurrentSkipList::contains(std::string_view key) const {
   ReaderGuard guard(*this);
   Node* node = find_greater_or_equal(key, nullptr);
-  return node != nullptr && node->key == key;
+  return node != nullptr && node->key() == key;
 }
 
 void ConcurrentSkipList::visit_from(
@@ -202,7 +257,7 @@ void ConcurrentSkipList::visit_from(
   ReaderGuard guard(*this);
   for (Node* node = find_greater_or_equal(start, nullptr); node != nullptr;
        node = node->load_next(0)) {
-    if (!visit(node->key, *node->value.load(std::memory_order_acquire))) return;
+    if (!visit(node->key(), node->value.load(std::memory_order_acquire)->view())) return;
   }
 }
 

@@ -12,8 +12,12 @@
 //   - Publication (LevelDB's memtable scheme): a new node is fully built (key, value, its own
 //     next pointers) before it is linked in with release stores, bottom level first; readers load
 //     next pointers and value pointers with acquire, so a reader that reaches a node sees it
-//     fully built. Keys are immutable after publication; a value is an immutable heap string
+//     fully built. Keys are immutable after publication; a value is an immutable heap block
 //     replaced as a whole (release exchange of the node's value pointer).
+//
+// Layout (skiplist.cc): a node is one allocation holding its header, its `height` next
+// pointers and then its key bytes, so a key comparison reads the node's own memory (no second
+// allocation to miss on); a value is one allocation (size + bytes).
 //   - Reclamation (epoch-based, a single reclaimer = the writer): an erased node, or a replaced
 //     value, is unlinked first and then retired with the global epoch R read after unlinking.
 //     A reader announces the epoch e it read from the global counter in a reader slot, then
@@ -74,10 +78,11 @@ class ConcurrentSkipList {
   static constexpr size_t kReclaimThreshold = 256;
 
   struct Node;
+  struct Value;
   struct Retired {
     uint64_t epoch;
-    Node* node;                // erased node (frees its value too), or nullptr
-    const std::string* value;  // replaced value, or nullptr
+    Node* node;          // erased node (frees its value too), or nullptr
+    const Value* value;  // replaced value, or nullptr
   };
   struct alignas(64) ReaderSlot {
     std::atomic<uint64_t> epoch{0};  // 0 = free; otherwise the epoch announced by its reader
@@ -100,7 +105,7 @@ class ConcurrentSkipList {
   int random_height();
   // First node with key >= `key` (or nullptr); fills prev[0..kMaxHeight) when given.
   Node* find_greater_or_equal(std::string_view key, Node** prev) const;
-  void retire(Node* node, const std::string* value);
+  void retire(Node* node, const Value* value);
   void maybe_reclaim(bool force);
 
   Node* head_;
