@@ -2,9 +2,12 @@
 //
 // An engine holds two ordered keyspaces:
 //   kData: user keys → encoded values (see value_codec.h);
-//   kMeta: the state machine's own records (applied index, client sessions, cached replies),
-//          written in the same batches as the data so that a durable engine (RocksDB, later)
-//          keeps them consistent with the data across crashes.
+//   kMeta: the state machine's own records (client sessions, cached replies), written in the
+//          same batches as the data so that a durable engine (RocksDB, later) keeps them
+//          consistent with the data across crashes. The applied record (index, term, time) is
+//          kept in the state machine's members and added only to snapshots (state_machine.h):
+//          a durable engine will need it written into its batches again (per batch or at
+//          each flush) so that a restart knows which index its data reflects.
 // All writes go through write(WriteBatch): the ops of one batch are applied in order, and a
 // durable engine applies a batch atomically. The state machine writes one batch per log entry.
 //

@@ -54,11 +54,7 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
     reply = apply_request(entry.data, batch);
   }
-  std::string applied_record;
-  append_u64_be(applied_record, entry.index.value());
-  append_u64_be(applied_record, entry.term.value());
-  append_u64_be(applied_record, static_cast<uint64_t>(now_ms_.load(std::memory_order_relaxed)));
-  batch.put(Space::kMeta, kAppliedKey, applied_record);
+  // The applied record (index, term, time) is not written to the engine: see has_applied_record_.
   // Copy-on-write for an active snapshot view: pre-images are recorded before the engine
   // changes (the ordering snapshot_view.cc relies on).
   if (shadow_ != nullptr && !shadow_->record(*engine_, batch)) shadow_.reset();
@@ -66,6 +62,7 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   RAFTKV_ASSERT(s.is_ok(), "engine write failed applying index {}: {}", entry.index.value(),
                 s.to_string());
   applied_term_ = entry.term;
+  has_applied_record_ = true;
   applied_index_.store(entry.index.value(), std::memory_order_release);
   return reply;
 }
@@ -183,19 +180,44 @@ Reply StateMachine::read(const std::vector<std::string>& args, int64_t now_ms_ar
   return execute_command(*engine_, nullptr, args, now, options_.limits);
 }
 
+void StateMachine::scan_meta(const ScanVisitor& visit) const {
+  std::string applied_record;
+  bool applied_pending = has_applied_record_;
+  if (applied_pending) {
+    append_u64_be(applied_record, applied_index_.load(std::memory_order_relaxed));
+    append_u64_be(applied_record, applied_term_.value());
+    append_u64_be(applied_record, static_cast<uint64_t>(now_ms_.load(std::memory_order_relaxed)));
+  }
+  bool go_on = true;
+  engine_->scan(Space::kMeta, "", [&](std::string_view key, std::string_view value) {
+    RAFTKV_ASSERT(key != kAppliedKey, "the applied record is kept out of the engine");
+    if (applied_pending && key > kAppliedKey) {
+      applied_pending = false;
+      if (!visit(kAppliedKey, applied_record)) return go_on = false;
+    }
+    return go_on = visit(key, value);
+  });
+  if (go_on && applied_pending) visit(kAppliedKey, applied_record);
+}
+
 Status StateMachine::snapshot(const SnapshotSink& sink) const {
   snapshot_stream::Writer writer(sink);
   Status status;
   std::string record;
-  for (Space space : {Space::kData, Space::kMeta}) {
-    engine_->scan(space, "", [&](std::string_view key, std::string_view value) {
-      record.clear();
-      snapshot_stream::append_record(record, space, key, value);
-      status = writer.append(record);
-      return status.is_ok();
-    });
-    if (!status.is_ok()) return status;
-  }
+  const auto append = [&](Space space, std::string_view key, std::string_view value) {
+    record.clear();
+    snapshot_stream::append_record(record, space, key, value);
+    status = writer.append(record);
+    return status.is_ok();
+  };
+  engine_->scan(Space::kData, "", [&](std::string_view key, std::string_view value) {
+    return append(Space::kData, key, value);
+  });
+  if (!status.is_ok()) return status;
+  scan_meta([&](std::string_view key, std::string_view value) {
+    return append(Space::kMeta, key, value);
+  });
+  if (!status.is_ok()) return status;
   return writer.finish();
 }
 
@@ -215,7 +237,7 @@ Result<std::unique_ptr<SnapshotView>> StateMachine::begin_snapshot() {
   }
   // The meta space is small (see snapshot_view.h): copied now, already encoded.
   std::string meta_records;
-  engine_->scan(Space::kMeta, "", [&](std::string_view key, std::string_view value) {
+  scan_meta([&](std::string_view key, std::string_view value) {
     snapshot_stream::append_record(meta_records, Space::kMeta, key, value);
     return true;
   });
@@ -254,6 +276,7 @@ uint64_t StateMachine::digest() const {
 void StateMachine::reset_memory_state() {
   applied_index_.store(0, std::memory_order_release);
   applied_term_ = Term();
+  has_applied_record_ = false;
   now_ms_.store(0, std::memory_order_release);
   sessions_.clear();
   sessions_by_activity_.clear();
@@ -345,6 +368,7 @@ Status StateMachine::load_meta() {
       applied_index_.store(read_u64_be(value), std::memory_order_release);
       applied_term_ = Term(read_u64_be(value.substr(8)));
       now_ms_.store(static_cast<int64_t>(read_u64_be(value.substr(16))), std::memory_order_release);
+      has_applied_record_ = true;
     } else if (key.size() == 9 && key[0] == 's') {
       pb::SessionHeader header;
       if (!header.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
@@ -363,6 +387,12 @@ Status StateMachine::load_meta() {
     return true;
   });
   if (!status.is_ok()) return status;
+  if (has_applied_record_) {
+    // From here on the members are the record (see has_applied_record_).
+    WriteBatch batch;
+    batch.del(Space::kMeta, kAppliedKey);
+    if (Status s = engine_->write(batch); !s.is_ok()) return s;
+  }
   for (const auto& [client_id, session] : sessions_) {
     sessions_by_activity_.emplace(session.last_active_ms, client_id);
   }

@@ -124,18 +124,28 @@ class StateMachine {
   void touch_session(uint64_t client_id, Session& session, WriteBatch& batch);
   void forget_cached_reply(uint64_t client_id, Session& session, uint64_t sequence,
                            WriteBatch& batch);
-  // Rebuilds applied index, time and sessions from the engine's meta space.
+  // Rebuilds applied index, time and sessions from the engine's meta space, and takes the
+  // applied record out of the engine (see has_applied_record_).
   Status load_meta();
+  // Visits the meta space in key order as a snapshot holds it: the engine's meta records plus
+  // the applied record made from the members.
+  void scan_meta(const ScanVisitor& visit) const;
   void reset_memory_state();
 
   std::unique_ptr<Engine> engine_;
   const StateMachineOptions options_;
 
-  // Invariant: equal to the index stored under meta "applied" (after each write()).
+  // The meta record "applied" (value_codec.h) of the state is (applied_index_, applied_term_,
+  // now_ms_). It is not stored in the engine (writing it on every entry cost an engine write
+  // per entry): snapshot(), begin_snapshot() and digest() add it to the meta space they read
+  // (scan_meta), and load_meta() takes it out of the engine after a restore. A state has the
+  // record once it applied an entry or was restored from a snapshot that had one.
+  // Invariant: the engine's meta space never holds "applied" outside load_meta().
   std::atomic<uint64_t> applied_index_{0};
   Term applied_term_;
   // Invariant: never decreases while applying.
   std::atomic<int64_t> now_ms_{0};
+  bool has_applied_record_ = false;
   std::map<uint64_t, Session> sessions_;
   // (last_active_ms, client_id) for every session: expiry order.
   std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;

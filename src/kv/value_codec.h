@@ -5,7 +5,7 @@
 //   byte 0 = 1: expires; bytes 1..8 = expire_at_ms (big-endian int64, Unix ms);  9.. = value
 // A key is expired at time `now_ms` when now_ms > expire_at_ms (Redis keyIsExpired).
 //
-// Meta keys (engine kMeta space):
+// Meta keys (kMeta space of snapshots; the engine holds all but "applied", see state_machine.h):
 //   "applied"                       → 24 bytes: index, term, now_ms (big-endian u64 each)
 //   "s" + client_id (BE u64)        → pb::SessionHeader
 //   "r" + client_id + sequence (BE) → pb::Reply (a cached reply of that request)
