@@ -15,16 +15,20 @@
 namespace raftkv::kv {
 namespace {
 
+// ASCII case folding (what std::tolower does in the "C" locale, inline and locale-free).
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
 std::string lowercase(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = ascii_lower(c);
   return out;
 }
 
@@ -67,21 +71,50 @@ Reply wrong_arity(std::string_view name) {
       fmt::format("ERR wrong number of arguments for '{}' command", lowercase(name)));
 }
 
+enum class Op : uint8_t {
+  kGet,
+  kMget,
+  kExists,
+  kStrlen,
+  kScan,
+  kDbsize,
+  kSet,
+  kSetnx,
+  kDel,
+  kAppend,
+  kIncr,
+  kDecr,
+  kIncrby,
+  kDecrby,
+  kMset,
+  kGetdel,
+};
+
 struct CommandSpec {
   const char* name;
+  Op op;
   CommandKind kind;
   int arity;  // > 0: exactly; < 0: at least -arity (Redis convention)
 };
 
+// SET and GET first: the most frequent commands are found with the fewest comparisons.
 constexpr CommandSpec kCommands[] = {
-    {"GET", CommandKind::kRead, 2},     {"MGET", CommandKind::kRead, -2},
-    {"EXISTS", CommandKind::kRead, -2}, {"STRLEN", CommandKind::kRead, 2},
-    {"SCAN", CommandKind::kRead, -2},   {"DBSIZE", CommandKind::kRead, 1},
-    {"SET", CommandKind::kWrite, -3},   {"SETNX", CommandKind::kWrite, 3},
-    {"DEL", CommandKind::kWrite, -2},   {"APPEND", CommandKind::kWrite, 3},
-    {"INCR", CommandKind::kWrite, 2},   {"DECR", CommandKind::kWrite, 2},
-    {"INCRBY", CommandKind::kWrite, 3}, {"DECRBY", CommandKind::kWrite, 3},
-    {"MSET", CommandKind::kWrite, -3},  {"GETDEL", CommandKind::kWrite, 2},
+    {"SET", Op::kSet, CommandKind::kWrite, -3},
+    {"GET", Op::kGet, CommandKind::kRead, 2},
+    {"MGET", Op::kMget, CommandKind::kRead, -2},
+    {"EXISTS", Op::kExists, CommandKind::kRead, -2},
+    {"STRLEN", Op::kStrlen, CommandKind::kRead, 2},
+    {"SCAN", Op::kScan, CommandKind::kRead, -2},
+    {"DBSIZE", Op::kDbsize, CommandKind::kRead, 1},
+    {"SETNX", Op::kSetnx, CommandKind::kWrite, 3},
+    {"DEL", Op::kDel, CommandKind::kWrite, -2},
+    {"APPEND", Op::kAppend, CommandKind::kWrite, 3},
+    {"INCR", Op::kIncr, CommandKind::kWrite, 2},
+    {"DECR", Op::kDecr, CommandKind::kWrite, 2},
+    {"INCRBY", Op::kIncrby, CommandKind::kWrite, 3},
+    {"DECRBY", Op::kDecrby, CommandKind::kWrite, 3},
+    {"MSET", Op::kMset, CommandKind::kWrite, -3},
+    {"GETDEL", Op::kGetdel, CommandKind::kWrite, 2},
 };
 
 const CommandSpec* find_spec(std::string_view name) {
@@ -99,33 +132,52 @@ class Executor {
       : engine_(engine), batch_(batch), args_(args), now_ms_(now_ms), limits_(limits) {}
 
   Reply run(const CommandSpec& spec) {
-    const std::string_view name = spec.name;
-    if (name == "GET") return get();
-    if (name == "MGET") return mget();
-    if (name == "EXISTS") return exists();
-    if (name == "STRLEN") return strlen();
-    if (name == "SCAN") return scan();
-    if (name == "DBSIZE")
-      return Reply::integer_reply(static_cast<int64_t>(engine_.count(Space::kData)));
-    if (name == "SET") return set();
-    if (name == "SETNX") return setnx();
-    if (name == "DEL") return del();
-    if (name == "APPEND") return append();
-    if (name == "INCR") return incr_by(1);
-    if (name == "DECR") return incr_by(-1);
-    if (name == "INCRBY" || name == "DECRBY") return incrby_decrby(name == "DECRBY");
-    if (name == "MSET") return mset();
-    if (name == "GETDEL") return getdel();
-    RAFTKV_FATAL("command {} in the table but not dispatched", name);
+    switch (spec.op) {
+      case Op::kGet:
+        return get();
+      case Op::kMget:
+        return mget();
+      case Op::kExists:
+        return exists();
+      case Op::kStrlen:
+        return strlen();
+      case Op::kScan:
+        return scan();
+      case Op::kDbsize:
+        return Reply::integer_reply(static_cast<int64_t>(engine_.count(Space::kData)));
+      case Op::kSet:
+        return set();
+      case Op::kSetnx:
+        return setnx();
+      case Op::kDel:
+        return del();
+      case Op::kAppend:
+        return append();
+      case Op::kIncr:
+        return incr_by(1);
+      case Op::kDecr:
+        return incr_by(-1);
+      case Op::kIncrby:
+        return incrby_decrby(false);
+      case Op::kDecrby:
+        return incrby_decrby(true);
+      case Op::kMset:
+        return mset();
+      case Op::kGetdel:
+        return getdel();
+    }
+    RAFTKV_FATAL("command {} in the table but not dispatched", spec.name);
   }
 
  private:
   // The live value of `key`, or nullopt when absent or expired (an expired key is deleted by
   // write commands).
   std::optional<StoredValue> lookup(std::string_view key) {
-    auto bytes = engine_.get(Space::kData, key);
-    if (!bytes) return std::nullopt;
-    auto stored = decode_stored_value(*bytes);
+    std::optional<StoredValue> stored;
+    const bool found = engine_.read(Space::kData, key, [&](std::string_view bytes) {
+      stored = decode_stored_value(bytes);  // one copy of the value, straight from the engine
+    });
+    if (!found) return std::nullopt;
     RAFTKV_ASSERT(stored.has_value(), "corrupt stored value for a key of {} bytes", key.size());
     if (stored->expired_at(now_ms_)) {
       if (batch_ != nullptr) batch_->del(Space::kData, key);
@@ -252,17 +304,24 @@ class Executor {
     const std::string& key = args_[1];
     const std::string& value = args_[2];
     if (too_large(value.size())) return value_too_large_error(limits_.max_value_bytes);
+    const bool expired_at_once = expire_at_ms && *expire_at_ms <= now_ms_;
+    if (!nx && !xx && !get_old && !keep_ttl && !expired_at_once) {
+      // The old value cannot change the outcome: put without looking it up. (Looking up an
+      // expired key would also delete it first, and delete + put leaves the same state as put.)
+      put(key, value, expire_at_ms);
+      return Reply::ok();
+    }
     auto old = lookup(key);
-    const Reply old_reply = old ? Reply::bulk(old->value) : Reply::null();
-    if ((nx && old) || (xx && !old)) return get_old ? old_reply : Reply::null();
-    if (expire_at_ms && *expire_at_ms <= now_ms_) {
+    const auto old_reply = [&] { return old ? Reply::bulk(std::move(old->value)) : Reply::null(); };
+    if ((nx && old) || (xx && !old)) return get_old ? old_reply() : Reply::null();
+    if (expired_at_once) {
       // Already expired (EXAT/PXAT in the past): Redis deletes the key and replies as if set.
       if (old) batch_->del(Space::kData, key);
     } else {
       if (keep_ttl && old) expire_at_ms = old->expire_at_ms;
       put(key, value, expire_at_ms);
     }
-    return get_old ? old_reply : Reply::ok();
+    return get_old ? old_reply() : Reply::ok();
   }
 
   Reply setnx() {

@@ -78,6 +78,10 @@ class Engine {
   virtual bool concurrent_reads() const = 0;
 
   virtual std::optional<std::string> get(Space space, std::string_view key) const = 0;
+  // Like get() without the copy: calls visit(value) when `key` is present (the view is valid
+  // only during the call; `visit` must not write to the engine). Returns whether it was.
+  virtual bool read(Space space, std::string_view key,
+                    const std::function<void(std::string_view value)>& visit) const = 0;
   // Visits entries with key >= start in key order (bytewise) until `visit` returns false.
   virtual void scan(Space space, std::string_view start, const ScanVisitor& visit) const = 0;
   virtual uint64_t count(Space space) const = 0;

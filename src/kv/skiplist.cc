@@ -245,6 +245,15 @@ std::optional<std::string> ConcurrentSkipList::get(std::string_view key) const {
   return std::string(node->value.load(std::memory_order_acquire)->view());
 }
 
+bool ConcurrentSkipList::read(std::string_view key,
+                              const std::function<void(std::string_view)>& visit) const {
+  ReaderGuard guard(*this);
+  Node* node = find_greater_or_equal(key, nullptr);
+  if (node == nullptr || node->key() != key) return false;
+  visit(node->value.load(std::memory_order_acquire)->view());
+  return true;
+}
+
 bool ConcurrentSkipList::contains(std::string_view key) const {
   ReaderGuard guard(*this);
   Node* node = find_greater_or_equal(key, nullptr);

@@ -63,6 +63,9 @@ class ConcurrentSkipList {
   // --- Readers (any thread, concurrently with the writer). ---
   std::optional<std::string> get(std::string_view key) const;
   bool contains(std::string_view key) const;
+  // Calls visit(value) when `key` is present, without copying the value (valid only during the
+  // call; `visit` must not call writer methods). Returns whether it was present.
+  bool read(std::string_view key, const std::function<void(std::string_view)>& visit) const;
   // Calls visit(key, value) for each entry with key >= start in key order until it returns
   // false. `visit` must not call writer methods of this list.
   void visit_from(std::string_view start,

@@ -18,6 +18,15 @@ class SkipListEngine final : public Engine {
     return it->second;
   }
 
+  bool read(Space space, std::string_view key,
+            const std::function<void(std::string_view value)>& visit) const override {
+    if (space == Space::kData) return data_.read(key, visit);
+    auto it = meta_.find(key);
+    if (it == meta_.end()) return false;
+    visit(it->second);
+    return true;
+  }
+
   void scan(Space space, std::string_view start, const ScanVisitor& visit) const override {
     if (space == Space::kData) {
       data_.visit_from(start, visit);

@@ -102,6 +102,24 @@ TEST(Commands, KeepTtlAndTtlPreservingCommands) {
   EXPECT_EQ(h.run({"GET", "k"}), bulk("2"));
 }
 
+// A SET without NX/XX/GET/KEEPTTL does not look the old value up (so it does not lazily
+// delete an expired one first): the state must be the same as on the path that does.
+TEST(Commands, SetWithoutLookupLeavesTheSameStateAsSetWithLookup) {
+  Harness plain, looked_up;
+  for (Harness* h : {&plain, &looked_up}) {
+    EXPECT_EQ(h->run({"SET", "live", "1", "PX", "10000"}), kOk);
+    EXPECT_EQ(h->run({"SET", "expired", "1", "PX", "100"}), kOk);
+    h->advance_ms(200);
+  }
+  for (const char* key : {"live", "expired", "absent"}) {
+    EXPECT_EQ(plain.run({"SET", key, "2", "PX", "300"}), kOk);
+    EXPECT_NE(looked_up.run({"SET", key, "2", "PX", "300", "GET"}), kOk);  // took the lookup
+  }
+  EXPECT_EQ(plain.sm().digest(), looked_up.sm().digest());
+  EXPECT_EQ(plain.sm().snapshot_to_string(), looked_up.sm().snapshot_to_string());
+  EXPECT_EQ(plain.run({"GET", "expired"}), bulk("2"));
+}
+
 TEST(Commands, IncrDecrFamily) {
   Harness h;
   EXPECT_EQ(h.run({"INCR", "n"}), integer(1));
