@@ -127,7 +127,7 @@ const CommandSpec* find_spec(std::string_view name) {
 // One command's execution. `batch_` is null on the read path.
 class Executor {
  public:
-  Executor(const Engine& engine, WriteBatch* batch, const std::vector<std::string>& args,
+  Executor(const Engine& engine, WriteBatch* batch, std::span<const std::string_view> args,
            int64_t now_ms, const CommandLimits& limits)
       : engine_(engine), batch_(batch), args_(args), now_ms_(now_ms), limits_(limits) {}
 
@@ -263,9 +263,9 @@ class Executor {
     enum class Unit { kNone, kEx, kPx, kExAt, kPxAt };
     bool nx = false, xx = false, get_old = false, keep_ttl = false;
     Unit unit = Unit::kNone;
-    const std::string* expire_arg = nullptr;
+    std::string_view expire_arg;
     for (size_t j = 3; j < args_.size(); ++j) {
-      const std::string& opt = args_[j];
+      const std::string_view opt = args_[j];
       const bool has_next = j + 1 < args_.size();
       if (iequals(opt, "NX") && !xx) {
         nx = true;
@@ -282,7 +282,7 @@ class Executor {
                : iequals(opt, "PX")   ? Unit::kPx
                : iequals(opt, "EXAT") ? Unit::kExAt
                                       : Unit::kPxAt;
-        expire_arg = &args_[++j];
+        expire_arg = args_[++j];
       } else {
         return Reply::error(kSyntaxError);
       }
@@ -290,7 +290,7 @@ class Executor {
     std::optional<int64_t> expire_at_ms;
     if (unit != Unit::kNone) {
       int64_t n = 0;
-      if (!parse_int64(*expire_arg, n)) return Reply::error(kNotInteger);
+      if (!parse_int64(expire_arg, n)) return Reply::error(kNotInteger);
       const bool seconds = unit == Unit::kEx || unit == Unit::kExAt;
       const Reply invalid = Reply::error("ERR invalid expire time in 'set' command");
       if (n <= 0 || (seconds && n > std::numeric_limits<int64_t>::max() / 1000)) return invalid;
@@ -301,8 +301,8 @@ class Executor {
       }
       expire_at_ms = n;
     }
-    const std::string& key = args_[1];
-    const std::string& value = args_[2];
+    const std::string_view key = args_[1];
+    const std::string_view value = args_[2];
     if (too_large(value.size())) return value_too_large_error(limits_.max_value_bytes);
     const bool expired_at_once = expire_at_ms && *expire_at_ms <= now_ms_;
     if (!nx && !xx && !get_old && !keep_ttl && !expired_at_once) {
@@ -401,7 +401,7 @@ class Executor {
 
   const Engine& engine_;
   WriteBatch* batch_;
-  const std::vector<std::string>& args_;
+  const std::span<const std::string_view> args_;
   const int64_t now_ms_;
   const CommandLimits& limits_;
 };
@@ -417,8 +417,9 @@ Reply value_too_large_error(uint64_t max_value_bytes) {
   return Reply::error(fmt::format("ERR value exceeds max-value-bytes ({} bytes)", max_value_bytes));
 }
 
-Reply execute_command(const Engine& engine, WriteBatch* batch, const std::vector<std::string>& args,
-                      int64_t now_ms, const CommandLimits& limits) {
+Reply execute_command(const Engine& engine, WriteBatch* batch,
+                      std::span<const std::string_view> args, int64_t now_ms,
+                      const CommandLimits& limits) {
   if (args.empty()) return Reply::error("ERR empty command");
   const CommandSpec* spec = find_spec(args[0]);
   if (spec == nullptr) {
@@ -439,6 +440,12 @@ Reply execute_command(const Engine& engine, WriteBatch* batch, const std::vector
                     lowercase(spec->name)));
   }
   return Executor(engine, batch, args, now_ms, limits).run(*spec);
+}
+
+Reply execute_command(const Engine& engine, WriteBatch* batch, const std::vector<std::string>& args,
+                      int64_t now_ms, const CommandLimits& limits) {
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  return execute_command(engine, batch, views, now_ms, limits);
 }
 
 }  // namespace raftkv::kv

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +33,11 @@ enum class CommandKind : uint8_t {
 CommandKind classify_command(std::string_view name);
 
 // Executes args[0] with args[1..]. With batch == nullptr only read commands are allowed (the
-// read path); a write command then gets an error reply.
+// read path); a write command then gets an error reply. `args` need only live for the call:
+// the batch and the reply own copies of what they keep.
+Reply execute_command(const Engine& engine, WriteBatch* batch,
+                      std::span<const std::string_view> args, int64_t now_ms,
+                      const CommandLimits& limits);
 Reply execute_command(const Engine& engine, WriteBatch* batch, const std::vector<std::string>& args,
                       int64_t now_ms, const CommandLimits& limits);
 

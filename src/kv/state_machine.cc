@@ -15,6 +15,8 @@ namespace raftkv::kv {
 namespace {
 
 constexpr std::string_view kAppliedKey = "applied";
+// Requests larger than this are parsed into a message that is freed afterwards.
+constexpr size_t kMaxRetainedRequestBytes = 64 * 1024;
 
 std::string session_key(uint64_t client_id) {
   std::string key = "s";
@@ -32,7 +34,7 @@ std::string reply_key(uint64_t client_id, uint64_t sequence) {
 }  // namespace
 
 StateMachine::StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions options)
-    : engine_(std::move(engine)), options_(options) {
+    : engine_(std::move(engine)), options_(options), request_(std::make_unique<pb::Request>()) {
   RAFTKV_ASSERT(engine_ != nullptr, "state machine needs an engine");
   Status s = load_meta();
   RAFTKV_ASSERT(s.is_ok(), "engine meta unreadable: {}", s.to_string());
@@ -68,24 +70,38 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
 }
 
 Reply StateMachine::apply_request(std::string_view payload, WriteBatch& batch) {
-  pb::Request request;
-  if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return Reply::error("ERR malformed command entry");
+  // The parsed request and the argument views are reused from entry to entry: parsing into a
+  // cleared message reuses its strings, so a steady stream of requests allocates nothing here.
+  // A large request's memory is not kept (dropped below).
+  pb::Request& request = *request_;
+  const bool parsed = request.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+  Reply reply;
+  if (!parsed) {
+    reply = Reply::error("ERR malformed command entry");
+  } else {
+    const int64_t now = std::max(now_ms_.load(std::memory_order_relaxed), request.timestamp_ms());
+    now_ms_.store(now, std::memory_order_release);
+    expire_sessions(batch, std::nullopt);
+    args_.assign(request.args().begin(), request.args().end());
+    if (request.client_id() == 0) {
+      reply = execute_command(*engine_, &batch, args_, now, options_.limits);
+    } else {
+      reply = apply_session_request(request.client_id(), request.sequence(),
+                                    request.acked_sequence(), args_, batch);
+    }
   }
-  const int64_t now = std::max(now_ms_.load(std::memory_order_relaxed), request.timestamp_ms());
-  now_ms_.store(now, std::memory_order_release);
-  expire_sessions(batch, std::nullopt);
-  std::vector<std::string> args(request.args().begin(), request.args().end());
-  if (request.client_id() == 0) {
-    return execute_command(*engine_, &batch, args, now, options_.limits);
+  args_.clear();
+  if (payload.size() > kMaxRetainedRequestBytes) {
+    request_ = std::make_unique<pb::Request>();
+    args_.shrink_to_fit();
   }
-  return apply_session_request(request.client_id(), request.sequence(), request.acked_sequence(),
-                               args, batch);
+  return reply;
 }
 
 Reply StateMachine::apply_session_request(uint64_t client_id, uint64_t sequence,
                                           uint64_t acked_sequence,
-                                          const std::vector<std::string>& args, WriteBatch& batch) {
+                                          std::span<const std::string_view> args,
+                                          WriteBatch& batch) {
   if (sequence == 0) return Reply::error("ERR request sequence must be >= 1");
   auto it = sessions_.find(client_id);
   if (it == sessions_.end()) {

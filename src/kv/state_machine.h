@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,10 @@
 #include "raft/types.h"
 
 namespace raftkv::kv {
+
+namespace pb {
+class Request;  // proto/kv.proto
+}  // namespace pb
 
 struct StateMachineOptions {
   CommandLimits limits;
@@ -118,7 +123,7 @@ class StateMachine {
 
   Reply apply_request(std::string_view payload, WriteBatch& batch);
   Reply apply_session_request(uint64_t client_id, uint64_t sequence, uint64_t acked_sequence,
-                              const std::vector<std::string>& args, WriteBatch& batch);
+                              std::span<const std::string_view> args, WriteBatch& batch);
   void expire_sessions(WriteBatch& batch, std::optional<uint64_t> keep_client);
   void remove_session(uint64_t client_id, WriteBatch& batch);
   void touch_session(uint64_t client_id, Session& session, WriteBatch& batch);
@@ -149,6 +154,10 @@ class StateMachine {
   std::map<uint64_t, Session> sessions_;
   // (last_active_ms, client_id) for every session: expiry order.
   std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;
+  // Apply thread scratch, reused by every entry (apply_request): the parsed request and views
+  // of its arguments (empty between entries).
+  std::unique_ptr<pb::Request> request_;
+  std::vector<std::string_view> args_;
   // The shadow of the latest view, or null. Dropped by the apply thread once the view ended.
   std::shared_ptr<detail::SnapshotShadow> shadow_;
 };
