@@ -187,7 +187,7 @@ class Executor {
   }
 
   void put(std::string_view key, std::string_view value, std::optional<int64_t> expire_at_ms) {
-    batch_->put(Space::kData, key, encode_stored_value(value, expire_at_ms));
+    append_stored_value(batch_->put_value(Space::kData, key), value, expire_at_ms);
   }
 
   bool too_large(size_t bytes) const { return bytes > limits_.max_value_bytes; }

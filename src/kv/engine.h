@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,20 +51,50 @@ struct WriteOp {
   std::string value;  // empty for deletes
 };
 
+// A batch keeps the storage of its ops across clear(), so one batch reused for every entry
+// allocates nothing in steady state (small ops only: see clear()).
 class WriteBatch {
  public:
   void put(Space space, std::string_view key, std::string_view value) {
-    ops_.push_back(WriteOp{space, false, std::string(key), std::string(value)});
+    add(space, false, key).value.assign(value);
   }
-  void del(Space space, std::string_view key) {
-    ops_.push_back(WriteOp{space, true, std::string(key), {}});
+  // Adds a put and returns its value, empty, for the caller to fill in place.
+  std::string& put_value(Space space, std::string_view key) { return add(space, false, key).value; }
+  void del(Space space, std::string_view key) { add(space, true, key); }
+  std::span<const WriteOp> ops() const { return {ops_.data(), size_}; }
+  bool empty() const { return size_ == 0; }
+  // Empties the batch. Keeps the storage of up to kMaxRetainedOps ops, each up to
+  // kMaxRetainedBytes; a larger batch or op is freed, so a rare big one does not stay resident.
+  void clear() {
+    if (size_ > kMaxRetainedOps) {
+      std::vector<WriteOp>().swap(ops_);
+    } else {
+      for (size_t i = 0; i < size_; ++i) {
+        WriteOp& op = ops_[i];
+        if (op.key.capacity() > kMaxRetainedBytes) std::string().swap(op.key);
+        if (op.value.capacity() > kMaxRetainedBytes) std::string().swap(op.value);
+      }
+    }
+    size_ = 0;
   }
-  const std::vector<WriteOp>& ops() const { return ops_; }
-  bool empty() const { return ops_.empty(); }
-  void clear() { ops_.clear(); }
 
  private:
+  static constexpr size_t kMaxRetainedOps = 64;
+  static constexpr size_t kMaxRetainedBytes = 4096;
+
+  WriteOp& add(Space space, bool is_delete, std::string_view key) {
+    if (size_ == ops_.size()) ops_.emplace_back();
+    WriteOp& op = ops_[size_++];
+    op.space = space;
+    op.is_delete = is_delete;
+    op.key.assign(key);
+    op.value.clear();
+    return op;
+  }
+
+  // ops_[0, size_) are the batch; later elements only hold storage for reuse.
   std::vector<WriteOp> ops_;
+  size_t size_ = 0;
 };
 
 // Return false to stop the scan.

@@ -51,7 +51,8 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   const uint64_t applied = applied_index_.load(std::memory_order_relaxed);
   RAFTKV_ASSERT(entry.index.value() == applied + 1, "entries applied in order: got {} after {}",
                 entry.index.value(), applied);
-  WriteBatch batch;
+  WriteBatch& batch = batch_;
+  batch.clear();
   std::optional<Reply> reply;
   if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
     reply = apply_request(entry.data, batch);
@@ -162,7 +163,7 @@ void StateMachine::touch_session(uint64_t client_id, Session& session, WriteBatc
   pb::SessionHeader header;
   header.set_last_active_ms(session.last_active_ms);
   header.set_acked_sequence(session.acked_sequence);
-  batch.put(Space::kMeta, session_key(client_id), header.SerializeAsString());
+  header.SerializeToString(&batch.put_value(Space::kMeta, session_key(client_id)));
 }
 
 void StateMachine::remove_session(uint64_t client_id, WriteBatch& batch) {

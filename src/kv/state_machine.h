@@ -158,6 +158,7 @@ class StateMachine {
   // of its arguments (empty between entries).
   std::unique_ptr<pb::Request> request_;
   std::vector<std::string_view> args_;
+  WriteBatch batch_;  // the batch of the entry being applied (apply())
   // The shadow of the latest view, or null. Dropped by the apply thread once the view ended.
   std::shared_ptr<detail::SnapshotShadow> shadow_;
 };

@@ -16,7 +16,13 @@ uint64_t read_u64_be(std::string_view bytes) {
 
 std::string encode_stored_value(std::string_view value, std::optional<int64_t> expire_at_ms) {
   std::string out;
-  out.reserve(value.size() + (expire_at_ms ? 9 : 1));
+  append_stored_value(out, value, expire_at_ms);
+  return out;
+}
+
+void append_stored_value(std::string& out, std::string_view value,
+                         std::optional<int64_t> expire_at_ms) {
+  out.reserve(out.size() + value.size() + (expire_at_ms ? 9 : 1));
   if (expire_at_ms) {
     out.push_back('\x01');
     append_u64_be(out, static_cast<uint64_t>(*expire_at_ms));
@@ -24,7 +30,6 @@ std::string encode_stored_value(std::string_view value, std::optional<int64_t> e
     out.push_back('\x00');
   }
   out.append(value);
-  return out;
 }
 
 std::optional<StoredValue> decode_stored_value(std::string_view bytes) {

@@ -32,6 +32,8 @@ struct StoredValue {
 };
 
 std::string encode_stored_value(std::string_view value, std::optional<int64_t> expire_at_ms);
+void append_stored_value(std::string& out, std::string_view value,
+                         std::optional<int64_t> expire_at_ms);
 // Returns nullopt when `bytes` is not a stored value (a corrupt engine: the caller asserts).
 std::optional<StoredValue> decode_stored_value(std::string_view bytes);
 
