@@ -145,7 +145,7 @@ Result<std::vector<NodeId>> decode_node_list(const google::protobuf::RepeatedFie
   return out;
 }
 
-Result<raft::Snapshot> decode_snapshot(const pb::Snapshot& in) {
+Result<raft::Snapshot> decode_snapshot(pb::Snapshot& in) {
   raft::Snapshot s;
   s.meta.index = Index(in.meta().index());
   s.meta.term = Term(in.meta().term());
@@ -162,7 +162,7 @@ Result<raft::Snapshot> decode_snapshot(const pb::Snapshot& in) {
   }
   s.meta.conf.voters = std::move(voters).value();
   s.meta.conf.learners = std::move(learners).value();
-  s.data = in.data();
+  s.data = std::move(*in.mutable_data());
   return s;
 }
 
@@ -232,7 +232,7 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
   return Status::ok();
 }
 
-Result<raft::Message> decode_message(const pb::Message& in) {
+Result<raft::Message> decode_message(pb::Message& in) {
   std::optional<MessageType> type = from_wire(in.type());
   if (!type) return invalid(fmt::format("unknown message type {}", in.type()));
   if (!is_network_message(*type)) {
@@ -266,7 +266,7 @@ Result<raft::Message> decode_message(const pb::Message& in) {
   m.log_term = Term(in.log_term());
   m.index = Index(in.index());
   m.entries.reserve(static_cast<size_t>(in.entries_size()));
-  for (const pb::Entry& pe : in.entries()) {
+  for (pb::Entry& pe : *in.mutable_entries()) {
     raft::Entry e;
     e.term = Term(pe.term());
     e.index = Index(pe.index());
@@ -280,14 +280,14 @@ Result<raft::Message> decode_message(const pb::Message& in) {
       default:
         return invalid(fmt::format("unknown entry type {}", static_cast<int>(pe.type())));
     }
-    e.data = pe.data();
+    e.data = std::move(*pe.mutable_data());
     m.entries.push_back(std::move(e));
   }
   m.commit = Index(in.commit());
   m.reject = in.reject();
   m.reject_hint = Index(in.reject_hint());
   if (is_snap) {
-    auto snapshot = decode_snapshot(in.snapshot());
+    auto snapshot = decode_snapshot(*in.mutable_snapshot());
     if (!snapshot) return snapshot.status();
     m.snapshot = std::make_shared<const raft::Snapshot>(std::move(snapshot).value());
   }
@@ -501,12 +501,12 @@ Result<PeerPayload> decode_payload(std::string_view bytes) {
       return PeerPayload(Hello{NodeId(h.node_id()), h.cluster_id(), h.protocol_version()});
     }
     case pb::PeerMessage::kEnvelope: {
-      const pb::Envelope& env = pm.envelope();
+      pb::Envelope& env = *pm.mutable_envelope();
       if (env.sender() == 0) return invalid("envelope from node 0");
       Envelope out{NodeId(env.sender()), env.cluster_id(), {}};
       out.messages.reserve(static_cast<size_t>(env.messages_size()));
-      for (const pb::GroupMessage& pgm : env.messages()) {
-        auto m = decode_message(pgm.message());
+      for (pb::GroupMessage& pgm : *env.mutable_messages()) {
+        auto m = decode_message(*pgm.mutable_message());
         if (!m) return m.status();
         out.messages.push_back(GroupMessage{GroupId(pgm.group_id()), std::move(m).value()});
       }

@@ -58,8 +58,9 @@ bool is_network_message(raft::MessageType type);
 // raft::Message → protobuf. Fails (kInvalidArgument) for types that must not leave the node
 // and for a zero sender or recipient. `out` is overwritten.
 Status encode_message(const raft::Message& message, pb::Message* out);
-// protobuf → raft::Message, validating every field (see the file comment).
-Result<raft::Message> decode_message(const pb::Message& in);
+// protobuf → raft::Message, validating every field (see the file comment). The entries' data
+// and the snapshot bytes are moved out of `in`, not copied.
+Result<raft::Message> decode_message(pb::Message& in);
 
 // Whole frame payloads (serialized pb::PeerMessage).
 std::string encode_hello(const Hello& hello);
