@@ -69,10 +69,11 @@ void Checker::on_append(NodeId node, std::optional<Term> prev_term,
                        node, *prev, describe(e)));
       return;
     }
-    auto [it, inserted] = log_facts_.try_emplace({e.index, e.term}, LogEntryFact{e.data, prev});
+    auto [it, inserted] =
+        log_facts_.try_emplace({e.index, e.term}, LogEntryFact{e.data.str(), prev});
     if (!inserted) {
       LogEntryFact& fact = it->second;
-      if (fact.data != e.data) {
+      if (fact.data != e.data.view()) {
         fail(fmt::format(
             "log matching: entry (index {}, term {}) has payload \"{}\" on n{} but \"{}\" "
             "elsewhere",
@@ -130,7 +131,7 @@ void Checker::on_snapshot(NodeId node, Index index, Term term) {
 void Checker::on_apply(NodeId node, Term node_term, const raft::Entry& entry) {
   record_committed(node, node_term, entry, "applied");
   if (entry.type != raft::EntryType::kNormal || entry.data.empty()) return;
-  auto [it, inserted] = value_index_.emplace(entry.data, entry.index);
+  auto [it, inserted] = value_index_.emplace(entry.data.str(), entry.index);
   if (!inserted && it->second != entry.index) {
     fail(
         fmt::format("state machine safety: n{} applied value \"{}\" at index {}, already "

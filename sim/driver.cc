@@ -415,7 +415,7 @@ void Cluster::apply(SimNode& n, const std::vector<raft::Entry>& entries) {
     raft::Entry applied = e;
     if (options_.bug == InjectedBug::kCorruptApply && !bug_planted_ && n.id == NodeId(1) &&
         !e.data.empty()) {
-      applied.data += "-corrupted";
+      applied.data = applied.data.str() + "-corrupted";
       bug_planted_ = true;
     }
     checker_.on_apply(n.id, n.core->term(), applied);
@@ -433,8 +433,8 @@ void Cluster::apply(SimNode& n, const std::vector<raft::Entry>& entries) {
       trace_.log(now_, "n{} applies conf change at {}: {} voters", n.id, e.index,
                  conf.voters.size());
     } else if (!applied.data.empty()) {
-      n.sm.values.push_back(applied.data);
-      on_write_applied(n, applied.data);
+      n.sm.values.push_back(applied.data.str());
+      on_write_applied(n, applied.data.str());
     }
   }
 }
@@ -461,7 +461,7 @@ void Cluster::restore_snapshot(SimNode& n, const raft::Snapshot& snap) {
     if (e == nullptr) {
       complete = false;
     } else if (e->type == raft::EntryType::kNormal && !e->data.empty()) {
-      expected.push_back(e->data);
+      expected.push_back(e->data.str());
     }
   }
   if (complete && expected != sm.values) {

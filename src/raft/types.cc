@@ -12,7 +12,7 @@ std::string ConfChange::encode() const {
   return out;
 }
 
-std::optional<ConfChange> ConfChange::decode(const std::string& data) {
+std::optional<ConfChange> ConfChange::decode(std::string_view data) {
   if (data.size() != 9) return std::nullopt;
   auto t = static_cast<uint8_t>(data[0]);
   if (t > static_cast<uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;

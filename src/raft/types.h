@@ -7,8 +7,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "base/ids.h"
 
@@ -19,13 +23,42 @@ enum class EntryType : uint8_t {
   kConfChange = 1,  // membership change; data is an encoded ConfChange
 };
 
+// An entry's bytes: immutable, and shared by every copy of the entry (the unstable log, Ready
+// batches, the App to each follower, the WAL cache, the applier), so copying an Entry costs a
+// reference count instead of an allocation and a copy of the bytes. Assigning replaces the whole
+// buffer; the bytes themselves are never changed once shared.
+class Payload {
+ public:
+  Payload() = default;
+  Payload(std::string bytes)  // NOLINT(google-explicit-constructor): entries are built from strings
+      : bytes_(bytes.empty() ? nullptr : std::make_shared<const std::string>(std::move(bytes))) {}
+  Payload(const char* bytes)
+      : Payload(std::string(bytes)) {}  // NOLINT(google-explicit-constructor)
+  Payload(std::string_view bytes) : Payload(std::string(bytes)) {}  // NOLINT
+
+  std::string_view view() const { return bytes_ ? std::string_view(*bytes_) : std::string_view(); }
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
+  std::string str() const { return std::string(view()); }
+  const char* data() const { return view().data(); }
+  size_t size() const { return bytes_ ? bytes_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  bool operator==(const Payload& other) const { return view() == other.view(); }
+
+ private:
+  std::shared_ptr<const std::string> bytes_;  // null when empty
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Payload& payload) {
+  return os << payload.view();
+}
+
 // One log entry (Raft §5.3). Invariant: within a log, indexes are contiguous and terms never
 // decrease.
 struct Entry {
   Term term;
   Index index;
   EntryType type = EntryType::kNormal;
-  std::string data;
+  Payload data;
 
   // Bytes counted against size caps (batching, inflight, uncommitted): the payload plus a fixed
   // per-entry overhead, so that floods of empty entries are also bounded.
@@ -57,7 +90,7 @@ struct ConfChange {
   NodeId node;
   // 9 bytes: type, node id (little-endian u64).
   std::string encode() const;
-  static std::optional<ConfChange> decode(const std::string& data);
+  static std::optional<ConfChange> decode(std::string_view data);
 };
 
 // The membership after applying `cc` to `conf` (single-server change; idempotent).
@@ -199,3 +232,11 @@ struct Ready {
 };
 
 }  // namespace raftkv::raft
+
+template <>
+struct fmt::formatter<raftkv::raft::Payload> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const raftkv::raft::Payload& payload, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(payload.view(), ctx);
+  }
+};

@@ -198,7 +198,7 @@ Result<Record> decode_record(std::string_view data, uint64_t offset, uint64_t* s
       r.entry.term = Term(get_u64(p));
       r.entry.index = Index(get_u64(p + 8));
       r.entry.type = static_cast<raft::EntryType>(etype);
-      r.entry.data.assign(p + 17, length - 17);
+      r.entry.data = std::string(p + 17, length - 17);
       break;
     }
     case RecordType::kHardState:

@@ -208,7 +208,7 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
     pe->set_term(e.term.value());
     pe->set_index(e.index.value());
     pe->set_type(e.type == raft::EntryType::kConfChange ? pb::ENTRY_CONF_CHANGE : pb::ENTRY_NORMAL);
-    pe->set_data(e.data);
+    pe->set_data(e.data.data(), e.data.size());
   }
   out->set_commit(m.commit.value());
   out->set_reject(m.reject);

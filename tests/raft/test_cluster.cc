@@ -134,7 +134,7 @@ void TestCluster::process_ready(Node& n) {
     auto [it, inserted] = applied_everywhere_.emplace(e.index, e);
     ASSERT_TRUE(inserted || it->second == e)
         << "two nodes applied different entries at index " << e.index;
-    if (e.type == EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data);
+    if (e.type == EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data.str());
     if (e.type == EntryType::kConfChange) n.raft->apply_conf_change(*ConfChange::decode(e.data));
   }
   for (auto& rs : rd.read_states) n.read_states.push_back(rs);

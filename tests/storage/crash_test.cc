@@ -83,7 +83,7 @@ TEST(Crash, KillNineNeverLosesADurableIndex) {
     auto entries = (*wal)->entries(Index(1), (*wal)->last_index() + 1, UINT64_MAX);
     ASSERT_TRUE(entries.is_ok());
     for (const raft::Entry& e : *entries) {
-      ASSERT_TRUE(e.data.starts_with(fmt::format("e{}t{}:", e.index, e.term)))
+      ASSERT_TRUE(e.data.view().starts_with(fmt::format("e{}t{}:", e.index, e.term)))
           << "entry " << e.index << " has the wrong contents";
     }
   }

@@ -171,7 +171,7 @@ class WalCluster {
     for (const Entry& e : rd.committed_entries) {
       ASSERT_EQ(e.index, n.applied + 1);
       n.applied = e.index;
-      if (e.type == raft::EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data);
+      if (e.type == raft::EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data.str());
     }
     n.raft->advance(rd);
     for (auto& m : rd.messages_after_persist) {
