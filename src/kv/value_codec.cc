@@ -1,5 +1,7 @@
 #include "kv/value_codec.h"
 
+#include "base/varint.h"
+
 #include "proto/kv.pb.h"
 
 namespace raftkv::kv {
@@ -144,27 +146,6 @@ std::optional<std::string> decode_scan_cursor(std::string_view cursor) {
   }
   return key;
 }
-
-namespace {
-
-size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-}  // namespace
 
 // The pb::Request wire format written directly, in one allocation: building a pb::Request
 // copied every argument into a heap string of its own (the write path's largest source of

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "base/varint.h"
 
 namespace raftkv::transport {
 
@@ -319,23 +320,6 @@ namespace {
 
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kLengthDelimited = 2;
-
-size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
 
 // Every field number used here is below 16: a tag is one byte.
 void put_tag(std::string& out, uint32_t field, uint32_t wire_type) {
