@@ -127,6 +127,7 @@ void NodeImpl::stop(std::chrono::milliseconds grace) {
   apply_cv_.notify_all();
   if (persister_.joinable()) persister_.join();
   if (applier_.joinable()) applier_.join();
+  if (verifier_.joinable()) verifier_.join();
   stop_snapshotter();  // the state machine must outlive its snapshot view
   log_.info("stopped");
 }
@@ -252,13 +253,29 @@ void NodeImpl::send_to_peer(raft::Message m) {
 
 void NodeImpl::on_snapshot_chunk(const raft::Message& m) {
   if (m.term < raft_->term()) return;  // a deposed leader's transfer
-  SnapshotReceiver::Outcome out = snapshot_receiver_->on_chunk(m);
+  on_receiver_outcome(snapshot_receiver_->on_chunk(m));
+}
+
+void NodeImpl::on_receiver_outcome(SnapshotReceiver::Outcome out) {
   if (out.install) {
     const raft::SnapshotMeta& meta = out.install->snapshot->meta;
     received_[{meta.index, meta.term}] = std::move(out.file);
     (void)raft_->step(std::move(*out.install));
   }
-  send_to_peer(std::move(out.reply));
+  if (out.reply) send_to_peer(std::move(*out.reply));
+  if (out.verify) {
+    // fsync + a checksum pass over the whole file: off the strand, which keeps answering
+    // heartbeats meanwhile. One verification at a time (a newer one waits for the older).
+    if (verifier_.joinable()) verifier_.join();
+    verifier_ = std::thread([self = shared_from_this(), v = std::move(*out.verify)] {
+      pthread_setname_np(pthread_self(), "rkv-snapverify");
+      SnapshotReceiver::Verified result = SnapshotReceiver::verify(self->fs_, v);
+      self->post([self, v, result = std::move(result)]() mutable {
+        self->on_receiver_outcome(self->snapshot_receiver_->on_verified(v, std::move(result)));
+        self->handle_ready();
+      });
+    });
+  }
   publish_transfer_state();
 }
 

@@ -69,6 +69,8 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   // Snapshot transfer (snapshot_transfer.h) on the strand.
   void on_snapshot_chunk(const raft::Message& m);
   void on_snapshot_chunk_resp(const raft::Message& m);
+  // Installs, answers and starts verification as the receiver's outcome says.
+  void on_receiver_outcome(SnapshotReceiver::Outcome out);
   void send_to_peer(raft::Message m);
   void publish_transfer_state();
   void handle_ready();
@@ -133,6 +135,9 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   // goes from empty to non-empty, so messages arriving together make one Ready.
   std::mutex inbox_mu_;
   std::vector<raft::Message> inbox_;
+
+  // Verifies a completely received snapshot file (strand-owned handle; joined by stop()).
+  std::thread verifier_;
 
   // Persister.
   std::mutex persist_mu_;

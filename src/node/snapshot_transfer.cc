@@ -162,14 +162,19 @@ SnapshotReceiver::SnapshotReceiver(NodeId self, storage::FileSystem& fs,
 
 raft::Message SnapshotReceiver::reply_to(const raft::Message& m, uint64_t offset,
                                          bool reject) const {
+  return reply_to(m.from, m.term, m.snapshot->meta, m.chunk.total_bytes, offset, reject);
+}
+
+raft::Message SnapshotReceiver::reply_to(NodeId to, Term term, const raft::SnapshotMeta& meta,
+                                         uint64_t total, uint64_t offset, bool reject) const {
   raft::Message r{.type = raft::MessageType::kSnapChunkResp,
                   .from = self_,
-                  .to = m.from,
-                  .term = m.term,
-                  .log_term = m.snapshot->meta.term,
-                  .index = m.snapshot->meta.index,
+                  .to = to,
+                  .term = term,
+                  .log_term = meta.term,
+                  .index = meta.index,
                   .reject = reject};
-  r.chunk = raft::SnapshotChunk{offset, m.chunk.total_bytes, 0};
+  r.chunk = raft::SnapshotChunk{offset, total, 0};
   return r;
 }
 
@@ -218,7 +223,7 @@ SnapshotReceiver::Outcome SnapshotReceiver::on_chunk(const raft::Message& m) {
   if (!in_ || in_->meta.index != meta.index || in_->meta.term != meta.term || in_->total != total) {
     if (Status s = begin(meta, total); !s) {
       log_.error("cannot store snapshot at {}: {}", meta.index, s.to_string());
-      return Outcome{reply_to(m, 0, /*reject=*/true), std::nullopt, nullptr};
+      return Outcome{reply_to(m, 0, /*reject=*/true), std::nullopt, nullptr, std::nullopt};
     }
   }
   Incoming& in = *in_;
@@ -227,46 +232,71 @@ SnapshotReceiver::Outcome SnapshotReceiver::on_chunk(const raft::Message& m) {
     if (crc32c(data) != m.chunk.crc32c) {
       log_.warn("snapshot chunk at {} from {} fails its checksum; asking again", m.chunk.offset,
                 m.from);
-      return Outcome{reply_to(m, in.received, false), std::nullopt, nullptr};
+      return Outcome{reply_to(m, in.received, false), std::nullopt, nullptr, std::nullopt};
     }
     if (Status s = in.file->pwrite(in.received, data); !s) {
       log_.error("writing snapshot {} failed: {}", in.path, s.to_string());
       abandon(true);
-      return Outcome{reply_to(m, 0, /*reject=*/true), std::nullopt, nullptr};
+      return Outcome{reply_to(m, 0, /*reject=*/true), std::nullopt, nullptr, std::nullopt};
     }
     in.received += data.size();
     stats_.bytes_received += data.size();
   }
-  Outcome out{reply_to(m, in.received, false), std::nullopt, nullptr};
-  if (in.received < in.total || in.installed) return out;
+  if (in.received < in.total || in.installed) {
+    return Outcome{reply_to(m, in.received, false), std::nullopt, nullptr, std::nullopt};
+  }
+  // Complete. The last chunk is answered once the file is durable and verified (on_verified),
+  // so the sender never counts an unverified file as delivered.
+  if (in.verifying) return Outcome{};
+  in.verifying = true;
+  in.file.reset();  // verify() syncs the file through a handle of its own
+  return Outcome{std::nullopt, std::nullopt, nullptr,
+                 Verification{in.path, in.meta, in.total, m.from, m.term}};
+}
 
-  // Complete: durable, then verified, then offered to the core.
-  if (Status s = in.file->sync(); !s) {
-    RAFTKV_FATAL("fsync of received snapshot {} failed, the node must stop: {}", in.path,
+SnapshotReceiver::Verified SnapshotReceiver::verify(storage::FileSystem& fs,
+                                                    const Verification& v) {
+  // fsync through any descriptor makes the file's written data durable.
+  auto file = fs.open(v.path, storage::OpenMode::kReadWrite);
+  if (!file) return Verified{file.status(), nullptr};
+  if (Status s = (*file)->sync(); !s) {
+    RAFTKV_FATAL("fsync of received snapshot {} failed, the node must stop: {}", v.path,
                  s.to_string());
   }
-  auto reader = storage::SnapshotFileReader::open(fs_, in.path);
+  auto reader = storage::SnapshotFileReader::open(fs, v.path);
   Status valid = reader ? (*reader)->verify() : reader.status();
-  if (valid && ((*reader)->meta().index != meta.index || (*reader)->meta().term != meta.term)) {
+  if (valid && ((*reader)->meta().index != v.meta.index || (*reader)->meta().term != v.meta.term)) {
     valid = Status(ErrorCode::kCorruption, "snapshot file names another index or term");
   }
-  if (!valid) {
-    log_.warn("received snapshot at {} fails verification ({}); starting over", meta.index,
-              valid.to_string());
+  if (!valid) return Verified{valid, nullptr};
+  return Verified{Status::ok(), std::move(reader).value()};
+}
+
+SnapshotReceiver::Outcome SnapshotReceiver::on_verified(const Verification& v, Verified result) {
+  if (!in_ || !in_->verifying || in_->meta.index != v.meta.index || in_->meta.term != v.meta.term ||
+      in_->total != v.total) {
+    return Outcome{};  // superseded by another transfer meanwhile
+  }
+  Incoming& in = *in_;
+  in.verifying = false;
+  if (!result.status) {
+    log_.warn("received snapshot at {} fails verification ({}); starting over", v.meta.index,
+              result.status.to_string());
     abandon(true);
-    out.reply = reply_to(m, 0, /*reject=*/true);
-    return out;
+    return Outcome{reply_to(v.leader, v.term, v.meta, v.total, 0, /*reject=*/true), std::nullopt,
+                   nullptr, std::nullopt};
   }
   in.installed = true;
   ++stats_.received;
   auto snap = std::make_shared<raft::Snapshot>();
-  snap->meta = (*reader)->meta();
+  snap->meta = result.file->meta();
+  Outcome out{reply_to(v.leader, v.term, v.meta, v.total, v.total, false), std::nullopt,
+              std::move(result.file), std::nullopt};
   out.install = raft::Message{.type = raft::MessageType::kSnap,
-                              .from = m.from,
+                              .from = v.leader,
                               .to = self_,
-                              .term = m.term,
+                              .term = v.term,
                               .snapshot = std::move(snap)};
-  out.file = std::move(reader).value();
   return out;
 }
 

@@ -113,14 +113,36 @@ class SnapshotReceiver {
   SnapshotReceiver(NodeId self, storage::FileSystem& fs, const storage::SnapshotStore& store,
                    Logger log);
 
+  // A complete file to make durable and verify off the raft strand (fsync and a checksum pass
+  // over the whole file take as long as the snapshot is big): run verify() on another thread,
+  // then hand its result to on_verified() on the strand.
+  struct Verification {
+    std::string path;
+    raft::SnapshotMeta meta;
+    uint64_t total = 0;
+    NodeId leader;  // whose chunks these were, and in which term (for the final answer)
+    Term term;
+  };
+  struct Verified {
+    Status status;
+    std::shared_ptr<storage::SnapshotFileReader> file;  // set when status is ok
+  };
+
   struct Outcome {
-    raft::Message reply;  // kSnapChunkResp for the sender
+    std::optional<raft::Message> reply;  // kSnapChunkResp for the sender
     // Set once the file is complete and verified: step `install` (a kSnap carrying the
     // metadata) into the core; `file` reads the verified file for the state machine.
     std::optional<raft::Message> install;
     std::shared_ptr<storage::SnapshotFileReader> file;
+    // Set when the last byte arrived: verify it (no reply until then).
+    std::optional<Verification> verify;
   };
   Outcome on_chunk(const raft::Message& m);
+  // Thread-safe, touches no receiver state: fsyncs and verifies the file of `v`.
+  static Verified verify(storage::FileSystem& fs, const Verification& v);
+  // The result of verify(v): the install (or, if the file is bad, a restart from byte 0) and
+  // the answer to the last chunk. Ignored if another transfer has begun meanwhile.
+  Outcome on_verified(const Verification& v, Verified result);
 
   bool in_flight() const { return in_.has_value() && in_->received < in_->total; }
   const SnapshotTransferStats& stats() const { return stats_; }
@@ -131,6 +153,7 @@ class SnapshotReceiver {
     uint64_t total = 0;
     uint64_t received = 0;
     bool installed = false;
+    bool verifying = false;  // complete, verify() running; chunks get no answer meanwhile
     std::string path;
     std::unique_ptr<storage::File> file;
   };
@@ -138,6 +161,8 @@ class SnapshotReceiver {
   Status begin(const raft::SnapshotMeta& meta, uint64_t total);
   void abandon(bool remove_file);
   raft::Message reply_to(const raft::Message& m, uint64_t offset, bool reject) const;
+  raft::Message reply_to(NodeId to, Term term, const raft::SnapshotMeta& meta, uint64_t total,
+                         uint64_t offset, bool reject) const;
 
   const NodeId self_;
   storage::FileSystem& fs_;

@@ -59,6 +59,17 @@ struct Pair {
       wire.pop_front();
       if (fault && !fault(m)) continue;  // dropped
       SnapshotReceiver::Outcome out = receiver->on_chunk(m);
+      if (out.verify) {
+        EXPECT_FALSE(out.reply) << "the last chunk is answered only once verified";
+        ++verifications;
+        if (!verify_at_once) {  // the test finishes it with finish_verification()
+          pending = *out.verify;
+          continue;
+        }
+        // The node verifies on another thread; here, right away.
+        const SnapshotReceiver::Verification v = *out.verify;
+        out = receiver->on_verified(v, SnapshotReceiver::verify(storage::posix_file_system(), v));
+      }
       if (out.install) {
         ++installs;
         installed_file = out.file;
@@ -66,9 +77,22 @@ struct Pair {
         EXPECT_EQ(out.install->snapshot->meta, meta);
         EXPECT_TRUE(out.install->snapshot->data.empty());
       }
-      done |= sender->on_response(out.reply, now, to_follower());
+      if (out.reply) done |= sender->on_response(*out.reply, now, to_follower());
     }
     return done;
+  }
+  // Completes a verification held back by verify_at_once = false.
+  bool finish_verification() {
+    EXPECT_TRUE(pending.has_value());
+    const SnapshotReceiver::Verification v = *pending;
+    pending.reset();
+    SnapshotReceiver::Outcome out =
+        receiver->on_verified(v, SnapshotReceiver::verify(storage::posix_file_system(), v));
+    if (out.install) {
+      ++installs;
+      installed_file = out.file;
+    }
+    return out.reply && sender->on_response(*out.reply, now, to_follower());
   }
   std::string received_data() {
     auto snap = storage::read_snapshot_file(
@@ -87,6 +111,9 @@ struct Pair {
   std::deque<raft::Message> wire;
   Clock::time_point now = Clock::now();
   int installs = 0;
+  int verifications = 0;
+  bool verify_at_once = true;
+  std::optional<SnapshotReceiver::Verification> pending;
   std::shared_ptr<storage::SnapshotFileReader> installed_file;
 };
 
@@ -210,6 +237,48 @@ TEST(SnapshotTransfer, AnswersAboutAnotherSnapshotAreIgnored) {
   EXPECT_EQ(p.sender->min_in_flight_index(), Index(100));
   EXPECT_TRUE(p.run());
   EXPECT_EQ(p.sender->min_in_flight_index(), Index());
+}
+
+// The complete file is fsynced and checksummed off the raft strand. Meanwhile retransmitted
+// chunks get no answer and start no second verification; the last chunk is answered (and the
+// sender done) only after the result; a result about a transfer superseded meanwhile is dropped.
+TEST(SnapshotTransfer, TheCompleteFileIsVerifiedOnceBeforeTheLastChunkIsAnswered) {
+  Pair p;
+  p.verify_at_once = false;
+  ASSERT_TRUE(p.sender->start(kFollower, kTerm, p.meta, p.now, p.to_follower()));
+  EXPECT_FALSE(p.run());
+  ASSERT_TRUE(p.pending.has_value());
+  EXPECT_EQ(p.verifications, 1);
+  EXPECT_EQ(p.installs, 0);
+  EXPECT_EQ(p.sender->in_flight(), 1u);
+  // Silence: the sender resends the unanswered chunks; the receiver stays quiet.
+  p.now += std::chrono::milliseconds(1000);
+  EXPECT_TRUE(p.sender->tick(p.now, p.to_follower()).empty());
+  ASSERT_FALSE(p.wire.empty());
+  EXPECT_FALSE(p.run());
+  EXPECT_EQ(p.verifications, 1);
+  EXPECT_TRUE(p.finish_verification());
+  EXPECT_EQ(p.installs, 1);
+  EXPECT_EQ(p.received_data(), p.data);
+
+  // A verification overtaken by a newer snapshot's transfer installs nothing.
+  Pair q;
+  q.verify_at_once = false;
+  ASSERT_TRUE(q.sender->start(kFollower, kTerm, q.meta, q.now, q.to_follower()));
+  EXPECT_FALSE(q.run());
+  ASSERT_TRUE(q.pending.has_value());
+  auto other = std::make_shared<raft::Snapshot>();
+  other->meta = raft::SnapshotMeta{Index(200), Term(5), q.meta.conf};
+  other->data = "x";
+  raft::Message chunk{.type = raft::MessageType::kSnapChunk,
+                      .from = kLeader,
+                      .to = kFollower,
+                      .term = kTerm,
+                      .snapshot = other};
+  chunk.chunk = raft::SnapshotChunk{0, 1000, crc32c(std::string_view("x"))};
+  (void)q.receiver->on_chunk(chunk);  // begins the transfer of snapshot 200
+  EXPECT_FALSE(q.finish_verification());
+  EXPECT_EQ(q.installs, 0);
 }
 
 TEST(SnapshotTransfer, ThrottleLimitsBytesPerTick) {
