@@ -1,6 +1,8 @@
 // Test helper: a StateMachine fed with entries built from command arguments.
 #pragma once
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,21 @@
 #include "kv/value_codec.h"
 
 namespace raftkv::kv::testing {
+
+// A request header for random workloads: half the requests carry one of four client sessions
+// (sequence numbers counted in `sequence`, acknowledged up to `acked_lag` behind), half none.
+inline RequestHeader random_header(std::mt19937_64& rng, int64_t now_ms, uint64_t (&sequence)[4],
+                                   uint64_t acked_lag) {
+  RequestHeader header;
+  header.timestamp_ms = now_ms;
+  if (rng() % 2 == 0) {
+    const size_t client = rng() % 4;
+    header.client_id = client + 1;
+    header.sequence = ++sequence[client];
+    header.acked_sequence = sequence[client] > acked_lag ? sequence[client] - acked_lag : 0;
+  }
+  return header;
+}
 
 class Harness {
  public:

@@ -66,14 +66,7 @@ class Workload {
         break;
     }
     now_ += static_cast<int64_t>(rng_() % 40) - 5;
-    RequestHeader header;
-    header.timestamp_ms = now_;
-    if (rng_() % 2 == 0) {
-      const size_t client = rng_() % 4;
-      header.client_id = client + 1;
-      header.sequence = ++sequence_[client];
-      header.acked_sequence = sequence_[client] > 2 ? sequence_[client] - 2 : 0;
-    }
+    const RequestHeader header = testing::random_header(rng_, now_, sequence_, 2);
     raft::Entry e;
     e.index = Index(++index_);
     e.term = Term(1 + index_ / 500);

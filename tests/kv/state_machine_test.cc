@@ -50,14 +50,7 @@ std::vector<raft::Entry> random_entries(uint64_t seed, size_t count) {
         break;
     }
     now += static_cast<int64_t>(rng() % 100) - 10;  // leader clocks may step back a little
-    RequestHeader header;
-    header.timestamp_ms = now;
-    if (rng() % 2 == 0) {
-      const size_t client = rng() % 4;
-      header.client_id = client + 1;
-      header.sequence = ++sequence[client];
-      header.acked_sequence = sequence[client] > 3 ? sequence[client] - 3 : 0;
-    }
+    const RequestHeader header = testing::random_header(rng, now, sequence, 3);
     raft::Entry e;
     e.term = Term(1 + i / 100);
     e.index = Index(i + 1);
