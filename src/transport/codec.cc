@@ -439,27 +439,33 @@ void put_message(std::string& out, const raft::Message& m) {
   }
 }
 
-size_t group_message_size(const GroupMessage& gm) {
-  return scalar_size(gm.group.value()) + nested_size(message_size(gm.message));
+size_t group_message_size(const GroupMessage& gm, size_t message_bytes) {
+  return scalar_size(gm.group.value()) + nested_size(message_bytes);
 }
 
 }  // namespace
 
 Result<std::string> encode_envelope(const Envelope& envelope) {
+  // Each message's size is needed twice (the envelope's length, then its own headers): walk
+  // its entries once for it.
+  std::vector<size_t> message_bytes;
+  message_bytes.reserve(envelope.messages.size());
   size_t envelope_size = scalar_size(envelope.sender.value()) + scalar_size(envelope.cluster_id);
   for (const GroupMessage& gm : envelope.messages) {
     if (Status s = check_sendable(gm.message); !s) return s;
-    envelope_size += nested_size(group_message_size(gm));
+    message_bytes.push_back(message_size(gm.message));
+    envelope_size += nested_size(group_message_size(gm, message_bytes.back()));
   }
   std::string out;
   out.reserve(nested_size(envelope_size));
   put_nested_header(out, 2, envelope_size);  // PeerMessage.envelope
   put_scalar(out, 1, envelope.sender.value());
   put_scalar(out, 2, envelope.cluster_id);
-  for (const GroupMessage& gm : envelope.messages) {
-    put_nested_header(out, 3, group_message_size(gm));
+  for (size_t i = 0; i < envelope.messages.size(); ++i) {
+    const GroupMessage& gm = envelope.messages[i];
+    put_nested_header(out, 3, group_message_size(gm, message_bytes[i]));
     put_scalar(out, 1, gm.group.value());
-    put_nested_header(out, 2, message_size(gm.message));
+    put_nested_header(out, 2, message_bytes[i]);
     put_message(out, gm.message);
   }
   RAFTKV_ASSERT(out.size() == nested_size(envelope_size), "envelope encoded as {} bytes, sized {}",
