@@ -29,15 +29,15 @@ std::string render(const std::string& name, const std::string& labels,
 
 std::string LatencyHistogram::prometheus(const std::string& name, const std::string& labels) const {
   return render(
-      name, labels, counts_,
+      name, labels, samples_.counts,
       [](size_t b) { return fmt::format("{}", static_cast<double>(kBoundsUs[b]) / 1e6); },
-      fmt::format("{}", static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6));
+      fmt::format("{}", static_cast<double>(samples_.sum.load(std::memory_order_relaxed)) / 1e6));
 }
 
 std::string SizeHistogram::prometheus(const std::string& name, const std::string& labels) const {
   return render(
-      name, labels, counts_, [](size_t b) { return fmt::format("{}", bound(b)); },
-      fmt::format("{}", sum_.load(std::memory_order_relaxed)));
+      name, labels, samples_.counts, [](size_t b) { return fmt::format("{}", bound(b)); },
+      fmt::format("{}", samples_.sum.load(std::memory_order_relaxed)));
 }
 
 }  // namespace raftkv

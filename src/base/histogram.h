@@ -11,6 +11,23 @@
 
 namespace raftkv {
 
+// The samples of a histogram with N buckets: a count per bucket and the sum of the values.
+template <size_t N>
+struct BucketCounts {
+  void add(size_t bucket, uint64_t value) {
+    counts[bucket].fetch_add(1, std::memory_order_relaxed);
+    sum.fetch_add(value, std::memory_order_relaxed);
+  }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const auto& c : counts) n += c.load(std::memory_order_relaxed);
+    return n;
+  }
+
+  std::array<std::atomic<uint64_t>, N> counts{};
+  std::atomic<uint64_t> sum{0};
+};
+
 class LatencyHistogram {
  public:
   // Upper bounds in microseconds; a last implicit bucket is +Inf.
@@ -22,21 +39,15 @@ class LatencyHistogram {
     const uint64_t us = static_cast<uint64_t>(d.count() < 0 ? 0 : d.count()) / 1000;
     size_t b = 0;
     while (b < kBoundsUs.size() && us > kBoundsUs[b]) ++b;
-    counts_[b].fetch_add(1, std::memory_order_relaxed);
-    sum_us_.fetch_add(us, std::memory_order_relaxed);
+    samples_.add(b, us);
   }
-  uint64_t count() const {
-    uint64_t n = 0;
-    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
-    return n;
-  }
+  uint64_t count() const { return samples_.count(); }
   // "# HELP/# TYPE" lines are the caller's; this renders the samples of one series.
   // `labels` is either empty or like `command="get"` (no braces).
   std::string prometheus(const std::string& name, const std::string& labels) const;
 
  private:
-  std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> counts_{};
-  std::atomic<uint64_t> sum_us_{0};
+  BucketCounts<kBoundsUs.size() + 1> samples_;  // sum in microseconds
 };
 
 // Sizes in bytes: buckets at 4 KiB × 4^k up to 64 GiB.
@@ -48,19 +59,13 @@ class SizeHistogram {
   void record(uint64_t bytes) {
     size_t b = 0;
     while (b < kBuckets && bytes > bound(b)) ++b;
-    counts_[b].fetch_add(1, std::memory_order_relaxed);
-    sum_.fetch_add(bytes, std::memory_order_relaxed);
+    samples_.add(b, bytes);
   }
-  uint64_t count() const {
-    uint64_t n = 0;
-    for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
-    return n;
-  }
+  uint64_t count() const { return samples_.count(); }
   std::string prometheus(const std::string& name, const std::string& labels) const;
 
  private:
-  std::array<std::atomic<uint64_t>, kBuckets + 1> counts_{};
-  std::atomic<uint64_t> sum_{0};
+  BucketCounts<kBuckets + 1> samples_;
 };
 
 }  // namespace raftkv
