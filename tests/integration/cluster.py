@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -138,3 +139,12 @@ class Cluster:
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def finish(self):
+        """A test's tearDown: stop every process, then remove the data and logs unless
+        RAFTKV_KEEP_LOGS is set (their directory is printed instead)."""
+        self.close()
+        if os.environ.get("RAFTKV_KEEP_LOGS"):
+            print(f"logs kept in {self.dir}", file=sys.stderr)
+        else:
+            self.remove()

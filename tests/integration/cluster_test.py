@@ -25,11 +25,7 @@ class ClusterTest(unittest.TestCase):
         self.c.start_all()
 
     def tearDown(self):
-        self.c.close()
-        if os.environ.get("RAFTKV_KEEP_LOGS"):
-            print(f"logs kept in {self.c.dir}", file=sys.stderr)
-        else:
-            self.c.remove()
+        self.c.finish()
 
     def test_basic_read_write_through_redis_cli_cluster_mode(self):
         l = self.c.leader()

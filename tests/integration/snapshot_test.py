@@ -42,11 +42,7 @@ class SnapshotTest(unittest.TestCase):
         self.c.start_all()
 
     def tearDown(self):
-        self.c.close()
-        if os.environ.get("RAFTKV_KEEP_LOGS"):
-            print(f"logs kept in {self.c.dir}", file=sys.stderr)
-        else:
-            self.c.remove()
+        self.c.finish()
 
     def node_dir(self, i):
         return os.path.join(self.c.dir, f"node-{i}")
