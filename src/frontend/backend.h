@@ -46,6 +46,15 @@ enum class ReadConsistency : uint8_t {
   kFollower,      // served by this node's state as is (after READONLY on a follower): may lag
 };
 
+// How one read is to be served.
+struct ReadOptions {
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
+  // The same connection has writes in flight that were submitted before this read: the read
+  // must observe them (Redis runs a connection's commands in order). The backend serves it at
+  // a state that includes every write it accepted before the read, whatever the consistency.
+  bool after_own_writes = false;
+};
+
 struct MemberInfo {
   NodeId id;
   std::string client_addr;  // host:port where it serves RESP
@@ -80,9 +89,9 @@ class Backend {
   // Replicates a write command (kv::classify_command(args[0]) == kWrite) and completes with its
   // reply once it is committed and applied — never earlier.
   virtual void write(std::vector<std::string> args, ClientSession session, Completion done) = 0;
-  // Executes a read command with the given consistency.
-  virtual void read(std::vector<std::string> args, ReadConsistency consistency,
-                    Completion done) = 0;
+  // Executes a read command with the given consistency. Calls made from one thread reach the
+  // backend in that order: a read submitted after a write (with after_own_writes) observes it.
+  virtual void read(std::vector<std::string> args, ReadOptions options, Completion done) = 0;
   // A consistent snapshot of this node's view, for INFO, CLUSTER and ROLE. Thread-safe.
   virtual BackendStatus status() const = 0;
 };

@@ -89,7 +89,9 @@ void route_kv(CommandCall& call, std::vector<std::string> args, int first_key,
       backend.write(std::move(args), session, std::move(completion));
       return;
     case kv::CommandKind::kRead:
-      backend.read(std::move(args), call.conn.read_consistency, std::move(completion));
+      backend.read(std::move(args),
+                   ReadOptions{call.conn.read_consistency, call.conn.own_writes_in_flight},
+                   std::move(completion));
       return;
     case kv::CommandKind::kUnknown:
       break;
@@ -167,6 +169,30 @@ void CommandDispatcher::dispatch(std::vector<std::string> args, ConnectionState&
   spec->handler(call);
 }
 
+CommandOrder CommandDispatcher::order_of(std::span<const std::string> args) {
+  if (args.empty()) return CommandOrder::kLocal;
+  const CommandSpec* spec = find_command(args[0]);
+  if (spec == nullptr || !arity_ok(*spec, args.size())) return CommandOrder::kLocal;  // an error
+  if (spec->handler == handlers::raftkv_digest) return CommandOrder::kRead;
+  if (spec->handler == handlers::raftkv_req) {
+    // Classified by the wrapped command; a malformed wrapper is answered with an error at once.
+    if (args.size() < 5) return CommandOrder::kLocal;
+    return order_of(args.subspan(4));
+  }
+  if (spec->handler == handlers::kv_command) {
+    switch (kv::classify_command(args[0])) {
+      case kv::CommandKind::kWrite:
+        return CommandOrder::kWrite;
+      case kv::CommandKind::kRead:
+        return CommandOrder::kRead;
+      case kv::CommandKind::kUnknown:
+        return CommandOrder::kLocal;
+    }
+  }
+  if ((spec->flags & kFlagAdmin) != 0) return CommandOrder::kBarrier;
+  return CommandOrder::kLocal;
+}
+
 namespace handlers {
 
 void kv_command(CommandCall& call) {
@@ -178,8 +204,10 @@ void raftkv_digest(CommandCall& call) {
   Completion completion = [done = std::move(call.done)](Result<kv::Reply> result) {
     done(encode_backend_result(result, 0));
   };
-  call.dispatcher.backend().read({std::string(kDigestCommand)}, call.conn.read_consistency,
-                                 std::move(completion));
+  call.dispatcher.backend().read(
+      {std::string(kDigestCommand)},
+      ReadOptions{call.conn.read_consistency, call.conn.own_writes_in_flight},
+      std::move(completion));
 }
 
 // RAFTKV.REQ <client_id> <sequence> <acked_sequence> <command> [args...] (backend.h): the

@@ -34,7 +34,21 @@ struct ConnectionState {
   std::string local_addr;   // "ip:port" of our end
   ReadConsistency read_consistency = ReadConsistency::kLinearizable;  // READONLY / READWRITE
   bool close_after_reply = false;  // QUIT: close once this reply is written
+  // Set by the connection before each dispatch: writes it dispatched earlier have not
+  // completed yet, so a read must be served after them (ReadOptions::after_own_writes).
+  bool own_writes_in_flight = false;
 };
+
+// How a command is ordered against the connection's other commands in flight (Redis runs a
+// connection's commands in order; DESIGN rule 7). The connection dispatches commands in
+// arrival order and holds one back (and everything after it) until it may go:
+//   kLocal   — answered from connection state alone (PING, ECHO, CLIENT, errors): at once.
+//   kRead    — a KV read: at once, flagged after_own_writes while the connection's earlier
+//              writes are in flight (the backend then serves it after them).
+//   kWrite   — replicated: only once the connection's earlier reads have completed, so that
+//              a read never observes a write sent after it.
+//   kBarrier — reports the node's state (INFO, CLUSTER, ROLE): once nothing is in flight.
+enum class CommandOrder : uint8_t { kLocal, kRead, kWrite, kBarrier };
 
 // Server-wide counters shown by INFO. Thread-safe (relaxed atomics: figures, not invariants).
 struct FrontendStats {
@@ -42,6 +56,8 @@ struct FrontendStats {
   std::atomic<uint64_t> total_connections_received{0};
   std::atomic<uint64_t> total_commands_processed{0};
   std::atomic<uint64_t> rejected_connections{0};
+  // Connections closed for exceeding the output buffer limit (Redis 7 INFO stats name).
+  std::atomic<uint64_t> client_output_buffer_limit_disconnections{0};
   std::atomic<uint16_t> tcp_port{0};  // set once the listener is bound
 };
 
@@ -102,6 +118,8 @@ class CommandDispatcher {
   CommandDispatcher(Backend& backend, FrontendStats& stats, DispatcherOptions options = {});
 
   void dispatch(std::vector<std::string> args, ConnectionState& conn, ReplyCallback done) const;
+  // How dispatch(args) must be ordered against the connection's commands in flight.
+  static CommandOrder order_of(std::span<const std::string> args);
 
   Backend& backend() const { return backend_; }
   FrontendStats& stats() const { return stats_; }

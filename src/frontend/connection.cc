@@ -1,5 +1,8 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
+#include "frontend/command_handlers.h"
 #include "frontend/server_internal.h"
 #include "resp/reply.h"
 
@@ -19,7 +22,9 @@ Connection::Connection(std::shared_ptr<RespServer::State> server, Strand strand)
       strand_(std::move(strand)),
       socket_(strand_),
       parser_(server_->options.request_limits),
-      read_buffer_(server_->options.read_chunk_bytes) {}
+      read_buffer_(server_->options.read_chunk_bytes),
+      window_(std::clamp<size_t>(server_->options.initial_pipeline_window, 1,
+                                 server_->options.max_pending_replies)) {}
 
 void Connection::start(uint64_t id) {
   state_.id = id;
@@ -58,8 +63,9 @@ void Connection::maybe_finish() {
   server_->task_finished();
 }
 
-uint64_t Connection::push_slot() {
+uint64_t Connection::push_slot(CommandOrder order) {
   pending_.emplace_back();
+  pending_.back().order = order;
   return first_sequence_ + pending_.size() - 1;
 }
 
@@ -72,11 +78,89 @@ void Connection::complete(uint64_t sequence, std::string reply) {
   RAFTKV_ASSERT(!slot.ready, "request {} completed twice", sequence);
   slot.ready = true;
   slot.bytes = std::move(reply);
+  buffered_bytes_ += slot.bytes.size();
+  ++buffered_replies_;
+  if (slot.order == CommandOrder::kRead) --reads_in_flight_;
+  if (slot.order == CommandOrder::kWrite) --writes_in_flight_;
+  if (enforce_output_limit()) return;
+  update_window(slot.bytes.size());
   if (sequence == first_sequence_) schedule_write();
+  if (!held_.empty()) dispatch_held();
+  if (read_paused_ && !must_pause_reading()) {  // a request in flight completed
+    read_paused_ = false;
+    read_more();
+  }
 }
 
-void Connection::dispatch(resp::Command command) {
-  const uint64_t sequence = push_slot();
+bool Connection::enforce_output_limit() {
+  const OutputBufferLimit& limit = server_->options.output_limit;
+  // One reply alone is always delivered (a GET of a value up to max-value-bytes).
+  const bool alone = buffered_replies_ <= 1;
+  bool over = limit.hard_bytes > 0 && buffered_bytes_ > limit.hard_bytes && !alone;
+  if (limit.soft_bytes > 0 && buffered_bytes_ > limit.soft_bytes) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!over_soft_limit_since_) over_soft_limit_since_ = now;
+    if (now - *over_soft_limit_since_ >= limit.soft_seconds && !alone) over = true;
+  } else {
+    over_soft_limit_since_.reset();
+  }
+  if (!over) return false;
+  server_->log.warn(
+      "client id={} addr={} name={} closed for overcoming of output buffer limits: {} bytes in "
+      "{} replies wait for it to read (client-output-buffer-limit normal {} {} {})",
+      state_.id, state_.remote_addr, state_.name, buffered_bytes_, buffered_replies_,
+      limit.hard_bytes, limit.soft_bytes, limit.soft_seconds.count());
+  server_->stats.client_output_buffer_limit_disconnections.fetch_add(1, std::memory_order_relaxed);
+  close();
+  return true;
+}
+
+void Connection::update_window(size_t bytes) {
+  reply_estimate_ = std::max(bytes, reply_estimate_ - reply_estimate_ / 16);
+  const OutputBufferLimit& limit = server_->options.output_limit;
+  const size_t budget =
+      limit.hard_bytes > 0 && (limit.soft_bytes == 0 || limit.hard_bytes < limit.soft_bytes)
+          ? limit.hard_bytes
+          : limit.soft_bytes;
+  // A full window of replies like the recent ones fills at most half the limit, so a client
+  // that reads its replies in bursts is not disconnected.
+  size_t cap = server_->options.max_pending_replies;
+  if (budget > 0 && reply_estimate_ > 0) {
+    cap = std::clamp<size_t>(budget / 2 / reply_estimate_, 1, cap);
+  }
+  window_ = std::min(cap, window_ + 1);
+}
+
+bool Connection::may_dispatch(CommandOrder order) const {
+  switch (order) {
+    case CommandOrder::kLocal:
+    case CommandOrder::kRead:
+      return true;
+    case CommandOrder::kWrite:
+      return reads_in_flight_ == 0;
+    case CommandOrder::kBarrier:
+      return reads_in_flight_ == 0 && writes_in_flight_ == 0;
+  }
+  return true;
+}
+
+void Connection::dispatch_held() {
+  while (!closing_ && !held_.empty() && may_dispatch(held_.front().order)) {
+    HeldRequest request = std::move(held_.front());
+    held_.pop_front();
+    if (request.protocol_error) {
+      answer_protocol_error(std::move(*request.protocol_error));
+      return;
+    }
+    dispatch(std::move(request.command), request.order);
+  }
+}
+
+void Connection::dispatch(resp::Command command, CommandOrder order) {
+  const uint64_t sequence = push_slot(order);
+  state_.own_writes_in_flight = writes_in_flight_ > 0;
+  if (order == CommandOrder::kRead) ++reads_in_flight_;
+  if (order == CommandOrder::kWrite) ++writes_in_flight_;
   // The completion may run here (local commands) or on a backend thread: post it back.
   auto done = [self = shared_from_this(), sequence](std::string reply) {
     if (self->strand_.running_in_this_thread()) {
@@ -91,35 +175,55 @@ void Connection::dispatch(resp::Command command) {
   if (state_.close_after_reply) close_after_sequence_ = sequence;
 }
 
-bool Connection::dispatch_buffered() {
+void Connection::answer_protocol_error(std::string reply) {
+  const uint64_t sequence = push_slot(CommandOrder::kLocal);
+  close_after_sequence_ = sequence;
+  complete(sequence, std::move(reply));
+}
+
+bool Connection::must_pause_reading() const {
+  return pending_.size() - buffered_replies_ + held_.size() >= window_;
+}
+
+bool Connection::parse_buffered() {
   resp::Command command;
-  while (!closing_ && pending_.size() < server_->options.max_pending_replies) {
+  while (!closing_ && !input_done_ && !must_pause_reading()) {
     switch (parser_.next(command)) {
       case resp::ParseOutcome::kNeedMore:
         return true;
-      case resp::ParseOutcome::kCommand:
-        dispatch(std::move(command));
+      case resp::ParseOutcome::kCommand: {
+        // QUIT: read nothing after it (it closes once answered, in order).
+        if (!command.empty() && handlers::iequals(command.front(), "quit")) input_done_ = true;
+        const CommandOrder order = CommandDispatcher::order_of(command);
+        if (held_.empty() && may_dispatch(order)) {
+          dispatch(std::move(command), order);
+        } else {
+          held_.push_back(HeldRequest{std::move(command), order, std::nullopt});
+        }
         command = {};
-        if (close_after_sequence_) return false;  // QUIT: read nothing after it
         break;
+      }
       case resp::ParseOutcome::kError: {
         server_->log.debug("client {} {}: {}", state_.id, state_.remote_addr, parser_.error());
         std::string reply;
         resp::append_error(reply, "ERR " + parser_.error());
-        const uint64_t sequence = push_slot();
-        close_after_sequence_ = sequence;
-        complete(sequence, std::move(reply));
+        input_done_ = true;
+        if (held_.empty()) {
+          answer_protocol_error(std::move(reply));
+        } else {
+          held_.push_back(HeldRequest{{}, CommandOrder::kLocal, std::move(reply)});
+        }
         return false;
       }
     }
   }
-  return true;
+  return !input_done_;
 }
 
 void Connection::read_more() {
-  if (closing_ || !dispatch_buffered() || closing_) return;
-  if (pending_.size() >= server_->options.max_pending_replies) {
-    read_paused_ = true;  // backpressure: after_write() resumes once slots are free
+  if (closing_ || !parse_buffered() || closing_) return;
+  if (must_pause_reading()) {
+    read_paused_ = true;  // backpressure: after_write() or complete() resumes
     return;
   }
   ++operations_;
@@ -164,12 +268,24 @@ void Connection::schedule_write() {
 
 void Connection::write_ready() {
   if (closing_ || writing_) return;
-  // Take the completed prefix (in request order) into one write.
-  out_.clear();
+  // Take the completed prefix (in request order) into one write. A buffer grown by one large
+  // reply is given back rather than kept for the connection's lifetime.
+  if (out_.capacity() > 2 * server_->options.max_write_batch_bytes) {
+    std::string().swap(out_);
+  } else {
+    out_.clear();
+  }
   bool close_after_write = false;
   const size_t max_batch = server_->options.max_write_batch_bytes;
   while (!pending_.empty() && pending_.front().ready && out_.size() < max_batch) {
-    out_ += pending_.front().bytes;
+    std::string& bytes = pending_.front().bytes;
+    buffered_bytes_ -= bytes.size();
+    if (out_.empty() && bytes.size() >= max_batch) {
+      out_.swap(bytes);  // a large reply is not copied
+    } else {
+      out_ += bytes;
+    }
+    --buffered_replies_;
     pending_.pop_front();
     const uint64_t written = first_sequence_++;
     if (close_after_sequence_ == written) {
@@ -212,7 +328,7 @@ void Connection::after_write(bool close_after_write) {
     close();
     return;
   }
-  if (read_paused_) {  // slots were freed
+  if (read_paused_ && !must_pause_reading()) {  // slots were freed
     read_paused_ = false;
     read_more();
   }

@@ -5,7 +5,14 @@
 // completions may arrive in any order, on any thread; each request owns a slot in a queue and
 // the completed prefix of that queue is flushed, many replies per socket write. At most
 // max_pending_replies commands are in flight per connection; when the queue is full the server
-// stops reading from that client (backpressure through TCP).
+// stops reading from that client (backpressure through TCP). Completed replies waiting for a
+// client that does not read do not stop reading (a client may send its whole pipeline before
+// reading any reply, as redis-py does); they are bounded by output_limit instead, beyond which
+// the connection is closed (Redis's client-output-buffer-limit).
+//
+// Order: a connection's commands take effect in the order sent (CommandOrder in
+// command_dispatcher.h): a read sees the connection's earlier writes, a write is not seen by
+// its earlier reads, while runs of reads or of writes stay pipelined.
 //
 // Connection model: each connection runs on its own strand, driven by completion handlers: a
 // reader (wait for readiness, read, parse + dispatch) and a writer (flush the completed prefix),
@@ -50,15 +57,35 @@ class io_context;
 
 namespace raftkv::frontend {
 
+// Redis's `client-output-buffer-limit normal <hard> <soft> <soft-seconds>`: bytes of replies
+// computed for one connection but not yet taken by its client. Over hard_bytes, or over
+// soft_bytes for soft_seconds in a row, the connection is closed with a log line (Redis checks
+// the same way, when a reply is added). 0 disables that limit. Unlike Redis, one reply is
+// always delivered when nothing else is buffered, so a GET of a value up to max-value-bytes
+// works under any limit.
+struct OutputBufferLimit {
+  size_t hard_bytes = size_t{128} << 20;
+  size_t soft_bytes = 0;
+  std::chrono::seconds soft_seconds{0};
+};
+
 struct RespServerOptions {
   // "host:port" (IPv4, IPv6 in brackets, or a resolvable name); port 0 picks a free port.
   std::string listen_addr = "127.0.0.1:0";
   // Open client connections beyond which new ones are refused (Redis maxclients).
   size_t max_clients = 10000;
-  // Commands in flight (dispatched, reply not yet written) per connection before reading stops.
+  // Commands in flight (dispatched or parsed, reply not yet computed) per connection before
+  // reading stops...
   size_t max_pending_replies = 1024;
+  // ...starting from this many on a new connection and growing by one per reply (doubling per
+  // round trip, like TCP slow start), while the replies seen so far say that a window of
+  // replies fits in half the output buffer limit: with 1 MiB replies and a 128 MiB limit at
+  // most 64 are in flight, so a client that stops reading cannot make the node compute much
+  // more than the limit before it is disconnected.
+  size_t initial_pipeline_window = 32;
   // Replies are coalesced into one socket write up to about this many bytes.
   size_t max_write_batch_bytes = size_t{1} << 20;
+  OutputBufferLimit output_limit;
   // Bytes asked of one socket read.
   size_t read_chunk_bytes = size_t{16} << 10;
   resp::RequestLimits request_limits;

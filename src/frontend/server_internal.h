@@ -5,6 +5,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -77,23 +78,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close();
 
  private:
-  // One request's reply: empty until its command completes.
+  // One dispatched request's reply: empty until its command completes.
   struct PendingReply {
+    CommandOrder order = CommandOrder::kLocal;
     bool ready = false;
     std::string bytes;
   };
+  // A parsed request not dispatched yet (CommandOrder: it must wait for commands in flight),
+  // or a protocol error to answer after the requests before it.
+  struct HeldRequest {
+    resp::Command command;
+    CommandOrder order = CommandOrder::kLocal;
+    std::optional<std::string> protocol_error;
+  };
 
   // Dispatches buffered commands, then waits for more input unless reading must pause
-  // (pending_ full: resumed by the writer) or stop (QUIT, protocol error).
+  // (too many requests in flight: resumed when replies complete) or stop (QUIT, protocol
+  // error).
   void read_more();
   void on_readable(const std::error_code& ec);
-  // Parses and dispatches buffered commands while there is room; false when reading must stop
-  // (protocol error or QUIT).
-  bool dispatch_buffered();
-  void dispatch(resp::Command command);
+  // Parses buffered input while there is room, dispatching (or holding) each request; false
+  // when reading must stop for good (protocol error or QUIT).
+  bool parse_buffered();
+  // True when the oldest held request (or a new one of this order) may be dispatched now.
+  bool may_dispatch(CommandOrder order) const;
+  // Dispatches held requests from the front while may_dispatch() allows.
+  void dispatch_held();
+  void dispatch(resp::Command command, CommandOrder order);
+  void answer_protocol_error(std::string reply);
+  // True while parsing must wait: too many requests in flight (reply not computed) or held.
+  bool must_pause_reading() const;
   // Appends a slot for the next request; returns its sequence number.
-  uint64_t push_slot();
+  uint64_t push_slot(CommandOrder order);
   void complete(uint64_t sequence, std::string reply);
+  // Closes the connection (true) when buffered replies exceed the output buffer limit.
+  bool enforce_output_limit();
+  // Grows or shrinks window_ after a reply of `bytes`.
+  void update_window(size_t bytes);
   // Writes the ready prefix of pending_ after the handlers queued now have run, so replies
   // completed together leave in one send.
   void schedule_write();
@@ -113,10 +134,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // request's reply has been handed to the socket.
   std::deque<PendingReply> pending_;
   uint64_t first_sequence_ = 0;
+  // Requests parsed after one that had to wait, in arrival order. Invariant: the front one
+  // does not satisfy may_dispatch(), or held_ is empty.
+  std::deque<HeldRequest> held_;
+  // Dispatched reads / writes whose reply has not arrived (CommandOrder).
+  size_t reads_in_flight_ = 0;
+  size_t writes_in_flight_ = 0;
+  // Replies completed and waiting behind the write in progress (ready slots of pending_):
+  // what the output buffer limit counts.
+  size_t buffered_bytes_ = 0;
+  size_t buffered_replies_ = 0;
+  // Requests in flight or held before reading pauses (RespServerOptions::
+  // initial_pipeline_window); reply_estimate_ is a slowly decaying maximum of reply sizes.
+  size_t window_ = 0;
+  size_t reply_estimate_ = 0;
+  // Since when buffered_bytes_ has been above the soft output limit (Redis semantics).
+  std::optional<std::chrono::steady_clock::time_point> over_soft_limit_since_;
   // The request after whose reply the connection closes (protocol error, QUIT).
   std::optional<uint64_t> close_after_sequence_;
+  bool input_done_ = false;   // QUIT or a protocol error was parsed: read nothing more
   int operations_ = 0;        // socket operations whose handler has not run
-  bool read_paused_ = false;  // pending_ was full: the writer resumes reading
+  bool read_paused_ = false;  // must_pause_reading() held: the writer resumes reading
   bool write_scheduled_ = false;
   bool writing_ = false;  // out_ is being written asynchronously
   bool started_ = false;

@@ -59,7 +59,9 @@ Lines stats_section(const CommandDispatcher& dispatcher) {
   const FrontendStats& stats = dispatcher.stats();
   return {{"total_connections_received", std::to_string(stats.total_connections_received.load())},
           {"total_commands_processed", std::to_string(stats.total_commands_processed.load())},
-          {"rejected_connections", std::to_string(stats.rejected_connections.load())}};
+          {"rejected_connections", std::to_string(stats.rejected_connections.load())},
+          {"client_output_buffer_limit_disconnections",
+           std::to_string(stats.client_output_buffer_limit_disconnections.load())}};
 }
 
 Lines raft_section(const BackendStatus& status) {

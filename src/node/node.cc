@@ -203,10 +203,17 @@ void NodeImpl::flush_proposals() {
   handle_ready();
 }
 
-void NodeImpl::read_on_strand(std::vector<std::string> args, Completion done) {
+void NodeImpl::read_on_strand(std::vector<std::string> args, ReadOrder order, Completion done) {
   if (pending_reads_.load() >= opts_.max_pending_reads) {
     done(Status(ErrorCode::kTooLarge, "too many reads in flight; retry shortly"));
     return;
+  }
+  Index floor;
+  if (order == ReadOrder::kAfterLocalWrites && raft_->role() == raft::Role::kLeader) {
+    // The caller's earlier writes reached this strand before the read: they are in batch_ or
+    // already in the log. Give them indexes now, so that the read waits for exactly those.
+    flush_proposals();
+    floor = raft_->last_index();
   }
   const uint64_t ctx = next_read_context_++;
   const Status s = raft_->read_index(ctx);
@@ -215,7 +222,7 @@ void NodeImpl::read_on_strand(std::vector<std::string> args, Completion done) {
     return;
   }
   ++pending_reads_;
-  reads_.emplace(ctx, ReadWaiter{std::move(args), std::move(done),
+  reads_.emplace(ctx, ReadWaiter{floor, std::move(args), std::move(done),
                                  std::chrono::steady_clock::now() + opts_.request_timeout});
   handle_ready();
 }
@@ -359,7 +366,7 @@ void NodeImpl::handle_ready() {
     for (const raft::ReadState& rs : rd.read_states) {
       auto it = reads_.find(rs.context);
       if (it == reads_.end()) continue;  // timed out meanwhile
-      job.reads.emplace_back(rs.index, std::move(it->second));
+      job.reads.emplace_back(std::max(rs.index, it->second.floor), std::move(it->second));
       reads_.erase(it);
     }
     if (!job.empty()) {
@@ -523,10 +530,11 @@ void GroupNode::write(std::vector<std::string> args, kv::RequestHeader header, C
   });
 }
 
-void GroupNode::read(std::vector<std::string> args, Completion done) {
-  impl_->post([impl = impl_.get(), args = std::move(args), done = std::move(done)]() mutable {
-    impl->read_on_strand(std::move(args), std::move(done));
-  });
+void GroupNode::read(std::vector<std::string> args, ReadOrder order, Completion done) {
+  impl_->post(
+      [impl = impl_.get(), args = std::move(args), order, done = std::move(done)]() mutable {
+        impl->read_on_strand(std::move(args), order, std::move(done));
+      });
 }
 
 void GroupNode::deliver(raft::Message message) {

@@ -110,6 +110,19 @@ using Completion = std::function<void(Result<kv::Reply>)>;
 // linearizable point, for comparing replicas.
 inline constexpr std::string_view kDigestRead = "raftkv.digest";
 
+// How a read is ordered against the writes submitted to this node before it (write() and
+// read() calls from one thread reach the raft strand in call order).
+enum class ReadOrder : uint8_t {
+  // ReadIndex alone (Raft thesis §6.4): reflects every write acknowledged before the read
+  // began; a write still in flight may or may not be visible.
+  kReadIndex,
+  // Also served at an applied index >= the last entry this node appended as leader when the
+  // read arrived, so the read observes the caller's own earlier writes (a Redis connection's
+  // commands take effect in order). On a follower there are no such writes (they were
+  // redirected), so this is the same as kReadIndex.
+  kAfterLocalWrites,
+};
+
 class NodeImpl;
 
 class GroupNode {
@@ -129,8 +142,9 @@ class GroupNode {
   // node stamps the leader's wall-clock time. Completes once applied (never earlier).
   // kNotLeader's message is the leader's client address ("" if unknown).
   void write(std::vector<std::string> args, kv::RequestHeader header, Completion done);
-  // A linearizable read (ReadIndex; followers forward to the leader).
-  void read(std::vector<std::string> args, Completion done);
+  // A linearizable read (ReadIndex; followers forward to the leader). With kAfterLocalWrites it
+  // is also served only once every write this node accepted as leader before it is applied.
+  void read(std::vector<std::string> args, ReadOrder order, Completion done);
   // A peer's message for this group (from the transport; any thread).
   void deliver(raft::Message message);
   void report_unreachable(NodeId peer);

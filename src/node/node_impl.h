@@ -26,6 +26,9 @@ struct ProposalWaiter {
 };
 
 struct ReadWaiter {
+  // Served once applied >= max(read index, floor); floor is the last index this node had
+  // appended as leader when a kAfterLocalWrites read arrived (0 otherwise).
+  Index floor;
   std::vector<std::string> args;
   Completion done;
   SteadyTime deadline;
@@ -62,7 +65,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void on_tick();
   void propose_on_strand(std::string payload, Completion done);
   void flush_proposals();
-  void read_on_strand(std::vector<std::string> args, Completion done);
+  void read_on_strand(std::vector<std::string> args, ReadOrder order, Completion done);
   // Steps every message delivered so far, then handles one Ready for all of them.
   void drain_inbox();
   void step_message(raft::Message m);

@@ -1,5 +1,10 @@
 #include "server/config.h"
 
+#include <cctype>
+#include <charconv>
+#include <set>
+#include <sstream>
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -22,7 +27,56 @@ bool has_port(const std::string& addr) {
   return std::stoul(addr.substr(colon + 1)) <= 65535;
 }
 
+// "normal <hard> <soft> <soft-seconds>" into c's three output_limit_* fields.
+Status parse_output_limit(ServerConfig& c) {
+  std::istringstream in(c.client_output_buffer_limit);
+  std::string cls, hard, soft, seconds, extra;
+  in >> cls >> hard >> soft >> seconds >> extra;
+  auto fail = [&](const std::string& why) {
+    return bad(fmt::format(
+        "--client-output-buffer-limit '{}': {} (expected 'normal <hard> <soft> <soft-seconds>', "
+        "e.g. 'normal 128mb 64mb 60'; 0 disables a limit)",
+        c.client_output_buffer_limit, why));
+  };
+  if (cls.empty() || seconds.empty() || !extra.empty()) return fail("needs exactly four words");
+  if (cls != "normal") {
+    return fail(fmt::format("class '{}' is not supported: raftkv has only normal clients", cls));
+  }
+  auto h = parse_redis_bytes(hard);
+  if (!h.is_ok()) return fail(h.status().message());
+  auto s = parse_redis_bytes(soft);
+  if (!s.is_ok()) return fail(s.status().message());
+  uint32_t secs = 0;
+  const auto [end, ec] = std::from_chars(seconds.data(), seconds.data() + seconds.size(), secs);
+  if (ec != std::errc() || end != seconds.data() + seconds.size()) {
+    return fail(fmt::format("'{}' is not a number of seconds", seconds));
+  }
+  c.output_limit_hard_bytes = *h;
+  c.output_limit_soft_bytes = *s;
+  c.output_limit_soft_seconds = secs;
+  return Status::ok();
+}
+
 }  // namespace
+
+Result<uint64_t> parse_redis_bytes(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string unit = text.substr(digits);
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},         {"b", 1},        {"k", 1000},         {"kb", 1024},
+      {"m", 1000'000}, {"mb", 1 << 20}, {"g", 1000'000'000}, {"gb", uint64_t{1} << 30}};
+  const auto it = kUnits.find(unit);
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
+  if (digits == 0 || it == kUnits.end() || ec != std::errc() || end != text.data() + digits ||
+      value > UINT64_MAX / it->second) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("'{}' is not a size (e.g. 1048576, 512kb, 64mb, 1gb)", text));
+  }
+  return value * it->second;
+}
 
 Result<std::map<NodeId, std::string>> parse_member_list(const std::string& text) {
   std::map<NodeId, std::string> out;
@@ -126,6 +180,8 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "throttle for streaming snapshots, bytes/s (0: unthrottled)");
   app.add_option("--max-value-bytes", c.max_value_bytes, "largest value accepted");
   app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
+  app.add_option("--client-output-buffer-limit", c.client_output_buffer_limit,
+                 "as Redis: 'normal <hard> <soft> <soft-seconds>' (default 'normal 128mb 0 0')");
   app.add_option("--io-threads", c.io_threads, "threads for network and the raft strand (1..64)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|off");
   try {
@@ -173,6 +229,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     num("snapshot-transfer-rate", c.snapshot_transfer_rate, "--snapshot-transfer-rate");
     num("max-value-bytes", c.max_value_bytes, "--max-value-bytes");
     num("request-timeout-ms", c.request_timeout_ms, "--request-timeout-ms");
+    str("client-output-buffer-limit", c.client_output_buffer_limit, "--client-output-buffer-limit");
     num("io-threads", c.io_threads, "--io-threads");
     str("log-level", c.log_level, "--log-level");
     for (auto&& [key, value] : t) {
@@ -196,6 +253,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "snapshot-transfer-rate",
                                                         "max-value-bytes",
                                                         "request-timeout-ms",
+                                                        "client-output-buffer-limit",
                                                         "io-threads",
                                                         "log-level"};
       if (!kKnown.count(key.str())) {
@@ -211,6 +269,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   if (!cl.is_ok()) return bad("--clients: " + cl.status().message());
   c.clients = std::move(*cl);
   c.clients.emplace(c.id, c.client_addr);
+  if (Status s = parse_output_limit(c); !s) return s;
   if (Status s = c.validate(); !s) return s;
   return c;
 }

@@ -33,6 +33,13 @@ struct ServerConfig {
   uint64_t snapshot_transfer_rate = 0;  // bytes per second, 0 = unthrottled
   uint64_t max_value_bytes = 512ull << 20;
   uint32_t request_timeout_ms = 10'000;
+  // Redis's `client-output-buffer-limit normal <hard> <soft> <soft-seconds>` (sizes in Redis
+  // units: 64mb, 1gb, 500k, plain bytes; 0 = no limit): replies waiting for a client that does
+  // not read them, beyond which it is disconnected. Parsed into the three fields below.
+  std::string client_output_buffer_limit = "normal 128mb 0 0";
+  uint64_t output_limit_hard_bytes = uint64_t{128} << 20;
+  uint64_t output_limit_soft_bytes = 0;
+  uint32_t output_limit_soft_seconds = 0;
   // Threads running the io_context (client connections, peer transport, the raft strand). The
   // WAL persister and the applier have their own threads. One is best when nodes share cores
   // (a local cluster, a 2-core box): with two, most strand hand-offs wake the other io thread
@@ -45,6 +52,9 @@ struct ServerConfig {
 
 // Parses argv (and --config FILE). On --help, returns kShutdown with the help text as message.
 Result<ServerConfig> parse_server_config(int argc, char** argv);
+
+// Redis memory sizes: "1024", "1k" (1000), "1kb" (1024), "m"/"mb", "g"/"gb", any case.
+Result<uint64_t> parse_redis_bytes(const std::string& text);
 
 // "1=host:port,2=host:port" → map; errors name the bad item.
 Result<std::map<NodeId, std::string>> parse_member_list(const std::string& text);

@@ -99,6 +99,8 @@ int run(const ServerConfig& cfg) {
   NodeBackend backend(*node_ptr);
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg.client_addr;
+  fopts.output_limit = {cfg.output_limit_hard_bytes, cfg.output_limit_soft_bytes,
+                        std::chrono::seconds(cfg.output_limit_soft_seconds)};
   frontend::RespServer resp(io, backend, fopts);
   if (Status s = resp.start(); !s) {
     std::fprintf(stderr, "raftkv-server: client listener: %s\n", s.to_string().c_str());

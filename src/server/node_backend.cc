@@ -34,16 +34,19 @@ void NodeBackend::write(std::vector<std::string> args, frontend::ClientSession s
   node_.write(std::move(args), h, std::move(timed_done));
 }
 
-void NodeBackend::read(std::vector<std::string> args, frontend::ReadConsistency consistency,
+void NodeBackend::read(std::vector<std::string> args, frontend::ReadOptions options,
                        frontend::Completion done) {
   done = timed(args.empty() ? std::string() : args[0], std::move(done));
-  if (consistency == frontend::ReadConsistency::kLinearizable) {
+  if (options.consistency == frontend::ReadConsistency::kLinearizable) {
     if (node_.role() != raft::Role::kLeader) {
       done(Status(ErrorCode::kNotLeader, node_.client_addr(node_.leader())));
       return;
     }
   }
-  node_.read(std::move(args), std::move(done));
+  node_.read(
+      std::move(args),
+      options.after_own_writes ? node::ReadOrder::kAfterLocalWrites : node::ReadOrder::kReadIndex,
+      std::move(done));
 }
 
 frontend::BackendStatus NodeBackend::status() const {

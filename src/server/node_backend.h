@@ -21,7 +21,7 @@ class NodeBackend final : public frontend::Backend {
   // Linearizable reads: on the leader via ReadIndex; on a follower the client is redirected,
   // unless it asked for follower reads (READONLY), which are then served here — still
   // linearizable, since the follower obtains a read index from the leader first.
-  void read(std::vector<std::string> args, frontend::ReadConsistency consistency,
+  void read(std::vector<std::string> args, frontend::ReadOptions options,
             frontend::Completion done) override;
   frontend::BackendStatus status() const override;
 

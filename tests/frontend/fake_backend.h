@@ -25,6 +25,9 @@ struct RecordedCall {
   std::vector<std::string> args;
   ClientSession session;
   ReadConsistency consistency = ReadConsistency::kLinearizable;
+  bool after_own_writes = false;  // reads only
+  // Completions the backend had delivered before this call arrived (ordering tests).
+  size_t completed_before = 0;
 };
 
 class FakeBackend : public Backend {
@@ -47,8 +50,8 @@ class FakeBackend : public Backend {
   void write(std::vector<std::string> args, ClientSession session, Completion done) override {
     record({true, args, session, ReadConsistency::kLinearizable}, std::move(done));
   }
-  void read(std::vector<std::string> args, ReadConsistency consistency, Completion done) override {
-    record({false, args, {}, consistency}, std::move(done));
+  void read(std::vector<std::string> args, ReadOptions options, Completion done) override {
+    record({false, args, {}, options.consistency, options.after_own_writes}, std::move(done));
   }
   BackendStatus status() const override {
     std::lock_guard lock(mu_);
@@ -68,6 +71,18 @@ class FakeBackend : public Backend {
     std::unique_lock lock(mu_);
     return held_changed_.wait_for(lock, timeout, [&] { return held_.size() >= count; });
   }
+  // Completes every held call, first received first, with `reply`. Returns how many.
+  size_t release_all_with(const kv::Reply& reply) {
+    std::vector<std::pair<RecordedCall, Completion>> held;
+    {
+      std::lock_guard lock(mu_);
+      held.assign(held_.begin(), held_.end());
+      held_.clear();
+      completed_ += held.size();
+    }
+    for (auto& [call, done] : held) done(reply);
+    return held.size();
+  }
   // Completes every held call, last received first, each with "+<args[1]>" (the echo of its
   // first argument) so tests can tell which reply is which.
   // Returns how many were completed.
@@ -80,6 +95,10 @@ class FakeBackend : public Backend {
     }
     for (auto it = held.rbegin(); it != held.rend(); ++it) {
       const auto& args = it->first.args;
+      {
+        std::lock_guard lock(mu_);
+        ++completed_;
+      }
       it->second(kv::Reply::status(args.size() > 1 ? args[1] : args[0]));
     }
     return held.size();
@@ -88,6 +107,7 @@ class FakeBackend : public Backend {
  private:
   void record(RecordedCall call, Completion done) {
     std::unique_lock lock(mu_);
+    call.completed_before = completed_;
     calls_.push_back(call);
     if (holding_) {
       held_.emplace_back(std::move(call), std::move(done));
@@ -95,11 +115,13 @@ class FakeBackend : public Backend {
       return;
     }
     Result<kv::Reply> outcome = outcome_;
+    ++completed_;
     lock.unlock();
     done(std::move(outcome));
   }
 
   mutable std::mutex mu_;
+  size_t completed_ = 0;
   Result<kv::Reply> outcome_ = kv::Reply::ok();
   bool holding_ = false;
   BackendStatus status_;
@@ -131,7 +153,7 @@ class InMemoryBackend : public Backend {
     lock.unlock();
     done(std::move(reply));
   }
-  void read(std::vector<std::string> args, ReadConsistency, Completion done) override {
+  void read(std::vector<std::string> args, ReadOptions, Completion done) override {
     std::unique_lock lock(mu_);
     kv::Reply reply = kv::execute_command(*engine_, nullptr, args, 0, {});
     lock.unlock();

@@ -156,7 +156,9 @@ RespServerOptions local_options() {
 TEST(RespServer, PipelinedRepliesKeepRequestOrderWhenTheBackendCompletesInReverse) {
   testing::FakeBackend backend;
   backend.set_holding(true);
-  ServerHarness harness(backend, local_options());
+  RespServerOptions options = local_options();
+  options.initial_pipeline_window = options.max_pending_replies;  // all 900 held at once
+  ServerHarness harness(backend, options);
   TestClient client(harness.port());
   ASSERT_TRUE(client.connected());
 
@@ -232,6 +234,147 @@ TEST(RespServer, RepliesLargerThanTheSocketBuffersLeaveIntactWhenTheClientReads)
     ASSERT_EQ(replies[static_cast<size_t>(i)], Reply::bulk(values[static_cast<size_t>(i)])) << i;
   }
   EXPECT_EQ(client.call({"PING"}), Reply::simple("PONG"));
+}
+
+// Redis runs a connection's commands in order (issue 11, defect 1: a pipelined SET, INCR, GET
+// answered +OK, :2, $-1). A read sent after a write still in flight is passed to the backend
+// marked to observe that write; a read with no write before it is not.
+TEST(RespServer, PipelinedReadAfterAWriteInFlightIsOrderedAfterIt) {
+  testing::FakeBackend backend;
+  backend.set_holding(true);
+  ServerHarness harness(backend, local_options());
+  TestClient client(harness.port());
+  std::string batch;
+  resp::append_command(batch, {"GET", "k"});
+  resp::append_command(batch, {"EXISTS", "k"});
+  client.send(batch);
+  ASSERT_TRUE(backend.wait_for_held(2, kTimeout));
+  backend.release_all_in_reverse();
+  ASSERT_EQ(client.read_replies(2).size(), 2u);
+
+  batch.clear();
+  resp::append_command(batch, {"SET", "k", "1"});
+  resp::append_command(batch, {"INCR", "k"});
+  resp::append_command(batch, {"GET", "k"});
+  resp::append_command(batch, {"MGET", "k", "j"});
+  client.send(batch);
+  ASSERT_TRUE(backend.wait_for_held(4, kTimeout));  // all four at once: still pipelined
+  backend.release_all_in_reverse();
+  ASSERT_EQ(client.read_replies(4).size(), 4u);
+
+  const auto calls = backend.calls();
+  ASSERT_EQ(calls.size(), 6u);
+  EXPECT_FALSE(calls[0].after_own_writes);  // GET with nothing before it
+  EXPECT_FALSE(calls[1].after_own_writes);
+  EXPECT_TRUE(calls[2].write);
+  EXPECT_TRUE(calls[3].write);
+  EXPECT_FALSE(calls[4].write);
+  EXPECT_TRUE(calls[4].after_own_writes) << "GET after SET/INCR in flight";
+  EXPECT_TRUE(calls[5].after_own_writes) << "MGET after SET/INCR in flight";
+}
+
+// The other direction of the same rule: a write sent after a read still in flight must not be
+// visible to that read, so it goes to the backend only once the read has completed; the
+// commands after it wait behind it, and replies keep request order.
+TEST(RespServer, PipelinedWriteWaitsForTheConnectionsEarlierReads) {
+  testing::FakeBackend backend;
+  backend.set_holding(true);
+  ServerHarness harness(backend, local_options());
+  TestClient client(harness.port());
+  std::string batch;
+  resp::append_command(batch, {"GET", "a"});
+  resp::append_command(batch, {"GET", "b"});
+  resp::append_command(batch, {"SET", "a", "1"});
+  resp::append_command(batch, {"PING", "after"});
+  resp::append_command(batch, {"GET", "a"});
+  client.send(batch);
+  ASSERT_TRUE(backend.wait_for_held(2, kTimeout));
+  EXPECT_EQ(backend.release_all_in_reverse(), 2u);  // both GETs
+  ASSERT_TRUE(backend.wait_for_held(2, kTimeout));  // then SET, and the GET after it
+  EXPECT_EQ(backend.release_all_in_reverse(), 2u);
+  const auto replies = client.read_replies(5);
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(replies[0], Reply::simple("a"));
+  EXPECT_EQ(replies[1], Reply::simple("b"));
+  EXPECT_EQ(replies[2], Reply::simple("a"));  // the fake echoes args[1]
+  EXPECT_EQ(replies[3], Reply::bulk("after"));
+  EXPECT_EQ(replies[4], Reply::simple("a"));
+
+  const auto calls = backend.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_TRUE(calls[2].write);
+  EXPECT_EQ(calls[2].completed_before, 2u) << "SET dispatched before the GETs completed";
+  EXPECT_TRUE(calls[3].after_own_writes);
+}
+
+// A client that pipelines reads and never reads the replies (issue 11, defect 4: 1,075 MiB for
+// one such client with 1 MiB values): past the hard output buffer limit the server closes it,
+// counts it, and keeps serving others.
+TEST(RespServer, ClientThatDoesNotReadIsClosedAtTheOutputBufferLimit) {
+  for (const bool soft : {false, true}) {
+    SCOPED_TRACE(soft ? "soft limit, 0 seconds" : "hard limit");
+    testing::FakeBackend backend;
+    backend.set_outcome(kv::Reply::bulk(std::string(256 << 10, 'v')));
+    RespServerOptions options = local_options();
+    options.output_limit = soft ? OutputBufferLimit{0, size_t{1} << 20, std::chrono::seconds(0)}
+                                : OutputBufferLimit{size_t{1} << 20, 0, std::chrono::seconds(0)};
+    ServerHarness harness(backend, options);
+    TestClient slow(harness.port());
+    std::string batch;
+    for (int i = 0; i < 200; ++i) resp::append_command(batch, {"GET", fmt::format("k{}", i)});
+    slow.send(batch);  // 50 MiB of replies, far beyond the limit and the socket buffers
+    EXPECT_TRUE(slow.wait_closed());
+    EXPECT_LT(slow.read_replies(200, std::chrono::milliseconds(0)).size(), 200u);
+    EXPECT_EQ(harness.server().stats().client_output_buffer_limit_disconnections.load(), 1u);
+    TestClient other(harness.port());
+    EXPECT_EQ(other.call({"PING"}), Reply::simple("PONG"));
+  }
+}
+
+// The pipeline window starts small and grows by one per reply, but never beyond what the
+// replies seen so far say fits in half the output buffer limit: with 256 KiB replies and a
+// 32 MiB limit, at most 64 requests are in flight however deep the client's pipeline is.
+TEST(RespServer, PipelineWindowIsBoundedByTheOutputLimitOverReplySize) {
+  testing::FakeBackend backend;
+  backend.set_holding(true);
+  RespServerOptions options = local_options();
+  options.initial_pipeline_window = 32;
+  options.output_limit = OutputBufferLimit{size_t{32} << 20, 0, std::chrono::seconds(0)};
+  ServerHarness harness(backend, options);
+  TestClient client(harness.port());
+  std::string batch;
+  for (int i = 0; i < 300; ++i) resp::append_command(batch, {"GET", fmt::format("k{}", i)});
+  client.send(batch);
+  const kv::Reply reply = kv::Reply::bulk(std::string(256 << 10, 'r'));
+  size_t replies = 0, first_held = 0, most_held = 0;
+  while (replies < 300) {
+    ASSERT_TRUE(backend.wait_for_held(1, kTimeout)) << "after " << replies << " replies";
+    const size_t held = backend.held_count();
+    if (first_held == 0) first_held = held;
+    most_held = std::max(most_held, held);
+    const size_t released = backend.release_all_with(reply);
+    ASSERT_EQ(client.read_replies(released).size(), released);
+    replies += released;
+  }
+  EXPECT_LE(first_held, 32u);
+  EXPECT_GT(most_held, 32u) << "the window grows";
+  EXPECT_LE(most_held, 64u) << "32 MiB / 2 / 256 KiB";
+  EXPECT_EQ(harness.server().stats().client_output_buffer_limit_disconnections.load(), 0u);
+}
+
+// One reply larger than the limit is delivered when nothing else is buffered (a GET of a value
+// up to max-value-bytes must work whatever the limit).
+TEST(RespServer, OneReplyLargerThanTheOutputBufferLimitIsDelivered) {
+  testing::FakeBackend backend;
+  const std::string value(8 << 20, 'x');
+  backend.set_outcome(kv::Reply::bulk(value));
+  RespServerOptions options = local_options();
+  options.output_limit = OutputBufferLimit{size_t{1} << 20, 0, std::chrono::seconds(0)};
+  ServerHarness harness(backend, options);
+  TestClient client(harness.port());
+  EXPECT_EQ(client.call({"GET", "big"}), Reply::bulk(value));
+  EXPECT_EQ(client.call({"PING"}), Reply::simple("PONG"));
+  EXPECT_EQ(harness.server().stats().client_output_buffer_limit_disconnections.load(), 0u);
 }
 
 TEST(RespServer, ProtocolErrorIsAnsweredThenOnlyThatClientIsClosed) {

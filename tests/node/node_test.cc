@@ -150,7 +150,8 @@ class Cluster {
   Result<kv::Reply> read(uint64_t id, Strings args) {
     std::promise<Result<kv::Reply>> p;
     auto f = p.get_future();
-    node(id).read(std::move(args), [&p](Result<kv::Reply> r) { p.set_value(std::move(r)); });
+    node(id).read(std::move(args), ReadOrder::kReadIndex,
+                  [&p](Result<kv::Reply> r) { p.set_value(std::move(r)); });
     return f.get();
   }
   // Writes through whichever node leads, retrying across leader changes.
@@ -204,6 +205,30 @@ TEST(Node, WritesReadsAndRedirects) {
   auto fr = c.read(f, {"GET", "k"});
   ASSERT_TRUE(fr.is_ok()) << fr.status().to_string();
   EXPECT_EQ(fr->text, "v1");
+}
+
+// Redis runs a connection's commands in order: a read submitted right after a write, before the
+// write completed, must observe it (issue 11, defect 1: pipelined SET/INCR/GET answered nil).
+TEST(Node, PipelinedReadAfterOwnWriteObservesIt) {
+  Cluster c(3);
+  const uint64_t l = c.wait_leader();
+  constexpr int kRounds = 200;
+  std::vector<std::promise<Result<kv::Reply>>> writes(kRounds), reads(kRounds);
+  for (int i = 0; i < kRounds; ++i) {
+    // Submitted back to back from this thread, as a connection's strand does.
+    c.node(l).write({"INCR", "counter"}, {},
+                    [&, i](Result<kv::Reply> r) { writes[i].set_value(std::move(r)); });
+    c.node(l).read({"GET", "counter"}, ReadOrder::kAfterLocalWrites,
+                   [&, i](Result<kv::Reply> r) { reads[i].set_value(std::move(r)); });
+  }
+  for (int i = 0; i < kRounds; ++i) {
+    auto w = writes[i].get_future().get();
+    auto r = reads[i].get_future().get();
+    ASSERT_TRUE(w.is_ok() && r.is_ok()) << w.status().to_string() << r.status().to_string();
+    // Every INCR before this GET was applied first: the GET sees at least i + 1.
+    EXPECT_GE(std::stoll(r->text), w->integer) << "round " << i;
+    EXPECT_EQ(w->integer, i + 1);
+  }
 }
 
 TEST(Node, SessionMakesRetriedIncrementApplyOnce) {
