@@ -52,6 +52,7 @@ void Connection::close() {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);  // outstanding operations complete with operation_aborted
   pending_.clear();
+  held_.clear();
   maybe_finish();
 }
 
