@@ -17,6 +17,14 @@ void Inflights::add(Item item) {
   items_.push_back(item);
 }
 
+const Inflights::Item* Inflights::newest_before_round(uint64_t round) const {
+  // Rounds, like indexes, never decrease from oldest to newest.
+  for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
+    if (it->round < round) return &*it;
+  }
+  return nullptr;
+}
+
 void Inflights::free_le(Index to) {
   while (!items_.empty() && items_.front().last <= to) {
     bytes_ -= items_.front().bytes;

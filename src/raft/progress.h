@@ -43,6 +43,8 @@ class Inflights {
   // The oldest unacknowledged App, or null.
   const Item* oldest() const { return items_.empty() ? nullptr : &items_.front(); }
   const Item* newest() const { return items_.empty() ? nullptr : &items_.back(); }
+  // The newest App sent before heartbeat round `round` started (item.round < round), or null.
+  const Item* newest_before_round(uint64_t round) const;
 
  private:
   uint32_t max_count_;

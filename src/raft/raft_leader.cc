@@ -382,13 +382,14 @@ void RaftImpl::maybe_resume_after_heartbeat(const Message& m, Progress& pr) {
     case ProgressState::kReplicate: {
       const Inflights::Item* oldest = pr.inflights.oldest();
       if (oldest == nullptr) return;
-      const bool lost =
-          m.context > oldest->round && m.index < oldest->last && now_ > oldest->sent_tick;
-      const bool silent = pr.inflights.full() && now_ >= oldest->sent_tick + cfg_.election_ticks;
+      // The newest App sent before the answered round: the follower must hold its entries.
+      const Inflights::Item* before = pr.inflights.newest_before_round(m.context);
+      const bool lost = before != nullptr && m.index < before->last && now_ > before->sent_tick;
+      const bool silent = now_ >= oldest->sent_tick + cfg_.election_ticks;
       if (lost || silent) {
         logger_.info("App to {} ending at {} was {} (follower last index {}); probing from {}",
-                     m.from, oldest->last, lost ? "lost" : "not acknowledged in time", m.index,
-                     pr.match + 1);
+                     m.from, lost ? before->last : oldest->last,
+                     lost ? "lost" : "not acknowledged in time", m.index, pr.match + 1);
         pr.become_probe();
       } else if (m.context > pr.inflights.newest()->round && m.index >= pr.next - 1) {
         request_ack(m.from, pr, pr.next - 1);  // every App got through; answers may be lost

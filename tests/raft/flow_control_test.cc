@@ -130,5 +130,35 @@ TEST(FlowControl, LostAppIsResentOnceAHeartbeatShowsIt) {
   EXPECT_EQ(c.applied_data(3), (std::vector<std::string>{"lost"}));
 }
 
+TEST(FlowControl, AppsLostBehindOneThatGotThroughAreResent) {
+  // The first App reaches the follower but its answer is lost; the next ones are lost (its
+  // node was down while its transport stayed connected: no unreachable report). The window
+  // is far from full and nothing new is proposed: the heartbeat answer (last index = the
+  // first App's) must still show the leader what is missing.
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  int apps_to_3 = 0;
+  bool first_ack_dropped = false;
+  c.deliver_filter = [&](const Message& m) {
+    if (m.type == MessageType::kApp && m.to == NodeId(3) && !m.entries.empty()) {
+      return ++apps_to_3 == 1 || apps_to_3 > 5;
+    }
+    if (m.type == MessageType::kAppResp && m.from == NodeId(3) && !first_ack_dropped &&
+        apps_to_3 == 1) {
+      first_ack_dropped = true;
+      return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.propose(1, "e" + std::to_string(i)).is_ok());
+  ASSERT_TRUE(first_ack_dropped);
+  EXPECT_LT(c.applied_data(3).size(), 5u);
+  c.tick(1);
+  c.stabilize();
+  c.tick(1);
+  c.stabilize();
+  EXPECT_EQ(c.applied_data(3).size(), 5u) << "resent within two ticks, no election timeout";
+}
+
 }  // namespace
 }  // namespace raftkv::raft::testing
