@@ -172,6 +172,11 @@ def run(a):
               f"{max(longest.values(), default=0)} bytes")
         print(f"leader RSS: {(rss_before or 0) / 1024:.1f} MiB before the kill, peak "
               f"{peak_mib:.1f} MiB (bound {a.max_rss_mib} MiB)")
+        after = [o.ret - o.call for o in history if o.status == OK and o.call >= t_kill]
+        before = [o.ret - o.call for o in history if o.status == OK and o.call < t_kill]
+        # A stalled raft strand shows as a gap in completions: the slowest op is a lower bound.
+        print(f"slowest ok op: {max(before, default=0) * 1000:.0f} ms before the kill, "
+              f"{max(after, default=0) * 1000:.0f} ms from the kill on")
         print("follower catch-up after restart: "
               + (f"{caught_up_s:.2f} s" if caught_up_s is not None else "not within the run"))
         print(f"terms {terms}, leaders {leaders}, elections_started {elections}")
