@@ -132,6 +132,43 @@ void NodeImpl::stop(std::chrono::milliseconds grace) {
   log_.info("stopped");
 }
 
+uint64_t queued_message_bytes(const raft::Message& m) {
+  uint64_t bytes = sizeof(raft::Message);
+  for (const raft::Entry& e : m.entries) bytes += sizeof(raft::Entry) + e.data.size();
+  if (m.snapshot) bytes += m.snapshot->data.size();
+  return bytes;
+}
+
+bool NodeImpl::backlog_full() const {
+  return persist_backlog_bytes_.load() >= opts_.max_persist_backlog_bytes ||
+         apply_backlog_bytes_.load() >= opts_.max_apply_backlog_bytes;
+}
+
+Status NodeImpl::check_write_backpressure() const {
+  auto full = [](const char* what, uint64_t n, uint64_t bound, const char* unit) {
+    return Status(ErrorCode::kTooLarge,
+                  fmt::format("{} is full ({} of {} {}); retry shortly", what, n, bound, unit));
+  };
+  if (apply_backlog_.load() >= opts_.max_apply_backlog) {
+    return full("apply backlog", apply_backlog_.load(), opts_.max_apply_backlog, "entries");
+  }
+  if (apply_backlog_bytes_.load() >= opts_.max_apply_backlog_bytes) {
+    return full("apply backlog", apply_backlog_bytes_.load(), opts_.max_apply_backlog_bytes,
+                "bytes");
+  }
+  if (persist_backlog_bytes_.load() >= opts_.max_persist_backlog_bytes) {
+    return full("persist backlog", persist_backlog_bytes_.load(), opts_.max_persist_backlog_bytes,
+                "bytes");
+  }
+  if (batch_.size() >= opts_.max_batch_proposals) {
+    return full("proposal batch", batch_.size(), opts_.max_batch_proposals, "proposals");
+  }
+  if (batch_bytes_ >= opts_.max_batch_bytes) {
+    return full("proposal batch", batch_bytes_, opts_.max_batch_bytes, "bytes");
+  }
+  return Status::ok();
+}
+
 Status NodeImpl::not_leader() const {
   const NodeId lead = raft_->leader();
   std::string addr;
@@ -164,10 +201,11 @@ void NodeImpl::propose_on_strand(std::string payload, Completion done) {
     done(not_leader());
     return;
   }
-  if (apply_backlog_.load() >= opts_.max_apply_backlog) {
-    done(Status(ErrorCode::kTooLarge, "apply backlog is full; retry shortly"));
+  if (Status s = check_write_backpressure(); !s) {
+    done(s);
     return;
   }
+  batch_bytes_ += payload.size();
   batch_.emplace_back(std::move(payload), std::move(done));
   if (!flush_scheduled_) {
     // Everything proposed before the strand runs this becomes one kPropose (one log append,
@@ -182,6 +220,7 @@ void NodeImpl::flush_proposals() {
   if (batch_.empty()) return;
   std::vector<std::pair<std::string, Completion>> batch;
   batch.swap(batch_);
+  batch_bytes_ = 0;
   raft::Message m{.type = raft::MessageType::kPropose};
   m.entries.reserve(batch.size());
   for (auto& [payload, done] : batch) {
@@ -204,10 +243,17 @@ void NodeImpl::flush_proposals() {
 }
 
 void NodeImpl::read_on_strand(std::vector<std::string> args, ReadOrder order, Completion done) {
-  if (pending_reads_.load() >= opts_.max_pending_reads) {
-    done(Status(ErrorCode::kTooLarge, "too many reads in flight; retry shortly"));
+  if (pending_reads_.load() >= opts_.max_pending_reads ||
+      pending_read_bytes_.load() >= opts_.max_pending_read_bytes) {
+    done(Status(ErrorCode::kTooLarge,
+                fmt::format("too many reads in flight ({} reads, {} bytes; bounds {}, {}); retry "
+                            "shortly",
+                            pending_reads_.load(), pending_read_bytes_.load(),
+                            opts_.max_pending_reads, opts_.max_pending_read_bytes)));
     return;
   }
+  uint64_t read_bytes = sizeof(ReadWaiter);
+  for (const std::string& a : args) read_bytes += a.size() + sizeof(std::string);
   Index floor;
   if (order == ReadOrder::kAfterLocalWrites && raft_->role() == raft::Role::kLeader) {
     // The caller's earlier writes reached this strand before the read: they are in batch_ or
@@ -222,8 +268,10 @@ void NodeImpl::read_on_strand(std::vector<std::string> args, ReadOrder order, Co
     return;
   }
   ++pending_reads_;
-  reads_.emplace(ctx, ReadWaiter{floor, std::move(args), std::move(done),
-                                 std::chrono::steady_clock::now() + opts_.request_timeout});
+  pending_read_bytes_ += read_bytes;
+  reads_.emplace(ctx,
+                 ReadWaiter{floor, std::move(args), std::move(done),
+                            std::chrono::steady_clock::now() + opts_.request_timeout, read_bytes});
   handle_ready();
 }
 
@@ -232,6 +280,9 @@ void NodeImpl::drain_inbox() {
   {
     std::lock_guard lock(inbox_mu_);
     messages.swap(inbox_);
+    inbox_bytes_ = 0;
+    inbox_messages_ = 0;
+    inbox_bytes_mirror_ = 0;
   }
   for (raft::Message& m : messages) step_message(std::move(m));
   handle_ready();
@@ -314,8 +365,15 @@ void NodeImpl::handle_ready() {
     count_elections();
     if (rd.soft_state) on_soft_state(*rd.soft_state);
     if (rd.must_persist() || !rd.messages_after_persist.empty()) {
-      PersistJob job{rd.snapshot, std::move(rd.entries), rd.hard_state, rd.must_sync,
-                     std::move(rd.messages_after_persist)};
+      uint64_t bytes = 0;
+      for (const raft::Entry& e : rd.entries) bytes += e.size_bytes();
+      PersistJob job{rd.snapshot,
+                     std::move(rd.entries),
+                     rd.hard_state,
+                     rd.must_sync,
+                     std::move(rd.messages_after_persist),
+                     bytes};
+      persist_backlog_bytes_ += bytes;
       {
         std::lock_guard lock(persist_mu_);
         persist_queue_.push_back(std::move(job));
@@ -360,7 +418,9 @@ void NodeImpl::handle_ready() {
       while (!proposals_.empty() && proposals_.begin()->first <= last) {
         job.waiters.insert(proposals_.extract(proposals_.begin()));
       }
+      for (const raft::Entry& e : rd.committed_entries) job.bytes += e.size_bytes();
       apply_backlog_ += rd.committed_entries.size();
+      apply_backlog_bytes_ += job.bytes;
       job.entries = std::move(rd.committed_entries);
     }
     for (const raft::ReadState& rs : rd.read_states) {
@@ -429,27 +489,28 @@ void NodeImpl::on_soft_state(const raft::SoftState& ss) {
 
 namespace {
 
-// Completes and removes every waiter whose deadline has passed; returns how many.
-template <typename Waiters>
-size_t expire(Waiters& waiters, SteadyTime now, const char* why) {
-  size_t n = 0;
+// Completes and removes every waiter whose deadline has passed, calling on_removed(waiter).
+template <typename Waiters, typename OnRemoved>
+void expire(Waiters& waiters, SteadyTime now, const char* why, OnRemoved on_removed) {
   for (auto it = waiters.begin(); it != waiters.end();) {
     if (it->second.deadline > now) {
       ++it;
       continue;
     }
     it->second.done(Status(ErrorCode::kTimeout, why));
+    on_removed(it->second);
     it = waiters.erase(it);
-    ++n;
   }
-  return n;
 }
 
 }  // namespace
 
 void NodeImpl::expire_waiters(SteadyTime now) {
-  expire(proposals_, now, "no outcome within the request timeout");
-  pending_reads_ -= expire(reads_, now, "read not confirmed within the request timeout");
+  expire(proposals_, now, "no outcome within the request timeout", [](const ProposalWaiter&) {});
+  expire(reads_, now, "read not confirmed within the request timeout", [this](const ReadWaiter& w) {
+    --pending_reads_;
+    pending_read_bytes_ -= w.bytes;
+  });
 }
 
 void NodeImpl::fail_all_proposals(ErrorCode code, const std::string& why) {
@@ -457,10 +518,14 @@ void NodeImpl::fail_all_proposals(ErrorCode code, const std::string& why) {
   proposals_.clear();
   for (auto& [payload, done] : batch_) done(Status(code, why));
   batch_.clear();
+  batch_bytes_ = 0;
 }
 
 void NodeImpl::fail_all_reads(ErrorCode code, const std::string& why) {
-  for (auto& [ctx, w] : reads_) w.done(Status(code, why));
+  for (auto& [ctx, w] : reads_) {
+    w.done(Status(code, why));
+    pending_read_bytes_ -= w.bytes;
+  }
   pending_reads_ -= reads_.size();
   reads_.clear();
 }
@@ -490,6 +555,10 @@ void NodeImpl::refresh_status() {
   st.fsyncs = fsyncs_.load();
   st.elections_started = elections_started_.load();
   st.elections_won = elections_won_.load();
+  st.queues = QueueStats{
+      inbox_messages_.load(),      inbox_bytes_mirror_.load(),    inbox_dropped_.load(),
+      apps_refused_.load(),        persist_backlog_bytes_.load(), apply_backlog_.load(),
+      apply_backlog_bytes_.load(), pending_reads_.load(),         pending_read_bytes_.load()};
   role_.store(st.role, std::memory_order_relaxed);
   leader_.store(st.leader.value(), std::memory_order_relaxed);
   std::lock_guard lock(status_mu_);
@@ -538,11 +607,30 @@ void GroupNode::read(std::vector<std::string> args, ReadOrder order, Completion 
 }
 
 void GroupNode::deliver(raft::Message message) {
+  NodeImpl& n = *impl_;
+  // A follower whose persister or applier is behind takes no more entries: the leader sees
+  // them missing in the next heartbeat answer and re-sends them (raft_leader.cc).
+  if (message.type == raft::MessageType::kApp && !message.entries.empty() && n.backlog_full()) {
+    n.apps_refused_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const uint64_t bytes = queued_message_bytes(message);
   bool first;
   {
-    std::lock_guard lock(impl_->inbox_mu_);
-    first = impl_->inbox_.empty();
-    impl_->inbox_.push_back(std::move(message));
+    std::lock_guard lock(n.inbox_mu_);
+    first = n.inbox_.empty();
+    if (!first && (n.inbox_.size() >= n.opts_.max_inbox_messages ||
+                   n.inbox_bytes_ + bytes > n.opts_.max_inbox_bytes)) {
+      if (n.inbox_dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
+        n.log_.warn("inbox full ({} messages, {} bytes); dropping {} from {}", n.inbox_.size(),
+                    n.inbox_bytes_, raft::message_type_name(message.type), message.from);
+      }
+      return;
+    }
+    n.inbox_.push_back(std::move(message));
+    n.inbox_bytes_ += bytes;
+    n.inbox_messages_ = n.inbox_.size();
+    n.inbox_bytes_mirror_ = n.inbox_bytes_;
   }
   if (first) impl_->post([impl = impl_.get()] { impl->drain_inbox(); });
 }

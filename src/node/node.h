@@ -77,6 +77,36 @@ struct NodeOptions {
   // apply on this node, and reads while this many reads wait.
   uint64_t max_apply_backlog = 100'000;
   uint64_t max_pending_reads = 100'000;
+  // Every queue between the transport, the strand, the persister and the applier is bounded in
+  // bytes as well as in count (DESIGN rule 3; docs/node.md lists them). A queue below its
+  // bounds always takes one more item, so a single item larger than a bound still passes.
+  //   inbox: peer messages delivered, not yet stepped. Beyond either bound new ones are
+  //   dropped and counted (Raft tolerates loss; a heartbeat shows the leader what to re-send).
+  size_t max_inbox_messages = 16'384;
+  uint64_t max_inbox_bytes = uint64_t{64} << 20;
+  //   persist / apply backlog: entry bytes handed to the persister / applier and not yet
+  //   written / applied. Beyond either, proposals are refused (kTooLarge) and a follower drops
+  //   incoming Apps with entries (its leader re-sends them once it has caught up).
+  uint64_t max_persist_backlog_bytes = uint64_t{64} << 20;
+  uint64_t max_apply_backlog_bytes = uint64_t{256} << 20;
+  //   proposal batch: writes waiting for the strand's next flush into one kPropose.
+  size_t max_batch_proposals = 16'384;
+  uint64_t max_batch_bytes = uint64_t{64} << 20;
+  //   read waiters: argument bytes of reads waiting for their read point or apply.
+  uint64_t max_pending_read_bytes = uint64_t{64} << 20;
+};
+
+// Queue depths and drops of one node (NodeStatus::queues), for /metrics and INFO.
+struct QueueStats {
+  uint64_t inbox_messages = 0;
+  uint64_t inbox_bytes = 0;
+  uint64_t inbox_dropped = 0;  // peer messages dropped because the inbox was full
+  uint64_t apps_refused = 0;   // Apps dropped because the persist/apply backlog was full
+  uint64_t persist_backlog_bytes = 0;
+  uint64_t apply_backlog_entries = 0;
+  uint64_t apply_backlog_bytes = 0;
+  uint64_t pending_reads = 0;
+  uint64_t pending_read_bytes = 0;
 };
 
 struct NodeStatus {
@@ -102,6 +132,7 @@ struct NodeStatus {
   uint64_t elections_started = 0;  // campaigns this node ran: one per candidate term
   uint64_t elections_won = 0;      // times this node became leader
   uint64_t fsyncs = 0;
+  QueueStats queues;
 };
 
 using Completion = std::function<void(Result<kv::Reply>)>;

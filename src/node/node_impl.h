@@ -32,7 +32,11 @@ struct ReadWaiter {
   std::vector<std::string> args;
   Completion done;
   SteadyTime deadline;
+  uint64_t bytes = 0;  // of args, counted in NodeImpl::pending_read_bytes_
 };
+
+// Approximate heap bytes of a message held in a queue (entries, snapshot chunk, fixed part).
+uint64_t queued_message_bytes(const raft::Message& m);
 
 // One Ready's durable part, written by the persister in order.
 struct PersistJob {
@@ -41,6 +45,7 @@ struct PersistJob {
   std::optional<raft::HardState> hard_state;
   bool must_sync = false;
   std::vector<raft::Message> after_persist;
+  uint64_t bytes = 0;  // of entries, counted in NodeImpl::persist_backlog_bytes_
 };
 
 // One Ready's apply part, executed by the applier in order.
@@ -51,6 +56,7 @@ struct ApplyJob {
   std::vector<raft::Entry> entries;
   std::map<Index, ProposalWaiter> waiters;
   std::vector<std::pair<Index, ReadWaiter>> reads;  // serve once applied >= index
+  uint64_t bytes = 0;  // of entries, counted in NodeImpl::apply_backlog_bytes_
   bool empty() const { return !restore && entries.empty() && waiters.empty() && reads.empty(); }
 };
 
@@ -85,6 +91,10 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void fail_all_reads(ErrorCode code, const std::string& why);
   void refresh_status();
   Status not_leader() const;  // kNotLeader with the leader's client address
+  // kTooLarge if a queue behind the proposals (batch, persist, apply) is at its bound.
+  Status check_write_backpressure() const;
+  // True while the persist or apply backlog is at its bound (Apps with entries are refused).
+  bool backlog_full() const;
 
   // --- pipeline threads (pipeline.cc) ---
   void persist_loop();
@@ -124,6 +134,7 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   // Strand state.
   std::map<Index, ProposalWaiter> proposals_;  // appended, not yet handed to the applier
   std::vector<std::pair<std::string, Completion>> batch_;  // not yet proposed
+  uint64_t batch_bytes_ = 0;                               // payload bytes in batch_
   bool flush_scheduled_ = false;
   std::map<uint64_t, ReadWaiter> reads_;  // asked of the core, no read state yet
   uint64_t next_read_context_ = 1;
@@ -136,8 +147,15 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
 
   // Peer messages not yet stepped (any thread → strand). A drain is posted only when the inbox
   // goes from empty to non-empty, so messages arriving together make one Ready.
+  // Invariant: inbox_.size() <= max_inbox_messages and inbox_bytes_ <= max_inbox_bytes unless
+  // inbox_.size() == 1; inbox_bytes_ is the sum of queued_message_bytes of inbox_.
   std::mutex inbox_mu_;
   std::vector<raft::Message> inbox_;
+  uint64_t inbox_bytes_ = 0;
+  std::atomic<uint64_t> inbox_messages_{0};  // mirrors for status
+  std::atomic<uint64_t> inbox_bytes_mirror_{0};
+  std::atomic<uint64_t> inbox_dropped_{0};
+  std::atomic<uint64_t> apps_refused_{0};
 
   // Verifies a completely received snapshot file (strand-owned handle; joined by stop()).
   std::thread verifier_;
@@ -166,8 +184,11 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
 
   std::atomic<bool> stopped_{false};
   std::atomic<bool> threads_stop_{false};
-  std::atomic<uint64_t> apply_backlog_{0};  // entries handed to the applier, not yet applied
+  std::atomic<uint64_t> apply_backlog_{0};        // entries handed to the applier, not yet applied
+  std::atomic<uint64_t> apply_backlog_bytes_{0};  // their bytes
+  std::atomic<uint64_t> persist_backlog_bytes_{0};  // entry bytes queued to the persister
   std::atomic<uint64_t> pending_reads_{0};
+  std::atomic<uint64_t> pending_read_bytes_{0};  // ReadWaiter::bytes of every pending read
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> fsyncs_{0};

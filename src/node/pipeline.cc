@@ -57,6 +57,9 @@ void NodeImpl::persist_loop() {
         RAFTKV_FATAL("WAL sync failed, the node must stop: {}", d.status().to_string());
       ++fsyncs_;
     }
+    uint64_t persisted_bytes = 0;
+    for (const PersistJob& job : jobs) persisted_bytes += job.bytes;
+    persist_backlog_bytes_ -= persisted_bytes;
     log_.debug("persisted {} Ready(s){}", jobs.size(), sync ? " with fdatasync" : "");
     post([this, jobs = std::move(jobs)]() mutable { on_persisted(std::move(jobs)); });
   }
@@ -130,6 +133,7 @@ void NodeImpl::apply_job(ApplyJob& job) {
     w.done(Status(ErrorCode::kProposalDropped, "not applied at its index; retry"));
   }
   apply_backlog_ -= job.entries.size();
+  apply_backlog_bytes_ -= job.bytes;
   keys_ = sm_->engine().count(kv::Space::kData);
   for (auto& [index, read] : job.reads) ready_reads_.emplace(index, std::move(read));
 }
@@ -148,6 +152,7 @@ void NodeImpl::serve_ready_reads() {
       w.done(sm_->read(w.args, wall_clock_ms()));
     }
     --pending_reads_;
+    pending_read_bytes_ -= w.bytes;
   }
 }
 

@@ -6,11 +6,23 @@
 
 namespace raftkv::raft {
 
-void Inflights::add(Index last, uint64_t bytes) {
-  RAFTKV_ASSERT(items_.empty() || items_.back().last < last,
-                "inflight App indexes must increase ({} after {})", last, items_.back().last);
-  items_.push_back(Item{last, bytes});
-  bytes_ += bytes;
+void Inflights::add(Item item) {
+  RAFTKV_ASSERT(items_.empty() || items_.back().last < item.last,
+                "inflight App indexes must increase ({} after {})", item.last, items_.back().last);
+  RAFTKV_ASSERT(items_.size() < max_count_, "inflight window full ({} Apps)", items_.size());
+  RAFTKV_ASSERT(items_.empty() || item.bytes <= available_bytes(),
+                "inflight App of {} bytes exceeds the window ({} of {} bytes in flight)",
+                item.bytes, bytes_, max_bytes_);
+  bytes_ += item.bytes;
+  items_.push_back(item);
+}
+
+const Inflights::Item* Inflights::newest_before_round(uint64_t round) const {
+  // Rounds, like indexes, never decrease from oldest to newest.
+  for (auto it = items_.rbegin(); it != items_.rend(); ++it) {
+    if (it->round < round) return &*it;
+  }
+  return nullptr;
 }
 
 void Inflights::free_le(Index to) {
@@ -41,6 +53,7 @@ void Progress::become_probe() {
   }
   state = ProgressState::kProbe;
   probe_sent = false;
+  probe_resume_on_heartbeat = false;
   pending_snapshot = Index();
   inflights.reset();
 }

@@ -204,6 +204,10 @@ Status RaftImpl::check_invariants() const {
       if (pr.inflights.count() > cfg_.max_inflight_msgs) {
         return broken(fmt::format("progress of {}: inflights within window", id));
       }
+      if (pr.inflights.count() > 1 && pr.inflights.bytes() > cfg_.max_inflight_bytes) {
+        return broken(fmt::format("progress of {}: {} inflight bytes within max_inflight_bytes", id,
+                                  pr.inflights.bytes()));
+      }
     }
     if (auto self = prs_.find(id_); self != prs_.end() && self->second.match > log_.stable_last()) {
       return broken(fmt::format("leader's own match {} <= its durable index {}", self->second.match,

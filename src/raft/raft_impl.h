@@ -109,6 +109,10 @@ class RaftImpl {
   Status handle_read_index(Message& m);
   void handle_append_response(const Message& m, Progress& pr);
   void handle_heartbeat_response(const Message& m, Progress& pr);
+  // Resumes replication to a paused follower whose heartbeat response shows an App was lost.
+  void maybe_resume_after_heartbeat(const Message& m, Progress& pr);
+  // Asks a follower that holds the entries up to `held` to acknowledge them again.
+  void request_ack(NodeId to, Progress& pr, Index held);
   void handle_transfer_leader(const Message& m);
   void bcast_append();
   // After the commit index advanced (see raft_leader.cc).

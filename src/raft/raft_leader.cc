@@ -55,6 +55,7 @@ Status RaftImpl::step_leader(Message& m) {
       pr.become_probe();
       // Wait for a heartbeat response before probing: the follower may still be restoring.
       pr.probe_sent = true;
+      pr.probe_resume_on_heartbeat = true;
       break;
     case MessageType::kUnreachable:
       if (pr.state == ProgressState::kReplicate) pr.become_probe();
@@ -220,23 +221,31 @@ bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
   if (pr.is_paused()) return false;
   const Index prev_index = pr.next - 1;
   auto prev_term = log_.term(prev_index);
+  // In kReplicate an App carries at most what is left of the inflight byte window, so the
+  // bytes in flight to one follower never exceed max_inflight_bytes (one larger entry goes
+  // alone when nothing else is in flight). A probe is a single App of up to max_msg_bytes.
+  const bool replicating = pr.state == ProgressState::kReplicate;
+  const uint64_t budget = replicating ? std::min(cfg_.max_msg_bytes, pr.inflights.available_bytes())
+                                      : cfg_.max_msg_bytes;
   Result<std::vector<Entry>> ents =
-      prev_term.is_ok() ? log_.slice(pr.next, log_.last_index() + 1, cfg_.max_msg_bytes)
+      prev_term.is_ok() ? log_.slice(pr.next, log_.last_index() + 1, std::max<uint64_t>(budget, 1))
                         : Result<std::vector<Entry>>(prev_term.status());
   if (prev_term.is_ok() && ents.is_ok()) {
     if (ents->empty() && !send_if_empty) return false;
     if (!ents->empty()) {
-      if (pr.state == ProgressState::kReplicate) {
+      if (replicating) {
         uint64_t bytes = 0;
         for (const Entry& e : *ents) bytes += e.size_bytes();
+        // slice() returns at least one entry: one that does not fit waits for acknowledgements.
+        if (bytes > budget && pr.inflights.count() > 0) return false;
         const Index last = ents->back().index;
         pr.optimistic_update(last);
-        pr.inflights.add(last, bytes);
+        pr.inflights.add(Inflights::Item{last, bytes, read_only_.last_started(), now_});
       } else {
-        pr.probe_sent = true;
+        pr.sent_probe(ents->back().index, read_only_.last_started(), now_);
       }
     } else if (pr.state == ProgressState::kProbe) {
-      pr.probe_sent = true;
+      pr.sent_probe(prev_index, read_only_.last_started(), now_);
     }
     pr.sent_commit = std::max(pr.sent_commit, log_.committed());
     send(Message{.type = MessageType::kApp,
@@ -306,7 +315,6 @@ void RaftImpl::handle_append_response(const Message& m, Progress& pr) {
 
 void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
   pr.recent_active = true;
-  pr.probe_sent = false;
   if (m.index < pr.match) {
     // The follower no longer holds entries it acknowledged: its disk was replaced or wiped.
     // Find its log again from scratch (a snapshot if ours no longer reaches back). Lowering
@@ -317,11 +325,12 @@ void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
     pr.match = m.index;
     pr.become_probe();
   }
-  // If acknowledgements were lost, free one slot so replication does not stall.
-  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
-    pr.inflights.free_first_one();
+  maybe_resume_after_heartbeat(m, pr);
+  // New entries, or a probe; an empty App only to probe (lost acknowledgements are asked for
+  // by maybe_resume_after_heartbeat, commit indexes ride on Apps: see bcast_commit).
+  if (pr.match < log_.last_index()) {
+    maybe_send_append(m.from, pr.state == ProgressState::kProbe);
   }
-  if (pr.match < log_.last_index()) maybe_send_append(m.from, true);
 
   if (m.context == 0) return;
   const auto* acks = read_only_.ack(m.context, m.from);
@@ -340,6 +349,71 @@ void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
     for (const PendingRead& read : round.reads) respond_to_read(read, round.index);
   }
   if (read_only_.has_waiting() && !read_only_.read_round_in_flight()) start_read_round();
+}
+
+// Heartbeats travel on the same ordered stream as Apps and the follower steps messages in
+// order, so its answer to a heartbeat round started after an App was sent shows its log as it
+// was after that App: a last index below the App's last entry means the App was lost (or
+// rejected; the rejection has its own answer). An App that got through is merely waiting for
+// the follower's fsync and is not sent again. Without evidence of loss, a follower paused for an
+// election timeout is resumed anyway (its answer may have been lost).
+//
+// Issue 11 #3: every heartbeat response used to un-pause a probe. Under a read-heavy load the
+// leader starts a heartbeat round per ReadIndex batch, many per tick, so a follower catching
+// up after a restart was sent its whole lag (up to max_msg_bytes) once per read round —
+// hundreds of MiB queued for it within a second, and a raft strand too busy copying them to
+// heartbeat the other followers, which elected a new leader. Likewise a full inflight window
+// freed one slot per heartbeat response, sending one more App beyond the window each time.
+void RaftImpl::maybe_resume_after_heartbeat(const Message& m, Progress& pr) {
+  switch (pr.state) {
+    case ProgressState::kProbe: {
+      if (!pr.probe_sent) return;
+      const bool lost = m.context > pr.probe_round && m.index < pr.probe_last &&
+                        now_ > pr.probe_sent_tick;  // at most one resend per tick
+      const bool silent = now_ >= pr.probe_sent_tick + cfg_.election_ticks;
+      if (pr.probe_resume_on_heartbeat || lost || silent) {
+        pr.probe_sent = false;
+        pr.probe_resume_on_heartbeat = false;
+      } else if (m.context > pr.probe_round && m.index >= pr.probe_last) {
+        request_ack(m.from, pr, pr.probe_last);  // its answer may have been lost
+      }
+      return;
+    }
+    case ProgressState::kReplicate: {
+      const Inflights::Item* oldest = pr.inflights.oldest();
+      if (oldest == nullptr) return;
+      // The newest App sent before the answered round: the follower must hold its entries.
+      const Inflights::Item* before = pr.inflights.newest_before_round(m.context);
+      const bool lost = before != nullptr && m.index < before->last && now_ > before->sent_tick;
+      const bool silent = now_ >= oldest->sent_tick + cfg_.election_ticks;
+      if (lost || silent) {
+        logger_.info("App to {} ending at {} was {} (follower last index {}); probing from {}",
+                     m.from, lost ? before->last : oldest->last,
+                     lost ? "lost" : "not acknowledged in time", m.index, pr.match + 1);
+        pr.become_probe();
+      } else if (m.context > pr.inflights.newest()->round && m.index >= pr.next - 1) {
+        request_ack(m.from, pr, pr.next - 1);  // every App got through; answers may be lost
+      }
+      return;
+    }
+    case ProgressState::kSnapshot:
+      return;
+  }
+}
+
+void RaftImpl::request_ack(NodeId to, Progress& pr, Index held) {
+  // An App without entries at `held` is answered with an acknowledgement of `held` (Raft §5.3:
+  // AppendEntries is idempotent), so a lost answer costs a small message, once per tick while
+  // it stays lost, instead of the whole window again (or a window that never reopens).
+  if (now_ <= pr.ack_request_tick) return;
+  auto held_term = log_.term(held);
+  if (!held_term.is_ok()) return;
+  pr.ack_request_tick = now_;
+  send(Message{.type = MessageType::kApp,
+               .to = to,
+               .log_term = *held_term,
+               .index = held,
+               .commit = log_.committed()});
 }
 
 void RaftImpl::handle_transfer_leader(const Message& m) {

@@ -44,6 +44,8 @@ class ReadOnly {
   // Starts a round at `commit` carrying every waiting read (`self` counts as acknowledged).
   // Returns its id, the context for this round's heartbeats.
   uint64_t start_round(Index commit, uint64_t tick, NodeId self);
+  // Id of the newest round ever started (released or not), 0 if none. Ids only grow.
+  uint64_t last_started() const { return next_id_ - 1; }
   // Id of the newest round, 0 if none.
   uint64_t latest_round() const { return rounds_.empty() ? 0 : rounds_.back().id; }
   // Records that `from` acknowledged round `id`; returns the acks of that round (empty if the

@@ -24,7 +24,28 @@ void TransportCore::report_unreachable(NodeId peer) {
   handler_.on_unreachable(peer);
 }
 
-void TransportCore::enqueue(GroupId group, raft::Message message) {
+bool TransportCore::admit_post(NodeId peer, uint64_t bytes) {
+  const uint64_t messages_before = posted_messages_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t bytes_before = posted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (messages_before == 0 || (messages_before < options_.max_posted_messages &&
+                               bytes_before + bytes <= options_.max_posted_bytes)) {
+    post_overflow_reported_.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  release_post(bytes);
+  count_drop(nullptr, 1);
+  // One report (and log line) per overflow episode, so a flood of drops posts no flood.
+  if (!post_overflow_reported_.exchange(true)) {
+    asio::post(strand_, [self = shared_from_this(), peer, messages_before, bytes_before] {
+      self->log_.warn("{} messages (~{} bytes) in transit to the transport; dropping",
+                      messages_before, bytes_before);
+      self->report_unreachable(peer);
+    });
+  }
+  return false;
+}
+
+void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes) {
   if (stopped_) return;
   if (!is_network_message(message.type)) {
     log_.error("group {}: {} is a local message; not sent", group,
@@ -39,7 +60,6 @@ void TransportCore::enqueue(GroupId group, raft::Message message) {
     count_drop(nullptr, 1);
     return;
   }
-  const uint64_t bytes = estimate_encoded_bytes(message);
   if (bytes + kEnvelopeOverheadBytes > options_.max_frame_bytes) {
     log_.error("group {}: {} to {} exceeds the max frame size {} bytes; dropped", group,
                raft::message_type_name(message.type), message.to, options_.max_frame_bytes);
@@ -62,6 +82,7 @@ void TransportCore::enqueue(GroupId group, raft::Message message) {
   peer->queue.push_back(GroupMessage{group, std::move(message)});
   peer->queue_bytes += bytes;
   peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
+  peer->queued_bytes.store(peer->queue_bytes, std::memory_order_relaxed);
   if (peer->conn) peer->conn->wake.cancel();
 }
 
@@ -139,6 +160,7 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
       peer->queue.pop_front();
     }
     peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
+    peer->queued_bytes.store(peer->queue_bytes, std::memory_order_relaxed);
     if (peer->queue.size() < options_.send_queue_limit) peer->overflow_reported = false;
     const uint64_t count = envelope.messages.size();
     auto payload = encode_envelope(envelope);

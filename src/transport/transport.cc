@@ -171,6 +171,7 @@ void TransportCore::shutdown() {
   for (auto& [id, peer] : peers_) {
     peer->retry.cancel();
     peer->queued = 0;
+    peer->queued_bytes = 0;
     peer->queue.clear();
     peer->queue_bytes = 0;
   }
@@ -390,8 +391,8 @@ TransportStats TransportCore::stats() const {
 PeerStats TransportCore::peer_stats(NodeId id) const {
   std::shared_ptr<Peer> peer = find_peer(id);
   if (!peer) return {};
-  return PeerStats{peer->connected.load(), peer->queued.load(), peer->dropped.load(),
-                   peer->sent.load()};
+  return PeerStats{peer->connected.load(), peer->queued.load(), peer->queued_bytes.load(),
+                   peer->dropped.load(), peer->sent.load()};
 }
 
 // ---- Transport: the thread-safe facade. ----
@@ -414,15 +415,16 @@ uint16_t Transport::listen_port() const {
 }
 
 void Transport::send(GroupId group, raft::Message message) {
-  asio::post(core_->strand(), [core = core_, group, m = std::move(message)]() mutable {
-    core->enqueue(group, std::move(m));
+  const uint64_t bytes = estimate_encoded_bytes(message);
+  if (!core_->admit_post(message.to, bytes)) return;
+  asio::post(core_->strand(), [core = core_, group, bytes, m = std::move(message)]() mutable {
+    core->release_post(bytes);
+    core->enqueue(group, std::move(m), bytes);
   });
 }
 
 void Transport::send(GroupId group, std::vector<raft::Message> messages) {
-  asio::post(core_->strand(), [core = core_, group, ms = std::move(messages)]() mutable {
-    for (auto& m : ms) core->enqueue(group, std::move(m));
-  });
+  for (auto& m : messages) send(group, std::move(m));
 }
 
 void Transport::add_peer(NodeId peer, std::string address) {

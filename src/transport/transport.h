@@ -14,7 +14,10 @@
 // line; it never crashes the node.
 //
 // Backpressure. Each peer has a bounded send queue (send_queue_limit messages and
-// send_queue_limit_bytes estimated bytes). It fills while
+// send_queue_limit_bytes of estimate_encoded_bytes, an upper bound of the encoded size). Messages
+// handed to send() but not yet on a queue (posted to the strand) are bounded too, for all peers
+// together (max_posted_messages, max_posted_bytes); beyond that send() drops and counts them
+// and reports the peer unreachable. A queue fills while
 // the peer is down or slow; then new messages are dropped and counted, and on_unreachable(peer)
 // is reported once per overflow episode (and on every failed dial or lost connection), so the
 // node can call report_unreachable and stop pipelining to that peer. Raft tolerates the loss.
@@ -67,7 +70,13 @@ struct TransportOptions {
   // Messages queued per peer before new ones are dropped...
   size_t send_queue_limit = 8192;
   // ...and estimated bytes queued per peer (a message is always admitted to an empty queue).
-  size_t send_queue_limit_bytes = size_t{256} << 20;
+  // Above the raft core's inflight window (max_inflight_bytes, 32 MiB) plus one probe, so
+  // that only a stuck peer ever fills it.
+  size_t send_queue_limit_bytes = size_t{64} << 20;
+  // Messages handed to send() and not yet queued (in transit to the transport's strand), all
+  // peers together (a message is always admitted when none is in transit).
+  size_t max_posted_messages = 65'536;
+  size_t max_posted_bytes = size_t{128} << 20;
   // Reconnect delay: doubles from backoff_initial up to backoff_max; each wait is uniform in
   // [delay/2, delay] so that restarted nodes do not dial in lockstep.
   std::chrono::milliseconds backoff_initial{50};
@@ -96,8 +105,9 @@ struct TransportStats {
 
 struct PeerStats {
   bool connected = false;
-  uint64_t queued = 0;   // messages waiting in the send queue
-  uint64_t dropped = 0;  // messages dropped because the queue was full
+  uint64_t queued = 0;        // messages waiting in the send queue
+  uint64_t queued_bytes = 0;  // their estimate_encoded_bytes
+  uint64_t dropped = 0;       // messages dropped because the queue was full
   uint64_t sent = 0;
 };
 

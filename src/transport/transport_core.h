@@ -71,6 +71,7 @@ struct Peer {
   // Mirrors for peer_stats() from any thread.
   std::atomic<bool> connected{false};
   std::atomic<uint64_t> queued{0};
+  std::atomic<uint64_t> queued_bytes{0};
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> sent{0};
 };
@@ -89,7 +90,16 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
                 std::unique_ptr<Rng> rng);
 
   Status start();
-  void enqueue(GroupId group, raft::Message message);
+  // `bytes`: estimate_encoded_bytes(message).
+  void enqueue(GroupId group, raft::Message message, uint64_t bytes);
+  // Any thread: reserves room for a message about to be posted to the strand; false (and the
+  // drop counted, the peer reported unreachable) when the posted bound is reached.
+  bool admit_post(NodeId peer, uint64_t bytes);
+  // Strand: the posted message reached enqueue().
+  void release_post(uint64_t bytes) {
+    posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    posted_messages_.fetch_sub(1, std::memory_order_relaxed);
+  }
   void add_peer(NodeId id, std::string address);
   // Closes everything; idempotent.
   void shutdown();
@@ -154,6 +164,11 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
         connections_rejected{0};
   };
   AtomicStats stats_;
+  // Messages between send() and enqueue() (admit_post / release_post). Invariant: at most
+  // max_posted_messages and max_posted_bytes, unless only one message is in transit.
+  std::atomic<uint64_t> posted_messages_{0};
+  std::atomic<uint64_t> posted_bytes_{0};
+  std::atomic<bool> post_overflow_reported_{false};
 };
 
 // Bytes read per socket read; also the largest pre-handshake buffer we hold for an

@@ -2,6 +2,7 @@
 // real state machines.
 #include <stdlib.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -40,8 +41,9 @@ bool wait_until(F cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
 class Cluster {
  public:
   explicit Cluster(size_t n, uint64_t snapshot_entries = 50'000,
-                   std::chrono::milliseconds request_timeout = std::chrono::seconds(10))
-      : n_(n), request_timeout_(request_timeout), dirs_(n) {
+                   std::chrono::milliseconds request_timeout = std::chrono::seconds(10),
+                   std::function<void(NodeOptions&)> tweak = {})
+      : n_(n), request_timeout_(request_timeout), tweak_(std::move(tweak)), dirs_(n) {
     LogLevel level = LogLevel::kWarn;
     if (const char* env = std::getenv("RAFTKV_LOG")) parse_log_level(env, &level);
     set_log_level(level);
@@ -104,6 +106,7 @@ class Cluster {
     o.snapshot_entries = snapshot_entries_;
     o.snapshot_keep_entries = 10;
     o.request_timeout = request_timeout_;
+    if (tweak_) tweak_(o);
     auto node = GroupNode::open(io_, o, transports_[id - 1].get());
     ASSERT_TRUE(node.is_ok()) << node.status().to_string();
     (*node)->start();
@@ -170,6 +173,7 @@ class Cluster {
  private:
   size_t n_;
   std::chrono::milliseconds request_timeout_;
+  std::function<void(NodeOptions&)> tweak_;
   uint64_t snapshot_entries_;
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -328,6 +332,67 @@ TEST(Node, SnapshotsCompactAndAWipedFollowerCatchesUpBySnapshot) {
     return st.keys == 300 && st.snapshot_index > Index(200);
   })) << "keys "
       << c.node(f).status().keys << " snapshot " << c.node(f).status().snapshot_index;
+}
+
+}  // namespace
+}  // namespace raftkv::node
+
+namespace raftkv::node {
+namespace {
+
+// Issue 11 #3 (DESIGN rule 3): with every queue bound tiny, writes beyond a bound are refused
+// with kTooLarge (never lost or hung), what is accepted commits and reads back, and every
+// queue's byte count returns to zero once the load ends (no accounting leaks).
+TEST(Node, TinyQueueBoundsPushBackAndTheirAccountingReturnsToZero) {
+  Cluster c(3, 50'000, std::chrono::seconds(10), [](NodeOptions& o) {
+    o.max_inbox_messages = 4;
+    o.max_inbox_bytes = 8 << 10;
+    o.max_persist_backlog_bytes = 4 << 10;
+    o.max_apply_backlog_bytes = 4 << 10;
+    o.max_batch_proposals = 8;
+    o.max_batch_bytes = 4 << 10;
+    o.max_pending_read_bytes = 4 << 10;
+  });
+  const uint64_t l = c.wait_leader();
+  constexpr int kWrites = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0, too_large = 0;
+  std::vector<std::string> other;
+  for (int i = 0; i < kWrites; ++i) {
+    c.node(l).write({"SET", fmt::format("k{}", i), std::string(1000, 'a' + i % 26)}, {},
+                    [&](Result<kv::Reply> r) {
+                      std::lock_guard lock(mu);
+                      if (r.is_ok()) {
+                        ++ok;
+                      } else if (r.code() == ErrorCode::kTooLarge) {
+                        ++too_large;
+                      } else {
+                        other.push_back(r.status().to_string());
+                      }
+                      ++done;
+                      cv.notify_all();
+                    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kWrites; }));
+  }
+  EXPECT_TRUE(other.empty()) << other.front();
+  EXPECT_EQ(ok + too_large, kWrites);
+  EXPECT_GT(ok, 0);
+  c.must_write({"SET", "last", "x"});
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(wait_until([&] {
+      const QueueStats q = c.node(id).status().queues;
+      return q.persist_backlog_bytes == 0 && q.apply_backlog_bytes == 0 &&
+             q.apply_backlog_entries == 0 && q.pending_read_bytes == 0 && q.pending_reads == 0;
+    })) << "node "
+        << id << " queue accounting did not return to zero";
+  }
+  auto r = c.read(l, {"GET", "last"});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->text, "x");
 }
 
 }  // namespace

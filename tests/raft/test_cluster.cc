@@ -163,6 +163,7 @@ size_t TestCluster::stabilize() {
       const uint64_t from = m.from.value(), to = m.to.value();
       if (!alive(to)) continue;
       if (from != to && (link_cut(from, to) || dropped_types_.count(m.type))) continue;
+      if (from != to && deliver_filter && !deliver_filter(m)) continue;
       if (from != to) ++delivered[m.type];
       ++delivered_total;
       (void)node(to).step(std::move(m));

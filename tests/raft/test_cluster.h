@@ -70,6 +70,10 @@ class TestCluster {
   // Snapshot at the node's applied index and compact the log, keeping `keep` entries.
   void snapshot_and_compact(uint64_t id, uint64_t keep = 0);
 
+  // Sees every message between two nodes that no cut or drop_types removed; returning false
+  // drops it. Unset: everything is delivered.
+  std::function<bool(const Message&)> deliver_filter;
+
   // Counts of messages delivered, by type, since the last reset.
   std::map<MessageType, size_t> delivered;
   void reset_counts() { delivered.clear(); }

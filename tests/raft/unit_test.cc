@@ -60,11 +60,13 @@ TEST(Progress, RejectionsAreStaleOrUseHint) {
 
 TEST(Progress, InflightsBoundByCountAndBytes) {
   Inflights in(3, 100);
-  in.add(Index(1), 10);
-  in.add(Index(2), 10);
+  in.add({Index(1), 10, 0, 0});
+  in.add({Index(2), 10, 0, 0});
   EXPECT_FALSE(in.full());
-  in.add(Index(5), 90);
+  EXPECT_EQ(in.available_bytes(), 80u);
+  in.add({Index(5), 80, 0, 0});
   EXPECT_TRUE(in.full());
+  EXPECT_EQ(in.available_bytes(), 0u);
   in.free_le(Index(2));
   EXPECT_EQ(in.count(), 1u);
   EXPECT_FALSE(in.full() && in.bytes() < 100);

@@ -315,6 +315,48 @@ TEST_F(TransportTest, BoundedQueueDropsAndCountsWhilePeerIsDown) {
   EXPECT_EQ(node.unreachable.front(), NodeId(2));
 }
 
+Message app_with_bytes(uint64_t from, uint64_t to, size_t bytes) {
+  Message m = heartbeat(from, to, 0);
+  m.type = MessageType::kApp;
+  m.entries.push_back(
+      raft::Entry{Term(1), Index(1), raft::EntryType::kNormal, std::string(bytes, 'v')});
+  return m;
+}
+
+// Issue 11 #3: the queue to a peer is bounded by (estimated encoded) bytes, not only count.
+TEST_F(TransportTest, QueueBytesAreBoundedWhilePeerIsDown) {
+  constexpr size_t kLimit = 100'000;
+  TransportOptions o = options(1);
+  o.send_queue_limit_bytes = kLimit;
+  o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
+  Node& node = start_node(std::move(o));
+  for (int k = 0; k < 50; ++k) node.transport->send(GroupId(1), app_with_bytes(1, 2, 10'000));
+  ASSERT_TRUE(run_until([&] {
+    const PeerStats ps = node.transport->peer_stats(NodeId(2));
+    return ps.queued + ps.dropped == 50;
+  }));
+  const PeerStats ps = node.transport->peer_stats(NodeId(2));
+  EXPECT_LE(ps.queued_bytes, kLimit);
+  EXPECT_GE(ps.queued_bytes, kLimit - 10'300) << "the queue is filled up to its bound";
+  EXPECT_EQ(ps.queued, 9u);  // 9 x (10,000 + 32 + 192) estimated bytes
+  EXPECT_EQ(ps.dropped, 41u);
+  ASSERT_FALSE(node.unreachable.empty());
+}
+
+// Messages handed to send() before the transport's strand runs are bounded too.
+TEST_F(TransportTest, MessagesInTransitToTheStrandAreBounded) {
+  TransportOptions o = options(1);
+  o.max_posted_bytes = 50'000;
+  o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
+  Node& node = start_node(std::move(o));
+  // The io_context does not run here: every admitted message is still in transit.
+  for (int k = 0; k < 20; ++k) node.transport->send(GroupId(1), app_with_bytes(1, 2, 10'000));
+  EXPECT_EQ(node.transport->stats().messages_dropped, 16u);  // 4 x 10,224 fit in 50,000
+  ASSERT_TRUE(run_until([&] { return node.transport->peer_stats(NodeId(2)).queued == 4; }));
+  ASSERT_FALSE(node.unreachable.empty());
+  EXPECT_EQ(node.unreachable.front(), NodeId(2));
+}
+
 TEST_F(TransportTest, UnsendableMessagesAreDroppedNotSent) {
   start_cluster(2);
   Message local;
