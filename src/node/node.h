@@ -2,8 +2,12 @@
 // machine and moves work between them (Ready → persist → send → apply).
 //
 // Threads and ownership:
-//   raft strand   — an asio strand on the shared io_context. Owns the Raft core, the proposal
-//                   and read waiters, the tick timer. Every core call happens here (no mutex).
+//   raft strand   — an asio strand on the io_context given to open(). Owns the Raft core, the
+//                   proposal and read waiters, the tick timer. Every core call happens here (no
+//                   mutex). Whatever else runs on that io_context can delay ticks and
+//                   heartbeats, so it must not be a client-facing one: raftkv-server gives the
+//                   node a context of its own, shared only with the peer transport
+//                   (server/server.h); callers reach the strand only by posts (below).
 //   persister     — one thread. Writes each Ready's snapshot, entries and hard state to the WAL
 //                   in order and makes them durable with one fdatasync per batch of Readys
 //                   (group commit), then hands the after-persist messages back to the strand.
@@ -13,8 +17,10 @@
 // The leader sends AppendEntries while its own write is in flight (Raft thesis §10.2.1); it
 // counts itself towards commit only once durable. A failed fsync stops the process.
 //
-// Public methods are thread-safe; completions run on the applier thread or the strand, never
-// while holding a lock of the caller.
+// Public methods are thread-safe and never block on the strand: write(), read(), deliver(),
+// report_unreachable() and transfer_leadership() post onto it; status(), role() and leader()
+// read a copy the strand refreshes. Completions run on the applier thread or the strand, never
+// while holding a lock of the caller: a caller on another io_context posts them back to itself.
 #pragma once
 
 #include <atomic>

@@ -8,6 +8,10 @@
 
 namespace raftkv::server {
 
+// Out of line: unwinding the constructor destroys http_, which needs httplib::Server complete.
+AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend)
+    : node_(node), backend_(backend) {}
+
 AdminHttp::~AdminHttp() {
   stop();
 }

@@ -126,7 +126,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "throttle for streaming snapshots, bytes/s (0: unthrottled)");
   app.add_option("--max-value-bytes", c.max_value_bytes, "largest value accepted");
   app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
-  app.add_option("--io-threads", c.io_threads, "threads for network and the raft strand (1..64)");
+  app.add_option("--io-threads", c.io_threads, "threads for client connections (1..64)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|off");
   try {
     app.parse(argc, argv);

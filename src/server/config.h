@@ -33,10 +33,11 @@ struct ServerConfig {
   uint64_t snapshot_transfer_rate = 0;  // bytes per second, 0 = unthrottled
   uint64_t max_value_bytes = 512ull << 20;
   uint32_t request_timeout_ms = 10'000;
-  // Threads running the io_context (client connections, peer transport, the raft strand). The
-  // WAL persister and the applier have their own threads. One is best when nodes share cores
-  // (a local cluster, a 2-core box): with two, most strand hand-offs wake the other io thread
-  // (measured: 2.1 → 0.8 futex calls and 2.1 → 1.2 context switches per SET, 3-node cluster).
+  // Threads running the client io_context (the RESP acceptor and client connections). The raft
+  // strand and the peer transport run on an io_context of their own (server/server.h), the WAL
+  // persister and the applier on their own threads, so client load never delays Raft ticks.
+  // One is best when nodes share cores (a local cluster, a 2-core box): with two, most
+  // connection hand-offs wake the other io thread.
   uint32_t io_threads = 1;
   std::string log_level = "info";
 
