@@ -97,7 +97,10 @@ struct NodeStatus {
   Index snapshot_index;
   raft::ConfState conf;
   std::vector<raft::FollowerStatus> followers;  // leader only
+  // As of the newest applied entry (status() reads them live, not from the last refresh): a
+  // write's completion is never seen before its key is counted.
   uint64_t keys = 0;
+  uint64_t keys_with_ttl = 0;  // of those, keys stored with a TTL (kv::StateMachine)
   uint64_t proposals = 0;
   uint64_t snapshots_taken = 0;
   uint64_t snapshot_bytes = 0;        // size of the newest snapshot file this node wrote
@@ -142,6 +145,8 @@ class GroupNode {
   void report_unreachable(NodeId peer);
   Status transfer_leadership(NodeId to);
 
+  // The strand's copy as of its last refresh (each tick and role change), except for the key
+  // counts, which are the state machine's current ones.
   NodeStatus status() const;
   // The role and leader as of the last status refresh, without copying the whole status (for
   // the per-request leader check).

@@ -165,7 +165,6 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<bool> threads_stop_{false};
   std::atomic<uint64_t> apply_backlog_{0};  // entries handed to the applier, not yet applied
   std::atomic<uint64_t> pending_reads_{0};
-  std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> elections_started_{0};

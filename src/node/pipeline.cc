@@ -130,7 +130,6 @@ void NodeImpl::apply_job(ApplyJob& job) {
     w.done(Status(ErrorCode::kProposalDropped, "not applied at its index; retry"));
   }
   apply_backlog_ -= job.entries.size();
-  keys_ = sm_->engine().count(kv::Space::kData);
   for (auto& [index, read] : job.reads) ready_reads_.emplace(index, std::move(read));
 }
 

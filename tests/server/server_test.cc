@@ -13,9 +13,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 
 #include "client/connection.h"
 #include "node/node.h"
+#include "resp/reply.h"
 #include "server/admin_http.h"
 #include "server/server.h"
 
@@ -225,6 +227,35 @@ TEST(ServerIsolation, BlockedClientIoThreadsDelayNeitherTicksNorHeartbeats) {
   auto reply = conn->call({"GET", "before"}, std::chrono::steady_clock::now() + 10s);
   ASSERT_TRUE(reply.is_ok()) << reply.status().to_string();
   EXPECT_EQ(reply->text, "1");
+}
+
+// Issue 11: INFO keyspace and /status took the key count from a copy refreshed once per tick,
+// so right after an acknowledged SET they still showed the old count; and expires was always 0.
+TEST(ServerStatus, InfoKeyspaceAndStatusShowAnAcknowledgedWriteAtOnce) {
+  LocalCluster c;
+  const uint64_t leader = c.wait_leader();
+  ASSERT_NE(leader, 0u);
+  auto conn = c.connect(leader);
+  ASSERT_NE(conn, nullptr);
+  auto call = [&](std::vector<std::string> args) {
+    auto r = conn->call(args, std::chrono::steady_clock::now() + 10s);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? *r : resp::Reply{};
+  };
+  const auto status_json = [&] { return c.server(leader).admin().status_json(); };
+  for (int n = 1; n <= 20; ++n) {
+    const bool with_ttl = n % 2 == 0;
+    std::vector<std::string> set = {"SET", fmt::format("k{}", n), "v"};
+    if (with_ttl) set.insert(set.end(), {"EX", "1000"});
+    ASSERT_EQ(call(set).text, "OK");
+    const std::string keyspace = call({"INFO", "keyspace"}).text;
+    EXPECT_NE(keyspace.find(fmt::format("db0:keys={},expires={},", n, n / 2)), std::string::npos)
+        << "after SET " << n << ": " << keyspace;
+    const nlohmann::json status = nlohmann::json::parse(status_json());
+    EXPECT_EQ(status["keys"], n) << "after SET " << n << ": " << status.dump();
+    EXPECT_EQ(status["keys_with_ttl"], n / 2) << "after SET " << n << ": " << status.dump();
+  }
+  EXPECT_EQ(call({"DBSIZE"}).integer, 20);
 }
 
 }  // namespace
