@@ -72,7 +72,8 @@ struct BackendStatus {
   Index last_index;
   Index snapshot_index;
   std::vector<MemberInfo> members;
-  uint64_t keys = 0;
+  uint64_t keys = 0;     // as of the newest applied entry
+  uint64_t expires = 0;  // of those, keys with a TTL (INFO keyspace "expires")
   std::vector<std::pair<std::string, std::string>> extra;  // more "field:value" lines for INFO raft
 };
 

@@ -59,14 +59,21 @@ constexpr std::array kCommandTable = {
     CommandSpec{"strlen", 2, kReadFast, 1, 1, 1, handlers::kv_command},
 };
 
+// How Redis 7 echoes a client's bytes in an error: through printf's "%.*s" (commandCheckExistence
+// in server.c), so at most `max_bytes` and nothing from the first NUL on. (CR and LF become
+// spaces when the error line is encoded, as Redis's sdsmapchars does.)
+std::string_view echoed(std::string_view bytes, size_t max_bytes) {
+  return bytes.substr(0, std::min(max_bytes, bytes.find('\0')));
+}
+
 // Redis 7 wording: at most 128 bytes of the name and of the argument preview.
 std::string unknown_command_error(const std::vector<std::string>& args) {
   std::string preview;
   for (size_t i = 1; i < args.size() && preview.size() < 128; ++i) {
-    preview += fmt::format("'{}' ", std::string_view(args[i]).substr(0, 128 - preview.size()));
+    preview += fmt::format("'{}' ", echoed(args[i], 128 - preview.size()));
   }
-  return fmt::format("ERR unknown command '{}', with args beginning with: {}",
-                     std::string_view(args[0]).substr(0, 128), preview);
+  return fmt::format("ERR unknown command '{}', with args beginning with: {}", echoed(args[0], 128),
+                     preview);
 }
 
 bool parse_uint64(std::string_view text, uint64_t& out) {
@@ -249,7 +256,7 @@ std::string wrong_arity_error(std::string_view name) {
 }
 
 std::string unknown_subcommand_error(std::string_view command, std::string_view sub) {
-  return fmt::format("ERR unknown subcommand '{}'. Try {} HELP.", sub.substr(0, 128), command);
+  return fmt::format("ERR unknown subcommand '{}'. Try {} HELP.", echoed(sub, 128), command);
 }
 
 std::string lowercase(std::string_view text) {

@@ -84,7 +84,8 @@ Lines cluster_section() {
 }
 
 Lines keyspace_section(const BackendStatus& status) {
-  return {{"db0", fmt::format("keys={},expires=0,avg_ttl=0", status.keys)}};
+  // avg_ttl stays 0: Redis's is a sampled estimate, which a client may not rely on.
+  return {{"db0", fmt::format("keys={},expires={},avg_ttl=0", status.keys, status.expires)}};
 }
 
 constexpr std::string_view kSectionNames[] = {"server", "clients", "stats",

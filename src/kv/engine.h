@@ -115,6 +115,7 @@ class Engine {
                     const std::function<void(std::string_view value)>& visit) const = 0;
   // Visits entries with key >= start in key order (bytewise) until `visit` returns false.
   virtual void scan(Space space, std::string_view start, const ScanVisitor& visit) const = 0;
+  // Entries in `space`; for kData, safe concurrently with write() when concurrent_reads().
   virtual uint64_t count(Space space) const = 0;
 
   // Applies the batch (atomically in durable engines). An error (I/O) is fatal for the node.

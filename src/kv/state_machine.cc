@@ -3,6 +3,7 @@
 #include "kv/state_machine.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -38,6 +39,14 @@ StateMachine::StateMachine(std::unique_ptr<Engine> engine, StateMachineOptions o
   RAFTKV_ASSERT(engine_ != nullptr, "state machine needs an engine");
   Status s = load_meta();
   RAFTKV_ASSERT(s.is_ok(), "engine meta unreadable: {}", s.to_string());
+  if (engine_->count(Space::kData) > 0) {  // a durable engine's state
+    uint64_t with_ttl = 0;
+    engine_->scan(Space::kData, "", [&](std::string_view, std::string_view value) {
+      with_ttl += stored_value_has_ttl(value) ? 1 : 0;
+      return true;
+    });
+    keys_with_ttl_.store(with_ttl, std::memory_order_release);
+  }
 }
 
 StateMachine::~StateMachine() {
@@ -61,6 +70,7 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   // Copy-on-write for an active snapshot view: pre-images are recorded before the engine
   // changes (the ordering snapshot_view.cc relies on).
   if (shadow_ != nullptr && !shadow_->record(*engine_, batch)) shadow_.reset();
+  count_ttl_changes(batch);
   Status s = engine_->write(batch);
   RAFTKV_ASSERT(s.is_ok(), "engine write failed applying index {}: {}", entry.index.value(),
                 s.to_string());
@@ -297,6 +307,48 @@ void StateMachine::reset_memory_state() {
   now_ms_.store(0, std::memory_order_release);
   sessions_.clear();
   sessions_by_activity_.clear();
+  keys_with_ttl_.store(0, std::memory_order_release);
+}
+
+void StateMachine::count_ttl_changes(const WriteBatch& batch) {
+  const std::span<const WriteOp> ops = batch.ops();
+  auto leaves_ttl = [](const WriteOp& op) {
+    return !op.is_delete && stored_value_has_ttl(op.value);
+  };
+  // Per kData op: +1 when it leaves a TTL, -1 when the value it replaces had one. That value is
+  // the batch's own latest earlier op on the key, else the engine's. Small batches (every
+  // single-key write) look back through the ops and allocate nothing; larger ones use a map.
+  constexpr size_t kLookBackOps = 32;
+  const bool large = ops.size() > kLookBackOps;
+  std::unordered_map<std::string_view, bool> latest;  // large batches: key → leaves a TTL
+  int64_t delta = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const WriteOp& op = ops[i];
+    if (op.space != Space::kData) continue;
+    std::optional<bool> replaced;
+    if (large) {
+      if (auto it = latest.find(op.key); it != latest.end()) replaced = it->second;
+    } else {
+      for (size_t j = i; j-- > 0;) {
+        if (ops[j].space == Space::kData && ops[j].key == op.key) {
+          replaced = leaves_ttl(ops[j]);
+          break;
+        }
+      }
+    }
+    if (!replaced) {
+      bool had = false;
+      engine_->read(Space::kData, op.key,
+                    [&](std::string_view value) { had = stored_value_has_ttl(value); });
+      replaced = had;
+    }
+    const bool leaves = leaves_ttl(op);
+    if (large) latest[op.key] = leaves;
+    delta += int64_t{leaves} - int64_t{*replaced};
+  }
+  if (delta != 0) {
+    keys_with_ttl_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_release);
+  }
 }
 
 Status StateMachine::restore(const SnapshotSource& source) {
@@ -328,6 +380,7 @@ Status StateMachine::restore(const SnapshotSource& source) {
   WriteBatch batch;
   std::string key;
   std::string value;
+  uint64_t with_ttl = 0;
   while (true) {
     if (Status s = reader.read_exact(1, bytes); !s.is_ok()) return fail(s);
     const auto tag = static_cast<uint8_t>(bytes[0]);
@@ -345,6 +398,7 @@ Status StateMachine::restore(const SnapshotSource& source) {
       return fail(Status(ErrorCode::kCorruption, "snapshot: value too long"));
     if (Status s = reader.read_exact(length, value); !s.is_ok()) return fail(s);
     batch.put(static_cast<Space>(tag), key, value);
+    if (static_cast<Space>(tag) == Space::kData && stored_value_has_ttl(value)) ++with_ttl;
     if (batch.ops().size() >= 1024) {
       if (Status s = engine_->write(batch); !s.is_ok()) return fail(s);
       batch.clear();
@@ -360,6 +414,7 @@ Status StateMachine::restore(const SnapshotSource& source) {
     return fail(Status(ErrorCode::kCorruption, "snapshot: trailing bytes after checksum"));
   }
   if (Status s = load_meta(); !s.is_ok()) return fail(s);
+  keys_with_ttl_.store(with_ttl, std::memory_order_release);
   return Status::ok();
 }
 

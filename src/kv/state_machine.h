@@ -90,6 +90,12 @@ class StateMachine {
   int64_t now_ms() const { return now_ms_.load(std::memory_order_acquire); }
   size_t session_count() const { return sessions_.size(); }
   const Engine& engine() const { return *engine_; }
+  // Keys in the data space, expired ones not yet deleted included (as Redis's DBSIZE). Any
+  // thread when the engine has concurrent_reads().
+  uint64_t key_count() const { return engine_->count(Space::kData); }
+  // Keys stored with a TTL, the expired ones not yet deleted included (Redis's INFO keyspace
+  // "expires" counts the same way). Any thread; exact as of the last apply() or restore().
+  uint64_t keys_with_ttl() const { return keys_with_ttl_.load(std::memory_order_acquire); }
 
   // Streams a self-checking image of the whole state (data, sessions, applied index) to
   // `sink`, in chunks of about 64 KiB. Deterministic: equal states give equal bytes.
@@ -136,6 +142,8 @@ class StateMachine {
   // the applied record made from the members.
   void scan_meta(const ScanVisitor& visit) const;
   void reset_memory_state();
+  // Moves keys_with_ttl_ by what `batch` changes, before the engine applies it.
+  void count_ttl_changes(const WriteBatch& batch);
 
   std::unique_ptr<Engine> engine_;
   const StateMachineOptions options_;
@@ -151,6 +159,8 @@ class StateMachine {
   // Invariant: never decreases while applying.
   std::atomic<int64_t> now_ms_{0};
   bool has_applied_record_ = false;
+  // Invariant: the number of kData values in the engine with stored_value_has_ttl().
+  std::atomic<uint64_t> keys_with_ttl_{0};
   std::map<uint64_t, Session> sessions_;
   // (last_active_ms, client_id) for every session: expiry order.
   std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;

@@ -36,6 +36,10 @@ void append_stored_value(std::string& out, std::string_view value,
                          std::optional<int64_t> expire_at_ms);
 // Returns nullopt when `bytes` is not a stored value (a corrupt engine: the caller asserts).
 std::optional<StoredValue> decode_stored_value(std::string_view bytes);
+// Whether a stored value carries an expiry (expired or not), without decoding it.
+inline bool stored_value_has_ttl(std::string_view bytes) {
+  return !bytes.empty() && bytes[0] == '\x01';
+}
 
 void append_u64_be(std::string& out, uint64_t v);
 uint64_t read_u64_be(std::string_view bytes);  // requires bytes.size() >= 8

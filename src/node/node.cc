@@ -44,7 +44,6 @@ Status NodeImpl::init() {
     applied_conf_.voters = opts_.voters;
     std::sort(applied_conf_.voters.begin(), applied_conf_.voters.end());
   }
-  keys_ = sm_->engine().count(kv::Space::kData);
 
   raft::Config cfg = opts_.raft;
   cfg.id = opts_.id;
@@ -543,7 +542,6 @@ void NodeImpl::refresh_status() {
   st.snapshot_index = Index(snapshot_index_.load());
   st.conf = raft_->conf_state();
   st.followers = raft_->follower_status();
-  st.keys = keys_.load();
   st.snapshots_taken = snapshots_taken_.load();
   st.snapshot_bytes = last_snapshot_bytes_.load();
   st.snapshot_duration_ms = last_snapshot_ms_.load();
@@ -654,6 +652,9 @@ NodeStatus GroupNode::status() const {
     st = impl_->status_;
   }
   st.proposals = impl_->proposals_total_.load(std::memory_order_relaxed);
+  // Live: the state machine counts an entry's keys before its write completes.
+  st.keys = impl_->sm_->key_count();  // the skiplist engine has concurrent reads
+  st.keys_with_ttl = impl_->sm_->keys_with_ttl();
   return st;
 }
 

@@ -2,8 +2,12 @@
 // machine and moves work between them (Ready → persist → send → apply).
 //
 // Threads and ownership:
-//   raft strand   — an asio strand on the shared io_context. Owns the Raft core, the proposal
-//                   and read waiters, the tick timer. Every core call happens here (no mutex).
+//   raft strand   — an asio strand on the io_context given to open(). Owns the Raft core, the
+//                   proposal and read waiters, the tick timer. Every core call happens here (no
+//                   mutex). Whatever else runs on that io_context can delay ticks and
+//                   heartbeats, so it must not be a client-facing one: raftkv-server gives the
+//                   node a context of its own, shared only with the peer transport
+//                   (server/server.h); callers reach the strand only by posts (below).
 //   persister     — one thread. Writes each Ready's snapshot, entries and hard state to the WAL
 //                   in order and makes them durable with one fdatasync per batch of Readys
 //                   (group commit), then hands the after-persist messages back to the strand.
@@ -13,8 +17,10 @@
 // The leader sends AppendEntries while its own write is in flight (Raft thesis §10.2.1); it
 // counts itself towards commit only once durable. A failed fsync stops the process.
 //
-// Public methods are thread-safe; completions run on the applier thread or the strand, never
-// while holding a lock of the caller.
+// Public methods are thread-safe and never block on the strand: write(), read(), deliver(),
+// report_unreachable() and transfer_leadership() post onto it; status(), role() and leader()
+// read a copy the strand refreshes. Completions run on the applier thread or the strand, never
+// while holding a lock of the caller: a caller on another io_context posts them back to itself.
 #pragma once
 
 #include <atomic>
@@ -121,7 +127,10 @@ struct NodeStatus {
   Index snapshot_index;
   raft::ConfState conf;
   std::vector<raft::FollowerStatus> followers;  // leader only
+  // As of the newest applied entry (status() reads them live, not from the last refresh): a
+  // write's completion is never seen before its key is counted.
   uint64_t keys = 0;
+  uint64_t keys_with_ttl = 0;  // of those, keys stored with a TTL (kv::StateMachine)
   uint64_t proposals = 0;
   uint64_t snapshots_taken = 0;
   uint64_t snapshot_bytes = 0;        // size of the newest snapshot file this node wrote
@@ -181,6 +190,8 @@ class GroupNode {
   void report_unreachable(NodeId peer);
   Status transfer_leadership(NodeId to);
 
+  // The strand's copy as of its last refresh (each tick and role change), except for the key
+  // counts, which are the state machine's current ones.
   NodeStatus status() const;
   // The role and leader as of the last status refresh, without copying the whole status (for
   // the per-request leader check).

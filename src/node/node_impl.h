@@ -189,7 +189,6 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<uint64_t> persist_backlog_bytes_{0};  // entry bytes queued to the persister
   std::atomic<uint64_t> pending_reads_{0};
   std::atomic<uint64_t> pending_read_bytes_{0};  // ReadWaiter::bytes of every pending read
-  std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> elections_started_{0};

@@ -134,7 +134,6 @@ void NodeImpl::apply_job(ApplyJob& job) {
   }
   apply_backlog_ -= job.entries.size();
   apply_backlog_bytes_ -= job.bytes;
-  keys_ = sm_->engine().count(kv::Space::kData);
   for (auto& [index, read] : job.reads) ready_reads_.emplace(index, std::move(read));
 }
 

@@ -8,6 +8,10 @@
 
 namespace raftkv::server {
 
+// Out of line: unwinding the constructor destroys http_, which needs httplib::Server complete.
+AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend)
+    : node_(node), backend_(backend) {}
+
 AdminHttp::~AdminHttp() {
   stop();
 }
@@ -65,6 +69,7 @@ std::string AdminHttp::status_json() const {
                    {"received", st.snapshot_transfers.received},
                    {"bytes_received", st.snapshot_transfers.bytes_received}};
   j["keys"] = st.keys;
+  j["keys_with_ttl"] = st.keys_with_ttl;
   auto& members = j["members"] = nlohmann::json::array();
   for (NodeId v : st.conf.voters) {
     members.push_back({{"id", v.value()}, {"client_addr", node_.client_addr(v)}, {"voter", true}});
@@ -105,6 +110,8 @@ std::string AdminHttp::metrics_text() const {
   metric("raftkv_snapshot_index", "gauge", "Index of the newest durable snapshot.",
          st.snapshot_index.value());
   metric("raftkv_keys", "gauge", "Keys in the state machine.", st.keys);
+  metric("raftkv_keys_with_ttl", "gauge", "Keys in the state machine that have a TTL.",
+         st.keys_with_ttl);
   metric("raftkv_proposals_total", "counter", "Write commands submitted.", st.proposals);
   metric("raftkv_leader_changes_total", "counter", "Leader changes observed.", st.leader_changes);
   metric("raftkv_elections_started_total", "counter",

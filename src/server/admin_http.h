@@ -20,8 +20,7 @@ namespace raftkv::server {
 class AdminHttp {
  public:
   // `backend` (optional) provides per-command request latency for /metrics.
-  AdminHttp(node::GroupNode& node, const class NodeBackend* backend)
-      : node_(node), backend_(backend) {}
+  AdminHttp(node::GroupNode& node, const class NodeBackend* backend);
   ~AdminHttp();
   // Binds synchronously (an error names the address), then serves on a thread.
   Status start(const std::string& addr);

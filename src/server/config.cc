@@ -182,7 +182,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
   app.add_option("--client-output-buffer-limit", c.client_output_buffer_limit,
                  "as Redis: 'normal <hard> <soft> <soft-seconds>' (default 'normal 128mb 0 0')");
-  app.add_option("--io-threads", c.io_threads, "threads for network and the raft strand (1..64)");
+  app.add_option("--io-threads", c.io_threads, "threads for client connections (1..64)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|off");
   try {
     app.parse(argc, argv);

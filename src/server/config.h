@@ -40,10 +40,11 @@ struct ServerConfig {
   uint64_t output_limit_hard_bytes = uint64_t{128} << 20;
   uint64_t output_limit_soft_bytes = 0;
   uint32_t output_limit_soft_seconds = 0;
-  // Threads running the io_context (client connections, peer transport, the raft strand). The
-  // WAL persister and the applier have their own threads. One is best when nodes share cores
-  // (a local cluster, a 2-core box): with two, most strand hand-offs wake the other io thread
-  // (measured: 2.1 → 0.8 futex calls and 2.1 → 1.2 context switches per SET, 3-node cluster).
+  // Threads running the client io_context (the RESP acceptor and client connections). The raft
+  // strand and the peer transport run on an io_context of their own (server/server.h), the WAL
+  // persister and the applier on their own threads, so client load never delays Raft ticks.
+  // One is best when nodes share cores (a local cluster, a 2-core box): with two, most
+  // connection hand-offs wake the other io thread.
   uint32_t io_threads = 1;
   std::string log_level = "info";
 

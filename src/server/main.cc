@@ -5,24 +5,15 @@
 //     --clients 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir data/node-1
 //
 // SIGTERM/SIGINT: stop taking clients, hand leadership to a caught-up follower, flush, exit 0.
+// The wiring and its threads are server/server.h; this file adds config and signals.
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <random>
-#include <thread>
 
 #include <fmt/format.h>
-#include <asio.hpp>
 
-#include <httplib.h>
 #include "base/log.h"
-#include "frontend/resp_server.h"
-#include "node/node.h"
-
-#include "server/admin_http.h"
 #include "server/config.h"
-#include "server/node_backend.h"
-#include "transport/transport.h"
+#include "server/server.h"
 
 namespace raftkv::server {
 namespace {
@@ -34,115 +25,26 @@ int run(const ServerConfig& cfg) {
   Logger log("server");
   log.set_node(cfg.id);
 
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.data_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "raftkv-server: cannot create --data-dir %s: %s\n", cfg.data_dir.c_str(),
-                 ec.message().c_str());
+  // Blocked before any thread starts, so that every thread inherits the mask and only the
+  // sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = Server::start(cfg);
+  if (!server.is_ok()) {
+    std::fprintf(stderr, "raftkv-server: %s\n", server.status().message().c_str());
     return 1;
   }
-
-  // The hint lets a single io thread queue its own posts without locking or waking anyone.
-  asio::io_context io(static_cast<int>(cfg.io_threads));
-  // Set once the node exists; the transport may deliver before that (messages then dropped).
-  std::atomic<node::GroupNode*> node_for_transport{nullptr};
-
-  transport::TransportOptions topts;
-  topts.self = cfg.id;
-  topts.cluster_id = cfg.cluster_id;
-  topts.listen_addr = cfg.peer_addr;
-  for (const auto& [id, addr] : cfg.peers) {
-    if (id != cfg.id) topts.peers.emplace(id, addr);
-  }
-  transport::TransportHandler handler;
-  handler.on_message = [&node_for_transport](GroupId, raft::Message m) {
-    if (auto* n = node_for_transport.load()) n->deliver(std::move(m));
-  };
-  handler.on_unreachable = [&node_for_transport](NodeId peer) {
-    if (auto* n = node_for_transport.load()) n->report_unreachable(peer);
-  };
-  transport::Transport transport(io, topts, handler,
-                                 std::make_unique<SeededRng>(std::random_device{}()));
-  if (Status s = transport.start(); !s) {
-    std::fprintf(stderr, "raftkv-server: peer listener: %s\n", s.to_string().c_str());
-    return 1;
-  }
-
-  node::NodeOptions nopts;
-  nopts.id = cfg.id;
-  for (const auto& [id, addr] : cfg.peers) nopts.voters.push_back(id);
-  nopts.data_dir = cfg.data_dir;
-  nopts.client_addrs = cfg.clients;
-  nopts.tick_interval = std::chrono::milliseconds(cfg.tick_ms);
-  nopts.raft.election_ticks = cfg.election_ticks;
-  nopts.raft.heartbeat_ticks = cfg.heartbeat_ticks;
-  nopts.raft.read_mode =
-      cfg.read_mode == "lease" ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
-  nopts.snapshot_entries = cfg.snapshot_entries;
-  nopts.snapshot_keep_entries = cfg.snapshot_keep_entries;
-  nopts.snapshot_log_bytes = cfg.snapshot_log_bytes;
-  nopts.wal.segment_bytes = cfg.wal_segment_bytes;
-  nopts.snapshot_transfer.chunk_bytes = cfg.snapshot_chunk_bytes;
-  nopts.snapshot_transfer.max_bytes_per_sec = cfg.snapshot_transfer_rate;
-  nopts.kv.limits.max_value_bytes = cfg.max_value_bytes;
-  nopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
-  auto node = node::GroupNode::open(io, nopts, &transport);
-  if (!node.is_ok()) {
-    std::fprintf(stderr, "raftkv-server: cannot open %s: %s\n", cfg.data_dir.c_str(),
-                 node.status().to_string().c_str());
-    return 1;
-  }
-  node::GroupNode* node_ptr = node->get();
-  node_for_transport = node_ptr;
-  node_ptr->start();
-
-  NodeBackend backend(*node_ptr);
-  frontend::RespServerOptions fopts;
-  fopts.listen_addr = cfg.client_addr;
-  fopts.output_limit = {cfg.output_limit_hard_bytes, cfg.output_limit_soft_bytes,
-                        std::chrono::seconds(cfg.output_limit_soft_seconds)};
-  frontend::RespServer resp(io, backend, fopts);
-  if (Status s = resp.start(); !s) {
-    std::fprintf(stderr, "raftkv-server: client listener: %s\n", s.to_string().c_str());
-    node_ptr->stop();
-    return 1;
-  }
-  AdminHttp admin(*node_ptr, &backend);
-  if (!cfg.admin_addr.empty()) {
-    if (Status s = admin.start(cfg.admin_addr); !s) {
-      std::fprintf(stderr, "raftkv-server: %s\n", s.to_string().c_str());
-      resp.stop();
-      node_ptr->stop();
-      return 1;
-    }
-  }
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::atomic<bool> stopping{false};
-  std::thread stopper;
-  signals.async_wait([&](const asio::error_code& err, int sig) {
-    if (err) return;
-    log.info("signal {}: shutting down", sig);
-    stopping = true;
-    // Shutdown blocks (leadership transfer, joins): run it off the io threads.
-    stopper = std::thread([&] {
-      resp.stop();
-      node_ptr->stop(std::chrono::milliseconds(3000));
-      admin.stop();
-      transport.stop();
-      io.stop();
-    });
-  });
   log.info("ready: clients on {}, peers on {}{}", cfg.client_addr, cfg.peer_addr,
            cfg.admin_addr.empty() ? "" : fmt::format(", admin on {}", cfg.admin_addr));
 
-  std::vector<std::thread> threads;
-  for (uint32_t i = 1; i < cfg.io_threads; ++i) threads.emplace_back([&] { io.run(); });
-  io.run();
-  for (auto& t : threads) t.join();
-  if (stopper.joinable()) stopper.join();
-  // The transport (destroyed after the node) must not reach the node from here on.
-  node_for_transport = nullptr;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log.info("signal {}: shutting down", sig);
+  (*server)->stop(std::chrono::milliseconds(3000));
   log.info("stopped");
   return 0;
 }

@@ -64,6 +64,7 @@ frontend::BackendStatus NodeBackend::status() const {
   for (NodeId v : st.conf.voters) out.members.push_back({v, node_.client_addr(v), true});
   for (NodeId l : st.conf.learners) out.members.push_back({l, node_.client_addr(l), false});
   out.keys = st.keys;
+  out.expires = st.keys_with_ttl;
   out.extra = {
       {"first_index", std::to_string(st.first_index.value())},
       {"proposals", std::to_string(st.proposals)},

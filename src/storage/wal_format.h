@@ -1,4 +1,5 @@
-// On-disk format of the raftkv storage directory, format version 1.
+// On-disk format of the raftkv storage directory: WAL segments (format version 1) and snapshot
+// files (their own format version, 2: snapshot_file.h).
 // (Also described for operators in docs/storage-format.md.) All integers are little-endian.
 //
 // Directory DIR holds:
@@ -39,14 +40,10 @@
 // Within the replayed log, entry indexes are contiguous (each is last + 1, or follows a
 // kTruncate/kLogReset) and terms never decrease.
 //
-// Snapshot file (written to a .tmp name, fsynced, renamed, directory fsynced):
-//      0  u8[8]  magic "RKVSNAP\1"
-//      8  u32    format version (1)
-//     12  u32    zero
-//     16  u64    index, u64 term
-//     32  u32    voter count V, u32 learner count L, then V + L u64 node ids
-//         u64    data length D, then D bytes of state-machine data
-//         u32    crc32c of every preceding byte of the file
+// Snapshot file (written to a .tmp name, fsynced, renamed, directory fsynced): format version
+// 2 (kSnapshotFormatVersion), laid out in snapshot_file.h. It starts with kSnapshotMagic below
+// and ends with a trailer (u64 data length, u32 crc32c of every preceding byte), so that it is
+// streamed to disk as it is produced. A file of another version refuses to load.
 //
 // Recovery (see wal_reader.h): a bad record in the last segment is a torn write, truncated with
 // a warning, only if no valid record follows it anywhere in that segment; otherwise, and for any
@@ -64,7 +61,7 @@
 
 namespace raftkv::storage {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 1;  // WAL segments (snapshots: snapshot_file.h)
 inline constexpr char kSegmentMagic[8] = {'R', 'K', 'V', 'W', 'A', 'L', '\0', '\1'};
 inline constexpr char kSnapshotMagic[8] = {'R', 'K', 'V', 'S', 'N', 'A', 'P', '\1'};
 inline constexpr uint64_t kSegmentHeaderSize = 40;

@@ -119,6 +119,22 @@ TEST_F(CommandTest, UnknownCommandUsesRedis7Wording) {
   EXPECT_EQ(run({"foo"}), error("ERR unknown command 'foo', with args beginning with: "));
 }
 
+// Issue 11: the error echoed a NUL byte ('FOO\x00'). Redis 7 prints names and arguments with
+// printf's "%.*s": nothing from the first NUL on; CR and LF become spaces (checked against
+// redis-server 7.0.15); other bytes are echoed as they are.
+TEST_F(CommandTest, UnknownCommandErrorEchoesNamesAndArgsUpToTheirFirstNulAsRedisDoes) {
+  using namespace std::string_literals;
+  EXPECT_EQ(run({"FOO\0"s, "a\0b\x01\""s}),
+            error("ERR unknown command 'FOO', with args beginning with: 'a' "));
+  EXPECT_EQ(run({"\0FOO"s, "\0"s, "x"}),
+            error("ERR unknown command '', with args beginning with: '' 'x' "));
+  EXPECT_EQ(run({"bar", "a\r\nb"}),
+            error("ERR unknown command 'bar', with args beginning with: 'a  b' "));
+  EXPECT_EQ(run({"F\x1bO\\O"}),
+            error("ERR unknown command 'F\x1bO\\O', with args beginning with: "));
+  EXPECT_EQ(run({"CLIENT", "NO\0PE"s}), error("ERR unknown subcommand 'NO'. Try CLIENT HELP."));
+}
+
 TEST_F(CommandTest, WrongArityIsRejectedBeforeTheBackend) {
   EXPECT_EQ(run({"GET"}), error("ERR wrong number of arguments for 'get' command"));
   EXPECT_EQ(run({"get", "a", "b"}), error("ERR wrong number of arguments for 'get' command"));

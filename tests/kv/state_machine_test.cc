@@ -272,6 +272,66 @@ TEST(StateMachine, TimeIsMonotonicAcrossLeaderClockSteps) {
   EXPECT_EQ(h.read({"GET", "k"}), bulk("v"));
 }
 
+// The keys in `sm` whose stored value has a TTL, counted by a full scan.
+uint64_t scan_keys_with_ttl(const StateMachine& sm) {
+  uint64_t n = 0;
+  sm.engine().scan(Space::kData, "", [&](std::string_view, std::string_view value) {
+    n += stored_value_has_ttl(value) ? 1 : 0;
+    return true;
+  });
+  return n;
+}
+
+// Issue 11: INFO keyspace said expires=0 while keys with a TTL existed.
+TEST(StateMachine, KeysWithTtlCountsEveryKeyStoredWithAnExpiry) {
+  Harness h;
+  h.run({"SET", "a", "1", "EX", "100"});
+  h.run({"SET", "b", "1"});
+  h.run({"SET", "c", "1", "PX", "5"});
+  EXPECT_EQ(h.sm().keys_with_ttl(), 2u);
+  h.run({"SET", "a", "2"});  // a plain SET drops the TTL
+  EXPECT_EQ(h.sm().keys_with_ttl(), 1u);
+  h.run({"SET", "b", "2", "EX", "100"});
+  h.run({"APPEND", "b", "x"});  // keeps the TTL
+  EXPECT_EQ(h.sm().keys_with_ttl(), 2u);
+  h.run({"DEL", "b", "nosuchkey"});
+  EXPECT_EQ(h.sm().keys_with_ttl(), 1u);
+  h.advance_ms(10);  // c is expired but still stored (as Redis counts it) until a write meets it
+  EXPECT_EQ(h.sm().keys_with_ttl(), 1u);
+  h.run({"SET", "c", "3"});
+  EXPECT_EQ(h.sm().keys_with_ttl(), 0u);
+  // One entry writing a key twice, and one with more ops than the look-back (the map path).
+  h.run({"MSET", "d", "1", "d", "2"});
+  h.run({"SET", "e", "1", "EX", "100"});
+  std::vector<std::string> big = {"MSET"};
+  for (int i = 0; i < 40; ++i) {
+    big.push_back(i % 2 == 0 ? "e" : "k" + std::to_string(i));
+    big.push_back("v");
+  }
+  h.run(big);
+  EXPECT_EQ(h.sm().keys_with_ttl(), 0u);
+  EXPECT_EQ(h.sm().keys_with_ttl(), scan_keys_with_ttl(h.sm()));
+}
+
+TEST(StateMachine, KeysWithTtlMatchesAScanUnderARandomWorkloadAndAcrossRestore) {
+  StateMachine sm(make_skiplist_engine());
+  const auto entries = random_entries(11, 3000);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    (void)sm.apply(entries[i]);
+    if (i % 100 == 0) {
+      ASSERT_EQ(sm.keys_with_ttl(), scan_keys_with_ttl(sm)) << i;
+    }
+  }
+  EXPECT_GT(sm.keys_with_ttl(), 0u);
+  ASSERT_EQ(sm.keys_with_ttl(), scan_keys_with_ttl(sm));
+  StateMachine restored(make_skiplist_engine());
+  ASSERT_TRUE(restored.restore_from_string(sm.snapshot_to_string()).is_ok());
+  EXPECT_EQ(restored.keys_with_ttl(), sm.keys_with_ttl());
+  EXPECT_EQ(restored.key_count(), sm.key_count());
+  ASSERT_FALSE(restored.restore_from_string("not a snapshot").is_ok());
+  EXPECT_EQ(restored.keys_with_ttl(), 0u);
+}
+
 // encode_request writes the wire format by hand: it must equal protobuf's serialization of the
 // same pb::Request (zeros omitted, negative timestamps, empty and long arguments) and parse back.
 TEST(EncodeRequest, BytesEqualProtobufSerialization) {

@@ -1,0 +1,152 @@
+#include "server/server.h"
+
+#include <pthread.h>
+
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+#include <asio.hpp>
+
+#include "base/log.h"
+#include "frontend/resp_server.h"
+#include "node/node.h"
+#include "server/admin_http.h"
+#include "server/node_backend.h"
+#include "transport/transport.h"
+
+namespace raftkv::server {
+
+Server::Server(const ServerConfig& cfg)
+    : cfg_(cfg),
+      // The hint lets a single thread queue its own posts without locking or waking anyone.
+      raft_io_(kRaftIoThreads),
+      client_io_(static_cast<int>(cfg.io_threads)) {}
+
+Server::~Server() {
+  stop();
+}
+
+Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg) {
+  std::unique_ptr<Server> server(new Server(cfg));
+  if (Status s = server->open(); !s) {
+    server->stop();
+    return s;
+  }
+  return server;
+}
+
+Status Server::open() {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg_.data_dir, ec);
+  if (ec) {
+    return Status(ErrorCode::kIoError,
+                  fmt::format("cannot create --data-dir {}: {}", cfg_.data_dir, ec.message()));
+  }
+  // The threads run from here on, so that a failure below can stop what already started.
+  run_threads();
+
+  transport::TransportOptions topts;
+  topts.self = cfg_.id;
+  topts.cluster_id = cfg_.cluster_id;
+  topts.listen_addr = cfg_.peer_addr;
+  for (const auto& [id, addr] : cfg_.peers) {
+    if (id != cfg_.id) topts.peers.emplace(id, addr);
+  }
+  transport::TransportHandler handler;
+  handler.on_message = [this](GroupId, raft::Message m) {
+    if (auto* n = node_for_transport_.load()) n->deliver(std::move(m));
+  };
+  handler.on_unreachable = [this](NodeId peer) {
+    if (auto* n = node_for_transport_.load()) n->report_unreachable(peer);
+  };
+  transport_ = std::make_unique<transport::Transport>(
+      raft_io_, topts, handler, std::make_unique<SeededRng>(std::random_device{}()));
+  if (Status s = transport_->start(); !s) {
+    return Status(s.code(), fmt::format("peer listener: {}", s.message()));
+  }
+
+  node::NodeOptions nopts;
+  nopts.id = cfg_.id;
+  for (const auto& [id, addr] : cfg_.peers) nopts.voters.push_back(id);
+  nopts.data_dir = cfg_.data_dir;
+  nopts.client_addrs = cfg_.clients;
+  nopts.tick_interval = std::chrono::milliseconds(cfg_.tick_ms);
+  nopts.raft.election_ticks = cfg_.election_ticks;
+  nopts.raft.heartbeat_ticks = cfg_.heartbeat_ticks;
+  nopts.raft.read_mode =
+      cfg_.read_mode == "lease" ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
+  nopts.snapshot_entries = cfg_.snapshot_entries;
+  nopts.snapshot_keep_entries = cfg_.snapshot_keep_entries;
+  nopts.snapshot_log_bytes = cfg_.snapshot_log_bytes;
+  nopts.wal.segment_bytes = cfg_.wal_segment_bytes;
+  nopts.snapshot_transfer.chunk_bytes = cfg_.snapshot_chunk_bytes;
+  nopts.snapshot_transfer.max_bytes_per_sec = cfg_.snapshot_transfer_rate;
+  nopts.kv.limits.max_value_bytes = cfg_.max_value_bytes;
+  nopts.request_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
+  auto node = node::GroupNode::open(raft_io_, nopts, transport_.get());
+  if (!node.is_ok()) {
+    return Status(node.code(),
+                  fmt::format("cannot open {}: {}", cfg_.data_dir, node.status().message()));
+  }
+  node_ = std::move(*node);
+  node_for_transport_ = node_.get();
+  node_->start();
+
+  backend_ = std::make_unique<NodeBackend>(*node_);
+  frontend::RespServerOptions fopts;
+  fopts.listen_addr = cfg_.client_addr;
+  fopts.output_limit = {cfg_.output_limit_hard_bytes, cfg_.output_limit_soft_bytes,
+                        std::chrono::seconds(cfg_.output_limit_soft_seconds)};
+  resp_ = std::make_unique<frontend::RespServer>(client_io_, *backend_, fopts);
+  if (Status s = resp_->start(); !s) {
+    return Status(s.code(), fmt::format("client listener: {}", s.message()));
+  }
+  admin_ = std::make_unique<AdminHttp>(*node_, backend_.get());
+  if (!cfg_.admin_addr.empty()) {
+    if (Status s = admin_->start(cfg_.admin_addr); !s) return s;
+  }
+  return Status::ok();
+}
+
+void Server::run_threads() {
+  raft_work_.emplace(raft_io_.get_executor());
+  client_work_.emplace(client_io_.get_executor());
+  for (int i = 0; i < kRaftIoThreads; ++i) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "rkv-raft-io");  // for profilers and top -H
+      raft_io_.run();
+    });
+  }
+  for (uint32_t i = 0; i < cfg_.io_threads; ++i) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "rkv-client-io");
+      client_io_.run();
+    });
+  }
+}
+
+uint16_t Server::client_port() const {
+  return resp_ ? resp_->port() : 0;
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  // Clients first (no new requests), then the node (its leadership transfer needs the raft io
+  // and the transport running), then what only reads the node, then the transport.
+  if (resp_) resp_->stop();
+  if (node_) node_->stop(grace);
+  if (admin_) admin_->stop();
+  if (transport_) transport_->stop();
+  // The transport must not reach the node from here on.
+  node_for_transport_ = nullptr;
+  raft_work_.reset();
+  client_work_.reset();
+  raft_io_.stop();
+  client_io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace raftkv::server
