@@ -47,10 +47,14 @@ int run(const ServerConfig& cfg) {
   // Set once the node exists; the transport may deliver before that (messages then dropped).
   std::atomic<node::GroupNode*> node_for_transport{nullptr};
 
+  // Every stage of the write path holds one write of the largest allowed size (config.h).
+  const WritePathLimits limits = write_path_limits(cfg.max_value_bytes);
+
   transport::TransportOptions topts;
   topts.self = cfg.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_addr = cfg.peer_addr;
+  topts.max_frame_bytes = limits.max_frame_bytes;
   for (const auto& [id, addr] : cfg.peers) {
     if (id != cfg.id) topts.peers.emplace(id, addr);
   }
@@ -84,7 +88,8 @@ int run(const ServerConfig& cfg) {
   nopts.wal.segment_bytes = cfg.wal_segment_bytes;
   nopts.snapshot_transfer.chunk_bytes = cfg.snapshot_chunk_bytes;
   nopts.snapshot_transfer.max_bytes_per_sec = cfg.snapshot_transfer_rate;
-  nopts.kv.limits.max_value_bytes = cfg.max_value_bytes;
+  nopts.kv.limits.max_value_bytes = limits.max_value_bytes;
+  nopts.raft.max_uncommitted_bytes = limits.max_uncommitted_bytes;
   nopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   auto node = node::GroupNode::open(io, nopts, &transport);
   if (!node.is_ok()) {
@@ -96,9 +101,10 @@ int run(const ServerConfig& cfg) {
   node_for_transport = node_ptr;
   node_ptr->start();
 
-  NodeBackend backend(*node_ptr);
+  NodeBackend backend(*node_ptr, nopts.kv.limits);
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg.client_addr;
+  fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;
   frontend::RespServer resp(io, backend, fopts);
   if (Status s = resp.start(); !s) {
     std::fprintf(stderr, "raftkv-server: client listener: %s\n", s.to_string().c_str());

@@ -19,7 +19,8 @@
 //     36  u32    zero
 //   [40, ...) records, each starting at a multiple of 8:
 //      0  u32    crc32c of bytes [4, 12 + length) (length, type, reserved and payload)
-//      4  u32    payload length (<= kMaxRecordPayload)
+//      4  u32    payload length (<= kMaxRecordPayload, 2 GiB: an entry of the largest write, 1 GiB
+//                plus headroom, fits; see server/config.h write_path_limits)
 //      8  u8     record type (RecordType below; 0 is never written)
 //      9  u8[3]  zero
 //     12  u8[length] payload
@@ -70,7 +71,7 @@ inline constexpr char kSnapshotMagic[8] = {'R', 'K', 'V', 'S', 'N', 'A', 'P', '\
 inline constexpr uint64_t kSegmentHeaderSize = 40;
 inline constexpr uint64_t kRecordHeaderSize = 12;
 inline constexpr uint64_t kRecordAlignment = 8;
-inline constexpr uint32_t kMaxRecordPayload = 256u << 20;
+inline constexpr uint32_t kMaxRecordPayload = 2u << 30;
 
 enum class RecordType : uint8_t {
   kEntry = 1,
