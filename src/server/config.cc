@@ -77,6 +77,8 @@ WritePathLimits write_path_limits(uint64_t max_value_bytes) {
   out.max_bulk_bytes = kv_limits.max_request_bytes();
   out.max_uncommitted_bytes = out.max_request_bytes + kEntryOverheadBytes + (uint64_t{64} << 20);
   out.max_frame_bytes = kLargestRequestBytes + kFrameHeadroomBytes;
+  out.send_queue_limit_bytes = out.max_request_bytes + kFrameHeadroomBytes + (uint64_t{256} << 20);
+  out.wal_cache_bytes = out.max_request_bytes + kEntryOverheadBytes + (uint64_t{64} << 20);
   return out;
 }
 

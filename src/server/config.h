@@ -65,6 +65,17 @@ struct WritePathLimits {
   // node may be configured for, so that nodes with different --max-value-bytes still read each
   // other's frames (a frame a peer refuses would stop replication to it).
   uint64_t max_frame_bytes = 0;
+  // transport: estimated bytes queued per peer. Room for one max-size kApp beside the default
+  // 256 MiB of others (a queue that is not empty refuses a message beyond its cap, so with less a
+  // large kApp was dropped whenever a heartbeat was queued). Queued messages share the entries'
+  // bytes with the log: this bounds references more than copies.
+  uint64_t send_queue_limit_bytes = 0;
+  // storage: recent entries the WAL keeps in memory. Room for one max-size entry beside the
+  // default 64 MiB: with less, an entry larger than the cache was evicted as soon as it was
+  // written and read back from disk (a zeroed buffer, a read and a decoding copy, each on the
+  // raft strand) to apply it and again for every follower's kApp — 4 of a 100 MiB SET's 4.3 s
+  // of leader CPU. The cache shares the entries' bytes with the log.
+  uint64_t wal_cache_bytes = 0;
 };
 WritePathLimits write_path_limits(uint64_t max_value_bytes);
 

@@ -55,6 +55,7 @@ int run(const ServerConfig& cfg) {
   topts.cluster_id = cfg.cluster_id;
   topts.listen_addr = cfg.peer_addr;
   topts.max_frame_bytes = limits.max_frame_bytes;
+  topts.send_queue_limit_bytes = limits.send_queue_limit_bytes;
   for (const auto& [id, addr] : cfg.peers) {
     if (id != cfg.id) topts.peers.emplace(id, addr);
   }
@@ -86,6 +87,7 @@ int run(const ServerConfig& cfg) {
   nopts.snapshot_keep_entries = cfg.snapshot_keep_entries;
   nopts.snapshot_log_bytes = cfg.snapshot_log_bytes;
   nopts.wal.segment_bytes = cfg.wal_segment_bytes;
+  nopts.wal.cache_bytes = limits.wal_cache_bytes;
   nopts.snapshot_transfer.chunk_bytes = cfg.snapshot_chunk_bytes;
   nopts.snapshot_transfer.max_bytes_per_sec = cfg.snapshot_transfer_rate;
   nopts.kv.limits.max_value_bytes = limits.max_value_bytes;
