@@ -109,6 +109,11 @@ void encode_record(const Record& record, std::string* out);
 // The same for an entry record, without copying the entry into a Record.
 void encode_entry_record(const raft::Entry& entry, std::string* out);
 size_t encoded_entry_record_size(const raft::Entry& entry);
+// The same record in pieces, so that a large entry's data is written from its own bytes: returns
+// the record's bytes before the data (header and entry fields, checksum over all of it included)
+// and sets *padding_out to the zero bytes after the data. head + data + padding ==
+// encode_entry_record(entry).
+std::string encode_entry_record_head(const raft::Entry& entry, size_t* padding_out);
 std::string encode_segment_header(const SegmentHeader& header);
 
 // Checks and decodes the record at `offset` of `data`; on success *size_out is its padded size.
