@@ -133,16 +133,19 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
       co_await conn->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
+    // Messages whose frame may exceed max_batch_bytes, sent in parts; one at a time.
+    const auto needs_parts = [&](uint64_t bytes) {
+      return bytes + kEnvelopeOverheadBytes > max_batch_bytes;
+    };
     if (!peer->queue.empty() &&
-        (in_parts.empty() ||
-         estimate_encoded_bytes(peer->queue.front().message) <= max_batch_bytes)) {
+        (in_parts.empty() || !needs_parts(estimate_encoded_bytes(peer->queue.front().message)))) {
       // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
       // While a payload is in parts, a large message waits for it to finish.
       Envelope envelope{options_.self, options_.cluster_id, {}};
       uint64_t batch_bytes = kEnvelopeOverheadBytes;
       while (!peer->queue.empty()) {
         const uint64_t bytes = estimate_encoded_bytes(peer->queue.front().message);
-        if (!in_parts.empty() && bytes > max_batch_bytes) break;
+        if (!in_parts.empty() && needs_parts(bytes)) break;
         if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
         batch_bytes += bytes;
         peer->queue_bytes -= bytes;
@@ -163,7 +166,8 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
       RAFTKV_ASSERT(payload->size() <= options_.max_frame_bytes,
                     "batch of {} bytes exceeds max frame size despite estimates", payload->size());
       if (payload->size() > max_batch_bytes) {
-        // A single large message (a batch's estimates bound it by max_batch_bytes otherwise).
+        // A single large message: a batch's estimates (upper bounds) bound it by
+        // max_batch_bytes otherwise, so nothing taken while a payload is in parts gets here.
         RAFTKV_ASSERT(in_parts.empty(), "a second payload in parts to peer {}", peer->id);
         in_parts = std::move(payload).value();
         in_parts_sent = 0;
