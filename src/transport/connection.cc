@@ -140,7 +140,9 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
     if (!peer->queue.empty() &&
         (in_parts.empty() || !needs_parts(estimate_encoded_bytes(peer->queue.front().message)))) {
       // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
-      // While a payload is in parts, a large message waits for it to finish.
+      // While a payload is in parts, a large message waits for it to finish, and so does what is
+      // queued behind it (the queue stays in order; a raft leader has one large kApp in flight
+      // per follower at most, its max_inflight_bytes being smaller).
       Envelope envelope{options_.self, options_.cluster_id, {}};
       uint64_t batch_bytes = kEnvelopeOverheadBytes;
       while (!peer->queue.empty()) {
