@@ -303,7 +303,7 @@ class Executor {
     }
     const std::string_view key = args_[1];
     const std::string_view value = args_[2];
-    if (too_large(value.size())) return value_too_large_error(limits_.max_value_bytes);
+    if (too_large(value.size())) return value_too_large_error();
     const bool expired_at_once = expire_at_ms && *expire_at_ms <= now_ms_;
     if (!nx && !xx && !get_old && !keep_ttl && !expired_at_once) {
       // The old value cannot change the outcome: put without looking it up. (Looking up an
@@ -325,7 +325,7 @@ class Executor {
   }
 
   Reply setnx() {
-    if (too_large(args_[2].size())) return value_too_large_error(limits_.max_value_bytes);
+    if (too_large(args_[2].size())) return value_too_large_error();
     if (lookup(args_[1])) return Reply::integer_reply(0);
     put(args_[1], args_[2], std::nullopt);
     return Reply::integer_reply(1);
@@ -348,8 +348,7 @@ class Executor {
   Reply append() {
     auto old = lookup(args_[1]);
     const size_t old_size = old ? old->value.size() : 0;
-    if (too_large(old_size + args_[2].size()))
-      return value_too_large_error(limits_.max_value_bytes);
+    if (too_large(old_size + args_[2].size())) return value_too_large_error();
     std::string value = old ? std::move(old->value) : std::string();
     value += args_[2];
     put(args_[1], value, old ? old->expire_at_ms : std::nullopt);  // APPEND keeps the TTL
@@ -386,7 +385,7 @@ class Executor {
   Reply mset() {
     if (args_.size() % 2 != 1) return wrong_arity("MSET");
     for (size_t i = 2; i < args_.size(); i += 2) {
-      if (too_large(args_[i].size())) return value_too_large_error(limits_.max_value_bytes);
+      if (too_large(args_[i].size())) return value_too_large_error();
     }
     for (size_t i = 1; i < args_.size(); i += 2) put(args_[i], args_[i + 1], std::nullopt);
     return Reply::ok();
@@ -413,8 +412,23 @@ CommandKind classify_command(std::string_view name) {
   return spec == nullptr ? CommandKind::kUnknown : spec->kind;
 }
 
-Reply value_too_large_error(uint64_t max_value_bytes) {
-  return Reply::error(fmt::format("ERR value exceeds max-value-bytes ({} bytes)", max_value_bytes));
+Reply value_too_large_error() {
+  return Reply::error("ERR string exceeds maximum allowed size");
+}
+
+std::optional<Reply> check_write_size(const std::vector<std::string>& args,
+                                      const CommandLimits& limits) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i].size() > limits.max_value_bytes) return value_too_large_error();
+  }
+  const uint64_t bytes = max_encoded_request_bytes(args);
+  if (bytes > limits.max_request_bytes()) {
+    return Reply::error(fmt::format(
+        "ERR request of {} bytes exceeds the largest log entry ({} bytes: max-value-bytes + {}); "
+        "send fewer or smaller values per command",
+        bytes, limits.max_request_bytes(), kRequestHeadroomBytes));
+  }
+  return std::nullopt;
 }
 
 Reply execute_command(const Engine& engine, WriteBatch* batch,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,8 +20,19 @@
 
 namespace raftkv::kv {
 
+// Bytes a write request may encode to beyond its largest string: the key, the command name and
+// options, the session header and the encoding's length prefixes.
+inline constexpr uint64_t kRequestHeadroomBytes = uint64_t{1} << 20;
+// The largest max_value_bytes a server accepts: every other size limit on the write path (RESP
+// bulk length, raft entry, peer frame, WAL record) is derived from it and must hold one entry of
+// max_request_bytes(); see server/config.h.
+inline constexpr uint64_t kMaxValueBytesCeiling = uint64_t{1} << 30;
+
 struct CommandLimits {
-  uint64_t max_value_bytes = 512ull * 1024 * 1024;
+  // The longest string (value or key) a write may carry or produce: Redis's proto-max-bulk-len.
+  uint64_t max_value_bytes = uint64_t{512} << 20;
+  // The longest encoded write request (one log entry's payload): a max-size value plus headroom.
+  uint64_t max_request_bytes() const { return max_value_bytes + kRequestHeadroomBytes; }
 };
 
 enum class CommandKind : uint8_t {
@@ -41,7 +53,16 @@ Reply execute_command(const Engine& engine, WriteBatch* batch,
 Reply execute_command(const Engine& engine, WriteBatch* batch, const std::vector<std::string>& args,
                       int64_t now_ms, const CommandLimits& limits);
 
-// The error reply for oversized values: "ERR value exceeds max-value-bytes (N bytes)".
-Reply value_too_large_error(uint64_t max_value_bytes);
+// The error reply for a string longer than max_value_bytes (Redis 7 adds " (proto-max-bulk-len)"):
+// "ERR string exceeds maximum allowed size".
+Reply value_too_large_error();
+
+// Checked before a write is proposed, so that nothing over the limits reaches the log: every
+// argument after the command name is at most max_value_bytes (else value_too_large_error()) and
+// the request encodes to at most max_request_bytes() (else an error naming both sizes). Returns
+// the error reply, or nullopt when the request fits. (APPEND's result length depends on the
+// stored value: it is checked again when applied, as are all the others.)
+std::optional<Reply> check_write_size(const std::vector<std::string>& args,
+                                      const CommandLimits& limits);
 
 }  // namespace raftkv::kv

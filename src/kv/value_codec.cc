@@ -152,12 +152,27 @@ std::optional<std::string> decode_scan_cursor(std::string_view cursor) {
 // allocations). Same bytes as pb::Request::SerializeAsString() (proto3: fields in number order,
 // zero scalars omitted, int64 as the varint of its two's complement, every repeated element
 // written); value_codec tests compare the two.
+namespace {
+
+uint64_t encoded_args_bytes(const std::vector<std::string>& args) {
+  uint64_t size = 0;
+  for (const std::string& a : args) size += 1 + varint_size(a.size()) + a.size();
+  return size;
+}
+
+}  // namespace
+
+uint64_t max_encoded_request_bytes(const std::vector<std::string>& args) {
+  constexpr uint64_t kHeaderBound = 4 * (1 + 10);  // four scalars: tag + the longest varint
+  return kHeaderBound + encoded_args_bytes(args);
+}
+
 std::string encode_request(const RequestHeader& header, const std::vector<std::string>& args) {
   const uint64_t scalars[] = {header.client_id, header.sequence, header.acked_sequence,
                               static_cast<uint64_t>(header.timestamp_ms)};
   size_t size = 0;
   for (uint64_t v : scalars) size += v == 0 ? 0 : 1 + varint_size(v);
-  for (const std::string& a : args) size += 1 + varint_size(a.size()) + a.size();
+  size += encoded_args_bytes(args);
   std::string out;
   out.reserve(size);
   for (uint32_t field = 1; field <= 4; ++field) {

@@ -59,5 +59,7 @@ struct RequestHeader {
   int64_t timestamp_ms = 0;     // leader's wall clock when proposing
 };
 std::string encode_request(const RequestHeader& header, const std::vector<std::string>& args);
+// An upper bound of encode_request(h, args).size() for every header h.
+uint64_t max_encoded_request_bytes(const std::vector<std::string>& args);
 
 }  // namespace raftkv::kv

@@ -10,6 +10,8 @@
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "kv/commands.h"
+#include "storage/wal_format.h"
 
 namespace raftkv::server {
 namespace {
@@ -112,6 +114,29 @@ Result<std::map<NodeId, std::string>> parse_member_list(const std::string& text)
   return out;
 }
 
+WritePathLimits write_path_limits(uint64_t max_value_bytes) {
+  // Per-entry overhead on top of the request payload: raft::Entry::size_bytes() adds 16; the WAL
+  // entry record adds 17 bytes of payload header; a kApp with its envelope adds < 1 KiB.
+  constexpr uint64_t kEntryOverheadBytes = 16;
+  constexpr uint64_t kFrameHeadroomBytes = uint64_t{1} << 20;
+  constexpr uint64_t kLargestRequestBytes = kv::kMaxValueBytesCeiling + kv::kRequestHeadroomBytes;
+  static_assert(kLargestRequestBytes + 64 <= storage::kMaxRecordPayload,
+                "a WAL record must hold the largest entry");
+  static_assert(kLargestRequestBytes + kFrameHeadroomBytes <= (uint64_t{1} << 31) - 1,
+                "a peer frame must hold the largest entry (protobuf parses up to 2 GiB - 1)");
+  const kv::CommandLimits kv_limits{max_value_bytes};
+  WritePathLimits out;
+  out.max_value_bytes = max_value_bytes;
+  out.max_request_bytes = kv_limits.max_request_bytes();
+  out.max_bulk_bytes = kv_limits.max_request_bytes();
+  out.max_uncommitted_bytes = out.max_request_bytes + kEntryOverheadBytes + (uint64_t{64} << 20);
+  out.max_frame_bytes = kLargestRequestBytes + kFrameHeadroomBytes;
+  // One largest kApp beside the 64 MiB the queue holds otherwise (above the inflight window).
+  out.send_queue_limit_bytes = out.max_request_bytes + kFrameHeadroomBytes + (uint64_t{64} << 20);
+  out.wal_cache_bytes = out.max_request_bytes + kEntryOverheadBytes + (uint64_t{64} << 20);
+  return out;
+}
+
 Status ServerConfig::validate() const {
   if (id.is_none()) return bad("--id is required and must be > 0");
   if (data_dir.empty()) return bad("--data-dir is required");
@@ -143,6 +168,10 @@ Status ServerConfig::validate() const {
     return bad("--snapshot-chunk-bytes must be between 4 KiB and 16 MiB");
   }
   if (snapshot_entries == 0) return bad("--snapshot-entries must be > 0");
+  if (max_value_bytes == 0 || max_value_bytes > kv::kMaxValueBytesCeiling) {
+    return bad(fmt::format("--max-value-bytes must be between 1 and {} (1 GiB); got {}",
+                           kv::kMaxValueBytesCeiling, max_value_bytes));
+  }
   LogLevel level;
   if (!parse_log_level(log_level, &level)) {
     return bad("--log-level must be trace, debug, info, warn, error or off");
@@ -178,7 +207,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "chunk size when streaming a snapshot to a follower");
   app.add_option("--snapshot-transfer-rate", c.snapshot_transfer_rate,
                  "throttle for streaming snapshots, bytes/s (0: unthrottled)");
-  app.add_option("--max-value-bytes", c.max_value_bytes, "largest value accepted");
+  app.add_option(
+      "--max-value-bytes", c.max_value_bytes,
+      "longest string (value or key) a write may carry (Redis proto-max-bulk-len; at most 1 GiB)");
   app.add_option("--request-timeout-ms", c.request_timeout_ms, "deadline of one request");
   app.add_option("--client-output-buffer-limit", c.client_output_buffer_limit,
                  "as Redis: 'normal <hard> <soft> <soft-seconds>' (default 'normal 128mb 0 0')");

@@ -31,6 +31,8 @@ struct ServerConfig {
   uint64_t wal_segment_bytes = uint64_t{64} << 20;
   uint64_t snapshot_chunk_bytes = uint64_t{1} << 20;
   uint64_t snapshot_transfer_rate = 0;  // bytes per second, 0 = unthrottled
+  // Longest string a write may carry or produce (Redis proto-max-bulk-len), 1 B .. 1 GiB; every
+  // other size limit on the write path is derived from it (write_path_limits below).
   uint64_t max_value_bytes = 512ull << 20;
   uint32_t request_timeout_ms = 10'000;
   // Redis's `client-output-buffer-limit normal <hard> <soft> <soft-seconds>` (sizes in Redis
@@ -50,6 +52,40 @@ struct ServerConfig {
 
   Status validate() const;
 };
+
+// The size limits of every stage a write passes through, derived from --max-value-bytes so that
+// one write of the largest allowed size fits all of them (issue 11.2: a value that a stage could
+// not carry wedged the log): client → RESP parser → size check before proposing → raft
+// uncommitted-bytes admission → kApp (always at least one entry) → peer frame → WAL record →
+// snapshot stream (fields up to 4 GiB). A write over the limits is refused before it reaches the
+// log.
+struct WritePathLimits {
+  uint64_t max_value_bytes = 0;    // kv: longest string, key or value
+  uint64_t max_request_bytes = 0;  // kv: longest encoded write, i.e. log entry payload
+  // RESP parser: longest bulk argument. A string up to kRequestHeadroomBytes over the max is
+  // read and answered "string exceeds maximum allowed size"; a longer bulk is a protocol error
+  // (as in Redis for a bulk over proto-max-bulk-len) and closes the connection.
+  uint64_t max_bulk_bytes = 0;
+  // raft: one max-size entry plus the default 64 MiB of others may be uncommitted (an entry is
+  // also always admitted when nothing is uncommitted).
+  uint64_t max_uncommitted_bytes = 0;
+  // transport, both directions: fixed, for an App carrying one entry of the largest request any
+  // node may be configured for, so that nodes with different --max-value-bytes still read each
+  // other's frames (a frame a peer refuses would stop replication to it).
+  uint64_t max_frame_bytes = 0;
+  // transport: estimated bytes queued per peer. Room for one max-size kApp beside the default
+  // 256 MiB of others (a queue that is not empty refuses a message beyond its cap, so with less a
+  // large kApp was dropped whenever a heartbeat was queued). Queued messages share the entries'
+  // bytes with the log: this bounds references more than copies.
+  uint64_t send_queue_limit_bytes = 0;
+  // storage: recent entries the WAL keeps in memory. Room for one max-size entry beside the
+  // default 64 MiB: with less, an entry larger than the cache was evicted as soon as it was
+  // written and read back from disk (a zeroed buffer, a read and a decoding copy, each on the
+  // raft strand) to apply it and again for every follower's kApp — 4 of a 100 MiB SET's 4.3 s
+  // of leader CPU. The cache shares the entries' bytes with the log.
+  uint64_t wal_cache_bytes = 0;
+};
+WritePathLimits write_path_limits(uint64_t max_value_bytes);
 
 // Parses argv (and --config FILE). On --help, returns kShutdown with the help text as message.
 Result<ServerConfig> parse_server_config(int argc, char** argv);

@@ -4,7 +4,8 @@
 
 namespace raftkv::server {
 
-NodeBackend::NodeBackend(node::GroupNode& node) : node_(node) {
+NodeBackend::NodeBackend(node::GroupNode& node, kv::CommandLimits limits)
+    : node_(node), limits_(limits) {
   for (const char* c : {"get", "set", "del", "exists", "append", "strlen", "incr", "incrby", "decr",
                         "decrby", "mget", "mset", "getdel", "setnx", "scan", "dbsize", "other"}) {
     latency_.emplace(c, std::make_unique<LatencyHistogram>());
@@ -31,6 +32,10 @@ void NodeBackend::write(std::vector<std::string> args, frontend::ClientSession s
   h.sequence = session.sequence;
   h.acked_sequence = session.acked_sequence;
   auto timed_done = timed(args.empty() ? std::string() : args[0], std::move(done));
+  if (auto refused = kv::check_write_size(args, limits_)) {
+    timed_done(std::move(*refused));
+    return;
+  }
   node_.write(std::move(args), h, std::move(timed_done));
 }
 

@@ -7,15 +7,18 @@
 
 #include "base/histogram.h"
 #include "frontend/backend.h"
+#include "kv/commands.h"
 #include "node/node.h"
 
 namespace raftkv::server {
 
 class NodeBackend final : public frontend::Backend {
  public:
-  explicit NodeBackend(node::GroupNode& node);
+  // `limits` must be the node's own (NodeOptions::kv.limits).
+  NodeBackend(node::GroupNode& node, kv::CommandLimits limits);
 
-  // Writes go through Raft on the leader; followers redirect (MOVED to the leader).
+  // Writes go through Raft on the leader; followers redirect (MOVED to the leader). A write
+  // over the size limits (kv::check_write_size) is answered with its error and never proposed.
   void write(std::vector<std::string> args, frontend::ClientSession session,
              frontend::Completion done) override;
   // Linearizable reads: on the leader via ReadIndex; on a follower the client is redirected,
@@ -35,6 +38,7 @@ class NodeBackend final : public frontend::Backend {
   frontend::Completion timed(const std::string& command, frontend::Completion done);
 
   node::GroupNode& node_;
+  const kv::CommandLimits limits_;
   std::map<std::string, std::unique_ptr<LatencyHistogram>> latency_;  // fixed after construction
 };
 

@@ -46,10 +46,15 @@ Status Server::open() {
   // The threads run from here on, so that a failure below can stop what already started.
   run_threads();
 
+  // Every stage of the write path holds one write of the largest allowed size (config.h).
+  const WritePathLimits limits = write_path_limits(cfg_.max_value_bytes);
+
   transport::TransportOptions topts;
   topts.self = cfg_.id;
   topts.cluster_id = cfg_.cluster_id;
   topts.listen_addr = cfg_.peer_addr;
+  topts.max_frame_bytes = limits.max_frame_bytes;
+  topts.send_queue_limit_bytes = limits.send_queue_limit_bytes;
   for (const auto& [id, addr] : cfg_.peers) {
     if (id != cfg_.id) topts.peers.emplace(id, addr);
   }
@@ -82,7 +87,9 @@ Status Server::open() {
   nopts.wal.segment_bytes = cfg_.wal_segment_bytes;
   nopts.snapshot_transfer.chunk_bytes = cfg_.snapshot_chunk_bytes;
   nopts.snapshot_transfer.max_bytes_per_sec = cfg_.snapshot_transfer_rate;
-  nopts.kv.limits.max_value_bytes = cfg_.max_value_bytes;
+  nopts.kv.limits.max_value_bytes = limits.max_value_bytes;
+  nopts.raft.max_uncommitted_bytes = limits.max_uncommitted_bytes;
+  nopts.wal.cache_bytes = limits.wal_cache_bytes;
   nopts.request_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
   auto node = node::GroupNode::open(raft_io_, nopts, transport_.get());
   if (!node.is_ok()) {
@@ -93,9 +100,10 @@ Status Server::open() {
   node_for_transport_ = node_.get();
   node_->start();
 
-  backend_ = std::make_unique<NodeBackend>(*node_);
+  backend_ = std::make_unique<NodeBackend>(*node_, nopts.kv.limits);
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg_.client_addr;
+  fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;
   fopts.output_limit = {cfg_.output_limit_hard_bytes, cfg_.output_limit_soft_bytes,
                         std::chrono::seconds(cfg_.output_limit_soft_seconds)};
   resp_ = std::make_unique<frontend::RespServer>(client_io_, *backend_, fopts);

@@ -377,15 +377,31 @@ std::pair<uint64_t, uint64_t> Wal::emit_record_locked(const Record& record) {
 }
 
 std::pair<uint64_t, uint64_t> Wal::emit_entry_locked(const raft::Entry& entry) {
-  return emit_locked(encoded_entry_record_size(entry),
-                     [&](std::string* out) { encode_entry_record(entry, out); });
+  const uint64_t size = encoded_entry_record_size(entry);
+  // Entries this large are written from their own bytes: copying them into the write buffer
+  // cost one more resident copy of every large value (issue 11.2).
+  constexpr size_t kWrittenByReferenceBytes = size_t{1} << 20;
+  if (entry.data.size() < kWrittenByReferenceBytes) {
+    return emit_locked(size, [&](std::string* out) { encode_entry_record(entry, out); });
+  }
+  maybe_roll_locked(size);
+  const auto position = std::make_pair(write_seq_, write_offset_);
+  PendingEntryData write{write_seq_, write_offset_, {}, entry.data, 0};
+  write.head = encode_entry_record_head(entry, &write.padding);
+  pending_.push_back(std::move(write));
+  write_offset_ += size;
+  return position;
+}
+
+void Wal::maybe_roll_locked(uint64_t size) {
+  const bool full = write_offset_ + size + kSealRecordSize > options_.segment_bytes &&
+                    write_offset_ > kSegmentHeaderSize + padded_record_size(24);
+  if (!segment_open_ || full) roll_segment_locked();
 }
 
 template <typename Encode>
 std::pair<uint64_t, uint64_t> Wal::emit_locked(uint64_t size, Encode&& encode) {
-  const bool full = write_offset_ + size + kSealRecordSize > options_.segment_bytes &&
-                    write_offset_ > kSegmentHeaderSize + padded_record_size(24);
-  if (!segment_open_ || full) roll_segment_locked();
+  maybe_roll_locked(size);
   const auto position = std::make_pair(write_seq_, write_offset_);
   std::string& buffer = write_buffer_locked();
   const size_t before = buffer.size();
@@ -505,6 +521,23 @@ Status Wal::execute(std::vector<PendingOp>& ops) {
       current_file_ = *file;
       current_seq_ = roll->seq;
       zeroed_until_ = kSegmentHeaderSize;
+      continue;
+    }
+    if (auto* large = std::get_if<PendingEntryData>(&op)) {
+      RAFTKV_ASSERT(current_file_ && large->seq == current_seq_,
+                    "write for segment {} while segment {} is current", large->seq, current_seq_);
+      const uint64_t size = large->head.size() + large->data.size() + large->padding;
+      if (Status s = zero_ahead(large->offset + size); !s) return s;
+      if (Status s = current_file_->pwrite(large->offset, large->head); !s) return s;
+      const uint64_t data_at = large->offset + large->head.size();
+      if (Status s = current_file_->pwrite(data_at, large->data.view()); !s) return s;
+      static const std::string kPadding(kRecordAlignment, '\0');
+      if (Status s = current_file_->pwrite(data_at + large->data.size(),
+                                           std::string_view(kPadding).substr(0, large->padding));
+          !s) {
+        return s;
+      }
+      stat_bytes_.fetch_add(size, std::memory_order_relaxed);
       continue;
     }
     auto& write = std::get<PendingWrite>(op);

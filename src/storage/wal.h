@@ -164,7 +164,16 @@ class Wal final : public raft::LogStorage {
     uint64_t seq = 0;  // create this segment and make it current
     Index first_index;
   };
-  using PendingOp = std::variant<PendingWrite, PendingRoll>;
+  // A large entry record, written from the entry's own (shared, immutable) bytes rather than a
+  // copy of them: head, data, then `padding` zero bytes (encode_entry_record_head).
+  struct PendingEntryData {
+    uint64_t seq = 0;
+    uint64_t offset = 0;
+    std::string head;
+    raft::Payload data;
+    size_t padding = 0;
+  };
+  using PendingOp = std::variant<PendingWrite, PendingRoll, PendingEntryData>;
 
   Wal(FileSystem& fs, std::string dir, const WalOptions& options);
   Status recover();
@@ -185,6 +194,8 @@ class Wal final : public raft::LogStorage {
   // `encode` appends exactly `size` bytes to the buffer it is given.
   template <typename Encode>
   std::pair<uint64_t, uint64_t> emit_locked(uint64_t size, Encode&& encode);
+  // Rolls to a new segment if a record of `size` bytes does not fit the current one.
+  void maybe_roll_locked(uint64_t size);
   // The pending write that ends at the write position (a new one if none does).
   std::string& write_buffer_locked();
   void push_write_locked(std::string bytes);

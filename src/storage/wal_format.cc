@@ -107,6 +107,26 @@ void encode_entry_record(const raft::Entry& entry, std::string* out) {
   });
 }
 
+std::string encode_entry_record_head(const raft::Entry& entry, size_t* padding_out) {
+  const size_t payload_len = 17 + entry.data.size();
+  RAFTKV_ASSERT(payload_len <= kMaxRecordPayload, "record payload {} exceeds the cap {}",
+                payload_len, kMaxRecordPayload);
+  std::string head;
+  head.reserve(kRecordHeaderSize + 17);
+  put_u32(&head, 0);  // crc, filled below
+  put_u32(&head, static_cast<uint32_t>(payload_len));
+  head.push_back(static_cast<char>(RecordType::kEntry));
+  head.append(3, '\0');
+  put_u64(&head, entry.term.value());
+  put_u64(&head, entry.index.value());
+  head.push_back(static_cast<char>(entry.type));
+  const uint32_t crc =
+      crc32c_extend(crc32c(head.data() + 4, head.size() - 4), entry.data.data(), entry.data.size());
+  for (int i = 0; i < 4; ++i) head[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  *padding_out = padded_record_size(payload_len) - kRecordHeaderSize - payload_len;
+  return head;
+}
+
 size_t encoded_entry_record_size(const raft::Entry& entry) {
   return padded_record_size(17 + entry.data.size());
 }

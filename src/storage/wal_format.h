@@ -20,7 +20,8 @@
 //     36  u32    zero
 //   [40, ...) records, each starting at a multiple of 8:
 //      0  u32    crc32c of bytes [4, 12 + length) (length, type, reserved and payload)
-//      4  u32    payload length (<= kMaxRecordPayload)
+//      4  u32    payload length (<= kMaxRecordPayload, 2 GiB: an entry of the largest write, 1 GiB
+//                plus headroom, fits; see server/config.h write_path_limits)
 //      8  u8     record type (RecordType below; 0 is never written)
 //      9  u8[3]  zero
 //     12  u8[length] payload
@@ -67,7 +68,7 @@ inline constexpr char kSnapshotMagic[8] = {'R', 'K', 'V', 'S', 'N', 'A', 'P', '\
 inline constexpr uint64_t kSegmentHeaderSize = 40;
 inline constexpr uint64_t kRecordHeaderSize = 12;
 inline constexpr uint64_t kRecordAlignment = 8;
-inline constexpr uint32_t kMaxRecordPayload = 256u << 20;
+inline constexpr uint32_t kMaxRecordPayload = 2u << 30;
 
 enum class RecordType : uint8_t {
   kEntry = 1,
@@ -105,6 +106,11 @@ void encode_record(const Record& record, std::string* out);
 // The same for an entry record, without copying the entry into a Record.
 void encode_entry_record(const raft::Entry& entry, std::string* out);
 size_t encoded_entry_record_size(const raft::Entry& entry);
+// The same record in pieces, so that a large entry's data is written from its own bytes: returns
+// the record's bytes before the data (header and entry fields, checksum over all of it included)
+// and sets *padding_out to the zero bytes after the data. head + data + padding ==
+// encode_entry_record(entry).
+std::string encode_entry_record_head(const raft::Entry& entry, size_t* padding_out);
 std::string encode_segment_header(const SegmentHeader& header);
 
 // Checks and decodes the record at `offset` of `data`; on success *size_out is its padded size.

@@ -141,40 +141,90 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
   // A batch must fit a frame: message estimates are upper bounds, plus the envelope overhead.
   const uint64_t max_batch_bytes =
       std::min<uint64_t>(options_.max_batch_bytes, options_.max_frame_bytes);
+  // A payload larger than max_batch_bytes (one large message) goes out in parts of that size
+  // (frame.h), with whole frames of the small messages queued meanwhile between its parts, so
+  // that heartbeats and votes are not held up behind a large entry for all of its transfer.
+  std::string in_parts;         // the payload being sent in parts; empty: none
+  size_t in_parts_sent = 0;     // bytes of it written so far
+  uint64_t in_parts_count = 0;  // messages it carries
   std::error_code ec;
   while (!conn->closed) {
-    if (peer->queue.empty()) {
+    if (peer->queue.empty() && in_parts.empty()) {
       conn->wake.expires_at(asio::steady_timer::time_point::max());
       co_await conn->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
-    Envelope envelope{options_.self, options_.cluster_id, {}};
-    uint64_t batch_bytes = kEnvelopeOverheadBytes;
-    while (!peer->queue.empty()) {
-      const uint64_t bytes = estimate_encoded_bytes(peer->queue.front().message);
-      if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
-      batch_bytes += bytes;
-      peer->queue_bytes -= bytes;
-      envelope.messages.push_back(std::move(peer->queue.front()));
-      peer->queue.pop_front();
+    // Messages whose frame may exceed max_batch_bytes, sent in parts; one at a time.
+    const auto needs_parts = [&](uint64_t bytes) {
+      return bytes + kEnvelopeOverheadBytes > max_batch_bytes;
+    };
+    if (!peer->queue.empty() &&
+        (in_parts.empty() || !needs_parts(estimate_encoded_bytes(peer->queue.front().message)))) {
+      // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
+      // While a payload is in parts, a large message waits for it to finish, and so does what is
+      // queued behind it (the queue stays in order; a raft leader has one large kApp in flight
+      // per follower at most, its max_inflight_bytes being smaller).
+      Envelope envelope{options_.self, options_.cluster_id, {}};
+      uint64_t batch_bytes = kEnvelopeOverheadBytes;
+      while (!peer->queue.empty()) {
+        const uint64_t bytes = estimate_encoded_bytes(peer->queue.front().message);
+        if (!in_parts.empty() && needs_parts(bytes)) break;
+        if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
+        batch_bytes += bytes;
+        peer->queue_bytes -= bytes;
+        envelope.messages.push_back(std::move(peer->queue.front()));
+        peer->queue.pop_front();
+      }
+      peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
+      peer->queued_bytes.store(peer->queue_bytes, std::memory_order_relaxed);
+      if (peer->queue.size() < options_.send_queue_limit) peer->overflow_reported = false;
+      const uint64_t count = envelope.messages.size();
+      auto payload = encode_envelope(envelope);
+      if (!payload) {
+        // enqueue() admits only encodable messages; this is a bug, not peer input.
+        log_.error("cannot encode {} messages to peer {}: {}", count, peer->id,
+                   payload.status().to_string());
+        count_drop(peer.get(), count);
+        continue;
+      }
+      RAFTKV_ASSERT(payload->size() <= options_.max_frame_bytes,
+                    "batch of {} bytes exceeds max frame size despite estimates", payload->size());
+      if (payload->size() > max_batch_bytes) {
+        // A single large message: a batch's estimates (upper bounds) bound it by
+        // max_batch_bytes otherwise, so nothing taken while a payload is in parts gets here.
+        RAFTKV_ASSERT(in_parts.empty(), "a second payload in parts to peer {}", peer->id);
+        in_parts = std::move(payload).value();
+        in_parts_sent = 0;
+        in_parts_count = count;
+      } else {
+        const FrameHeader header = encode_frame_header(*payload);
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(header),
+                                                        asio::buffer(*payload)};
+        co_await asio::async_write(conn->socket, buffers,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+          if (!conn->closed) close(conn, "write failed: " + ec.message());
+          break;
+        }
+        stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+        stats_.messages_sent.fetch_add(count, std::memory_order_relaxed);
+        peer->sent.fetch_add(count, std::memory_order_relaxed);
+        if (in_parts.empty()) continue;
+      }
     }
-    peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
-    peer->queued_bytes.store(peer->queue_bytes, std::memory_order_relaxed);
-    if (peer->queue.size() < options_.send_queue_limit) peer->overflow_reported = false;
-    const uint64_t count = envelope.messages.size();
-    auto payload = encode_envelope(envelope);
-    if (!payload) {
-      // enqueue() admits only encodable messages; this is a bug, not peer input.
-      log_.error("cannot encode {} messages to peer {}: {}", count, peer->id,
-                 payload.status().to_string());
-      count_drop(peer.get(), count);
-      continue;
-    }
-    RAFTKV_ASSERT(payload->size() <= options_.max_frame_bytes,
-                  "batch of {} bytes exceeds max frame size despite estimates", payload->size());
-    const FrameHeader header = encode_frame_header(*payload);
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(*payload)};
+    // The next part of the payload in parts.
+    const size_t n = std::min<size_t>(max_batch_bytes, in_parts.size() - in_parts_sent);
+    const bool last = in_parts_sent + n == in_parts.size();
+    const std::string_view part(in_parts.data() + in_parts_sent, n);
+    const FrameHeader header =
+        encode_frame_header(part, last ? kFlagPart | kFlagLastPart : kFlagPart);
+    // The first part frame (the length, so that the receiver joins without reallocating) goes
+    // out with the first bytes.
+    const std::string first = in_parts_sent == 0
+                                  ? encode_first_part_frame(static_cast<uint32_t>(in_parts.size()))
+                                  : std::string();
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(first), asio::buffer(header),
+                                                    asio::buffer(part.data(), part.size())};
     co_await asio::async_write(conn->socket, buffers,
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
@@ -182,8 +232,12 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
       break;
     }
     stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
-    stats_.messages_sent.fetch_add(count, std::memory_order_relaxed);
-    peer->sent.fetch_add(count, std::memory_order_relaxed);
+    in_parts_sent += n;
+    if (last) {
+      stats_.messages_sent.fetch_add(in_parts_count, std::memory_order_relaxed);
+      peer->sent.fetch_add(in_parts_count, std::memory_order_relaxed);
+      std::string().swap(in_parts);  // release the encoded copy of the large entry
+    }
   }
   (void)self;
 }

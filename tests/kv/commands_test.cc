@@ -164,13 +164,49 @@ TEST(Commands, ValueSizeLimit) {
   StateMachineOptions options;
   options.limits.max_value_bytes = 8;
   Harness h(options);
-  const Reply too_large = error("ERR value exceeds max-value-bytes (8 bytes)");
+  // Redis 7's reply for a string over proto-max-bulk-len (APPEND, SETRANGE).
+  const Reply too_large = error("ERR string exceeds maximum allowed size");
   EXPECT_EQ(h.run({"SET", "k", "123456789"}), too_large);
   EXPECT_EQ(h.run({"SET", "k", "12345678"}), kOk);
   EXPECT_EQ(h.run({"APPEND", "k", "9"}), too_large);
   EXPECT_EQ(h.run({"MSET", "x", "1", "y", "123456789"}), too_large);
   EXPECT_EQ(h.read({"EXISTS", "x", "y"}), integer(0));  // MSET is all or nothing
   EXPECT_EQ(h.run({"SETNX", "n", "123456789"}), too_large);
+}
+
+// Issue 11.2: an oversized write must be refused before it is proposed, so that nothing over
+// the limits reaches the log.
+TEST(Commands, CheckWriteSizeRefusesOversizedStringsBeforeTheyAreProposed) {
+  CommandLimits limits;
+  limits.max_value_bytes = 8;
+  const Reply too_large = error("ERR string exceeds maximum allowed size");
+  using Args = std::vector<std::string>;
+  EXPECT_EQ(check_write_size(Args{"SET", "k", "12345678"}, limits), std::nullopt);
+  EXPECT_EQ(check_write_size(Args{"SET", "k", "123456789"}, limits), too_large);
+  EXPECT_EQ(check_write_size(Args{"SET", "123456789", "v"}, limits), too_large);  // keys too
+  EXPECT_EQ(check_write_size(Args{"APPEND", "k", "123456789"}, limits), too_large);
+  EXPECT_EQ(check_write_size(Args{"MSET", "a", "1", "b", "123456789"}, limits), too_large);
+  EXPECT_EQ(check_write_size(Args{"SET", "k", "v", "EX", "10"}, limits), std::nullopt);
+  // Many strings within the limit, but more than one log entry may hold.
+  Args many{"MSET"};
+  const uint64_t pairs = limits.max_request_bytes() / 13 + 1;  // a pair encodes to 3 + 10 bytes
+  for (uint64_t i = 0; i < pairs; ++i) {
+    many.push_back("k");
+    many.push_back("12345678");
+  }
+  ASSERT_GT(max_encoded_request_bytes(many), limits.max_request_bytes());
+  const auto refused = check_write_size(many, limits);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->kind, Reply::Kind::kError);
+  EXPECT_NE(refused->text.find("exceeds the largest log entry"), std::string::npos)
+      << refused->text;
+}
+
+TEST(Commands, MaxEncodedRequestBytesBoundsTheEncoding) {
+  const std::vector<std::string> args{"SET", "key", std::string(300, 'v')};
+  RequestHeader h{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, -1};
+  EXPECT_LE(encode_request(h, args).size(), max_encoded_request_bytes(args));
+  EXPECT_LE(encode_request(RequestHeader{}, args).size(), max_encoded_request_bytes(args));
 }
 
 TEST(Commands, ScanVisitsEveryKeyOnceWithCursorsMatchAndCount) {

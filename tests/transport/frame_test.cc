@@ -176,6 +176,104 @@ TEST(Frame, BadVersionAndFlagsFailImmediately) {
   }
 }
 
+void append_first_part(size_t total, std::string* out) {
+  out->append(encode_first_part_frame(static_cast<uint32_t>(total)));
+}
+
+void append_part(std::string_view part, bool last, std::string* out) {
+  const FrameHeader h = encode_frame_header(part, last ? kFlagPart | kFlagLastPart : kFlagPart);
+  out->append(reinterpret_cast<const char*>(h.data()), h.size());
+  out->append(part);
+}
+
+// Issue 11.2: an entry larger than a frame part travels in parts, with whole frames (heartbeats)
+// between them; the receiver joins the parts into the one payload, at every split of the input.
+TEST(Frame, PartsAreJoinedWithWholeFramesBetweenThem) {
+  const std::string big = std::string(5000, 'a') + std::string(5000, 'b') + "tail";
+  std::string stream;
+  append_first_part(big.size(), &stream);
+  append_frame("heartbeat 0", &stream);
+  append_part(std::string_view(big).substr(0, 4000), false, &stream);
+  append_frame("heartbeat 1", &stream);
+  append_part(std::string_view(big).substr(4000, 4000), false, &stream);
+  append_frame("heartbeat 2", &stream);
+  append_frame("heartbeat 3", &stream);
+  append_part(std::string_view(big).substr(8000), true, &stream);
+  append_frame("after", &stream);
+  const std::vector<std::string> expected{"heartbeat 0", "heartbeat 1", "heartbeat 2",
+                                          "heartbeat 3", big,           "after"};
+  EXPECT_EQ(decode_chunks(stream, {}).payloads, expected);
+  for (size_t cut = 1; cut < stream.size(); cut += 97) {
+    EXPECT_EQ(decode_chunks(stream, {cut}).payloads, expected) << "cut at " << cut;
+  }
+  SeededRng rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<size_t> cuts;
+    for (size_t at = rng.uniform(600); at < stream.size(); at += 1 + rng.uniform(600)) {
+      cuts.push_back(at);
+    }
+    EXPECT_EQ(decode_chunks(stream, cuts).payloads, expected);
+  }
+}
+
+TEST(Frame, PartsBeyondTheMaxFrameSizeFail) {
+  // Each part fits, the joined payload would not: refused on its announced length.
+  std::string stream;
+  append_first_part(1200, &stream);
+  append_part(std::string(600, 'x'), false, &stream);
+  append_part(std::string(600, 'y'), true, &stream);
+  Decoded d = decode_chunks(stream, {}, 1000);
+  EXPECT_TRUE(d.failed);
+  EXPECT_EQ(d.error.code(), ErrorCode::kTooLarge);
+  EXPECT_TRUE(d.payloads.empty());
+  EXPECT_EQ(decode_chunks(stream, {}, 1200).payloads,
+            std::vector<std::string>{std::string(600, 'x') + std::string(600, 'y')});
+}
+
+TEST(Frame, PartsThatDoNotMatchTheAnnouncedLengthFail) {
+  auto fails = [](const std::string& stream) {
+    Decoded d = decode_chunks(stream, {});
+    return d.failed && d.payloads.empty();
+  };
+  std::string no_first;
+  append_part("abc", true, &no_first);
+  EXPECT_TRUE(fails(no_first));
+  std::string too_long;
+  append_first_part(2, &too_long);
+  append_part("abc", true, &too_long);
+  EXPECT_TRUE(fails(too_long));
+  std::string too_short;
+  append_first_part(4, &too_short);
+  append_part("abc", true, &too_short);
+  EXPECT_TRUE(fails(too_short));
+  std::string two_firsts;
+  append_first_part(3, &two_firsts);
+  append_first_part(3, &two_firsts);
+  EXPECT_TRUE(fails(two_firsts));
+}
+
+TEST(Frame, FlippedFlagsOfAPartFailTheChecksum) {
+  std::string stream;
+  append_first_part(3, &stream);
+  append_part("abc", true, &stream);
+  const size_t flags_at = kFrameHeaderBytes + kFirstPartBytes + 1;
+  for (char flags : {'\x00', '\x01', '\x05'}) {
+    std::string bad = stream;
+    bad[flags_at] = flags;
+    Decoded d = decode_chunks(bad, {});
+    EXPECT_TRUE(d.failed) << int(flags);
+    EXPECT_TRUE(d.payloads.empty());
+  }
+}
+
+TEST(Frame, LastPartFlagWithoutPartFlagFails) {
+  FrameDecoder decoder;
+  decoder.feed(std::string("\x01\x02", 2));
+  std::string_view payload;
+  EXPECT_EQ(decoder.next(&payload), FrameOutcome::kError);
+  EXPECT_NE(decoder.error().message().find("flags"), std::string::npos);
+}
+
 TEST(Frame, FailedDecoderStaysFailed) {
   std::string stream = stream_of({"one"});
   stream[kFrameHeaderBytes] ^= 1;  // payload corrupted
