@@ -41,6 +41,12 @@ struct Config {
   uint64_t max_msg_bytes = 1 << 20;           // entries per kApp, by Entry::size_bytes()
   uint32_t max_inflight_msgs = 256;           // unacknowledged kApp messages
   uint64_t max_inflight_bytes = 32ULL << 20;  // unacknowledged bytes
+  // Apps whose entries exceed this many bytes may be overtaken by later heartbeats on the way
+  // (the transport sends large frames in parts and lets small messages pass them): a heartbeat
+  // answer then says nothing about whether such an App was lost, and the leader waits for the
+  // App's answer, a lost connection (kUnreachable), or a silence that grows with the App's size
+  // (one tick per this many bytes on top of an election timeout). 0: every App is ordered.
+  uint64_t ordered_app_bytes = 0;
   // Leader-side cap on the bytes of proposed but uncommitted entries; proposals beyond it are
   // rejected with kTooLarge (0 = unlimited). The leader's no-op is exempt.
   uint64_t max_uncommitted_bytes = 64ULL << 20;

@@ -1,6 +1,7 @@
 // The leader's view of each follower's replication (etcd raft's tracker/).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 
@@ -45,6 +46,15 @@ class Inflights {
   const Item* newest() const { return items_.empty() ? nullptr : &items_.back(); }
   // The newest App sent before heartbeat round `round` started (item.round < round), or null.
   const Item* newest_before_round(uint64_t round) const;
+  // The largest App in flight whose last entry is <= last (0 if none).
+  uint64_t largest_through(Index last) const {
+    uint64_t largest = 0;
+    for (const Item& item : items_) {
+      if (item.last > last) break;
+      largest = std::max(largest, item.bytes);
+    }
+    return largest;
+  }
 
  private:
   uint32_t max_count_;
@@ -69,6 +79,7 @@ struct Progress {
   Index probe_last;
   uint64_t probe_round = 0;
   uint64_t probe_sent_tick = 0;
+  uint64_t probe_bytes = 0;  // the probe's entries' Entry::size_bytes()
   // kProbe with probe_sent: resume on the next heartbeat response, whatever it shows (after a
   // snapshot: the follower may still be restoring).
   bool probe_resume_on_heartbeat = false;
@@ -84,9 +95,10 @@ struct Progress {
   void become_replicate();
   void become_snapshot(Index snapshot_index);
   // kProbe: an App ending at `last` (prev index if empty) was sent; pause until it is answered.
-  void sent_probe(Index last, uint64_t round, uint64_t tick) {
+  void sent_probe(Index last, uint64_t bytes, uint64_t round, uint64_t tick) {
     probe_sent = true;
     probe_last = last;
+    probe_bytes = bytes;
     probe_round = round;
     probe_sent_tick = tick;
     probe_resume_on_heartbeat = false;

@@ -110,6 +110,10 @@ class RaftImpl {
   void handle_append_response(const Message& m, Progress& pr);
   void handle_heartbeat_response(const Message& m, Progress& pr);
   // Resumes replication to a paused follower whose heartbeat response shows an App was lost.
+  // True when heartbeats cannot overtake an App of `bytes` (Config::ordered_app_bytes).
+  bool is_ordered_app(uint64_t bytes) const;
+  // Ticks without an answer after which an App of `bytes` is taken as lost.
+  uint64_t silence_ticks(uint64_t bytes) const;
   void maybe_resume_after_heartbeat(const Message& m, Progress& pr);
   // Asks a follower that holds the entries up to `held` to acknowledge them again.
   void request_ack(NodeId to, Progress& pr, Index held);

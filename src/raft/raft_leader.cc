@@ -58,7 +58,10 @@ Status RaftImpl::step_leader(Message& m) {
       pr.probe_resume_on_heartbeat = true;
       break;
     case MessageType::kUnreachable:
+      // Messages to the follower were lost (queue overflow, dial failure, connection lost).
       if (pr.state == ProgressState::kReplicate) pr.become_probe();
+      // A probe in flight may have been among them: resend once the follower answers again.
+      if (pr.state == ProgressState::kProbe && pr.probe_sent) pr.probe_resume_on_heartbeat = true;
       break;
     default:
       break;
@@ -242,10 +245,12 @@ bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
         pr.optimistic_update(last);
         pr.inflights.add(Inflights::Item{last, bytes, read_only_.last_started(), now_});
       } else {
-        pr.sent_probe(ents->back().index, read_only_.last_started(), now_);
+        uint64_t bytes = 0;
+        for (const Entry& e : *ents) bytes += e.size_bytes();
+        pr.sent_probe(ents->back().index, bytes, read_only_.last_started(), now_);
       }
     } else if (pr.state == ProgressState::kProbe) {
-      pr.sent_probe(prev_index, read_only_.last_started(), now_);
+      pr.sent_probe(prev_index, 0, read_only_.last_started(), now_);
     }
     pr.sent_commit = std::max(pr.sent_commit, log_.committed());
     send(Message{.type = MessageType::kApp,
@@ -351,12 +356,14 @@ void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
   if (read_only_.has_waiting() && !read_only_.read_round_in_flight()) start_read_round();
 }
 
-// Heartbeats travel on the same ordered stream as Apps and the follower steps messages in
-// order, so its answer to a heartbeat round started after an App was sent shows its log as it
-// was after that App: a last index below the App's last entry means the App was lost (or
-// rejected; the rejection has its own answer). An App that got through is merely waiting for
-// the follower's fsync and is not sent again. Without evidence of loss, a follower paused for an
-// election timeout is resumed anyway (its answer may have been lost).
+// Heartbeats travel on the same ordered stream as Apps of up to ordered_app_bytes, and the
+// follower steps messages in order, so its answer to a heartbeat round started after such an
+// App was sent shows its log as it was after that App: a last index below the App's last entry
+// means the App was lost (or rejected; the rejection has its own answer). An App that got
+// through is merely waiting for the follower's fsync and is not sent again. A larger App may be
+// overtaken by heartbeats (the transport sends it in parts), so heartbeats prove nothing about
+// it. Without evidence of loss, a follower paused for an election timeout (plus one tick per
+// ordered_app_bytes of the App) is resumed anyway (its answer may have been lost).
 //
 // Issue 11 #3: every heartbeat response used to un-pause a probe. Under a read-heavy load the
 // leader starts a heartbeat round per ReadIndex batch, many per tick, so a follower catching
@@ -364,13 +371,24 @@ void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
 // hundreds of MiB queued for it within a second, and a raft strand too busy copying them to
 // heartbeat the other followers, which elected a new leader. Likewise a full inflight window
 // freed one slot per heartbeat response, sending one more App beyond the window each time.
+bool RaftImpl::is_ordered_app(uint64_t bytes) const {
+  return cfg_.ordered_app_bytes == 0 || bytes <= cfg_.ordered_app_bytes;
+}
+
+uint64_t RaftImpl::silence_ticks(uint64_t bytes) const {
+  const uint64_t transfer =
+      cfg_.ordered_app_bytes == 0 ? 0 : bytes / std::max<uint64_t>(cfg_.ordered_app_bytes, 1);
+  return cfg_.election_ticks + transfer;
+}
+
 void RaftImpl::maybe_resume_after_heartbeat(const Message& m, Progress& pr) {
   switch (pr.state) {
     case ProgressState::kProbe: {
       if (!pr.probe_sent) return;
-      const bool lost = m.context > pr.probe_round && m.index < pr.probe_last &&
+      const bool lost = is_ordered_app(pr.probe_bytes) && m.context > pr.probe_round &&
+                        m.index < pr.probe_last &&
                         now_ > pr.probe_sent_tick;  // at most one resend per tick
-      const bool silent = now_ >= pr.probe_sent_tick + cfg_.election_ticks;
+      const bool silent = now_ >= pr.probe_sent_tick + silence_ticks(pr.probe_bytes);
       if (pr.probe_resume_on_heartbeat || lost || silent) {
         pr.probe_sent = false;
         pr.probe_resume_on_heartbeat = false;
@@ -384,8 +402,11 @@ void RaftImpl::maybe_resume_after_heartbeat(const Message& m, Progress& pr) {
       if (oldest == nullptr) return;
       // The newest App sent before the answered round: the follower must hold its entries.
       const Inflights::Item* before = pr.inflights.newest_before_round(m.context);
-      const bool lost = before != nullptr && m.index < before->last && now_ > before->sent_tick;
-      const bool silent = now_ >= oldest->sent_tick + cfg_.election_ticks;
+      // Apps keep their order among themselves, so one overtaken App delays the ones after it.
+      const bool lost = before != nullptr &&
+                        is_ordered_app(pr.inflights.largest_through(before->last)) &&
+                        m.index < before->last && now_ > before->sent_tick;
+      const bool silent = now_ >= oldest->sent_tick + silence_ticks(pr.inflights.bytes());
       if (lost || silent) {
         logger_.info("App to {} ending at {} was {} (follower last index {}); probing from {}",
                      m.from, lost ? before->last : oldest->last,

@@ -89,6 +89,9 @@ Status Server::open() {
   nopts.snapshot_transfer.max_bytes_per_sec = cfg_.snapshot_transfer_rate;
   nopts.kv.limits.max_value_bytes = limits.max_value_bytes;
   nopts.raft.max_uncommitted_bytes = limits.max_uncommitted_bytes;
+  // Apps up to half a batch are always sent whole, in order with heartbeats; larger ones may go
+  // in parts, which heartbeats overtake (transport/connection.cc).
+  nopts.raft.ordered_app_bytes = topts.max_batch_bytes / 2;
   nopts.wal.cache_bytes = limits.wal_cache_bytes;
   nopts.request_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
   auto node = node::GroupNode::open(raft_io_, nopts, transport_.get());

@@ -158,23 +158,29 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
     const auto needs_parts = [&](uint64_t bytes) {
       return bytes + kEnvelopeOverheadBytes > max_batch_bytes;
     };
-    if (!peer->queue.empty() &&
-        (in_parts.empty() || !needs_parts(estimate_encoded_bytes(peer->queue.front().message)))) {
-      // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
-      // While a payload is in parts, a large message waits for it to finish, and so does what is
-      // queued behind it (the queue stays in order; a raft leader has one large kApp in flight
-      // per follower at most, its max_inflight_bytes being smaller).
-      Envelope envelope{options_.self, options_.cluster_id, {}};
-      uint64_t batch_bytes = kEnvelopeOverheadBytes;
-      while (!peer->queue.empty()) {
-        const uint64_t bytes = estimate_encoded_bytes(peer->queue.front().message);
-        if (!in_parts.empty() && needs_parts(bytes)) break;
-        if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
-        batch_bytes += bytes;
-        peer->queue_bytes -= bytes;
-        envelope.messages.push_back(std::move(peer->queue.front()));
-        peer->queue.pop_front();
+    // Coalesce: take messages until the batch would exceed max_batch_bytes (at least one).
+    // While a payload is in parts, only small messages other than kApps pass it: kApps keep
+    // their order among themselves (a later App overtaking the one in parts would only be
+    // rejected for the gap), and a large message waits for the payload to finish. Heartbeats
+    // and votes may therefore overtake a large App; the raft core knows
+    // (raft::Config::ordered_app_bytes).
+    Envelope envelope{options_.self, options_.cluster_id, {}};
+    uint64_t batch_bytes = kEnvelopeOverheadBytes;
+    for (auto it = peer->queue.begin(); it != peer->queue.end();) {
+      const uint64_t bytes = estimate_encoded_bytes(it->message);
+      if (!in_parts.empty() &&
+          (needs_parts(bytes) || it->message.type == raft::MessageType::kApp)) {
+        ++it;
+        continue;
       }
+      if (!envelope.messages.empty() && batch_bytes + bytes > max_batch_bytes) break;
+      batch_bytes += bytes;
+      peer->queue_bytes -= bytes;
+      envelope.messages.push_back(std::move(*it));
+      it = peer->queue.erase(it);
+      if (in_parts.empty() && needs_parts(bytes)) break;  // a large message goes alone
+    }
+    if (!envelope.messages.empty()) {
       peer->queued.store(peer->queue.size(), std::memory_order_relaxed);
       peer->queued_bytes.store(peer->queue_bytes, std::memory_order_relaxed);
       if (peer->queue.size() < options_.send_queue_limit) peer->overflow_reported = false;

@@ -160,5 +160,63 @@ TEST(FlowControl, AppsLostBehindOneThatGotThroughAreResent) {
   EXPECT_EQ(c.applied_data(3).size(), 5u) << "resent within two ticks, no election timeout";
 }
 
+// The transport sends an App larger than ordered_app_bytes in parts and lets heartbeats pass it,
+// so a heartbeat answer that shows the follower without the App proves nothing: the App may
+// still be on its way. The leader must not send another copy on that evidence (review of
+// issue 11: a 100 MiB App was re-sent every read round while its first copy was in transit);
+// if the App really was lost, the silence rule resends it after an election timeout plus one
+// tick per ordered_app_bytes.
+TEST(FlowControl, HeartbeatsThatOvertakeALargeAppDoNotResendIt) {
+  TestCluster c(3, [](Config& cfg) { cfg.ordered_app_bytes = 200; });
+  ASSERT_TRUE(c.elect(1));
+  int apps_to_3 = 0;
+  c.deliver_filter = [&](const Message& m) {
+    // The first copy is "in transit" for good (lost); later copies get through.
+    if (m.type == MessageType::kApp && m.to == NodeId(3) && !m.entries.empty()) {
+      return ++apps_to_3 > 1;
+    }
+    return true;
+  };
+  ASSERT_TRUE(c.propose(1, std::string(1000, 'L')).is_ok());
+  for (int t = 0; t < 8; ++t) {  // within the silence of 10 + 1000 / 200 ticks
+    c.tick(1);
+    c.stabilize();
+    run_read_rounds(c, 1, 3);
+  }
+  EXPECT_EQ(apps_to_3, 1) << "a heartbeat answer made the leader resend a large App";
+  // Lost for real: resent once the App has been silent for long enough, with no election.
+  c.tick_all(10);
+  EXPECT_EQ(apps_to_3, 2);
+  EXPECT_EQ(c.applied_data(3).size(), 1u);
+  EXPECT_EQ(c.leader(), 1u);
+}
+
+// A probe in flight when the transport reports the follower unreachable may have been lost with
+// the connection: it is resent on the follower's next heartbeat answer, whatever its size.
+TEST(FlowControl, UnreachableResendsAProbeInFlight) {
+  TestCluster c(3, [](Config& cfg) { cfg.ordered_app_bytes = 200; });
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(3);
+  ASSERT_TRUE(c.propose(1, std::string(1000, 'P')).is_ok());
+  c.heal();
+  c.node(1).report_unreachable(NodeId(3));  // the follower is probed
+  int apps_to_3 = 0;
+  c.deliver_filter = [&](const Message& m) {
+    if (m.type == MessageType::kApp && m.to == NodeId(3) && !m.entries.empty()) {
+      return ++apps_to_3 > 1;  // the probe is lost with the connection
+    }
+    return true;
+  };
+  c.tick(1);
+  c.stabilize();
+  ASSERT_GE(apps_to_3, 1);
+  c.node(1).report_unreachable(NodeId(3));
+  c.tick(1);
+  c.stabilize();
+  c.tick(1);
+  c.stabilize();
+  EXPECT_EQ(c.applied_data(3).size(), 1u) << "resent within two ticks of the report";
+}
+
 }  // namespace
 }  // namespace raftkv::raft::testing
