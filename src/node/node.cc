@@ -422,11 +422,22 @@ void NodeImpl::handle_ready() {
       apply_backlog_bytes_ += job.bytes;
       job.entries = std::move(rd.committed_entries);
     }
+    const Index committed = raft_->commit_index();
     for (const raft::ReadState& rs : rd.read_states) {
       auto it = reads_.find(rs.context);
       if (it == reads_.end()) continue;  // timed out meanwhile
-      job.reads.emplace_back(std::max(rs.index, it->second.floor), std::move(it->second));
+      const Index at = std::max(rs.index, it->second.floor);
+      if (at > committed) {
+        floored_reads_.emplace(at, std::move(it->second));
+      } else {
+        job.reads.emplace_back(at, std::move(it->second));
+      }
       reads_.erase(it);
+    }
+    // Every entry up to the commit index reaches the applier (in this Ready or the next ones).
+    while (!floored_reads_.empty() && floored_reads_.begin()->first <= committed) {
+      auto node = floored_reads_.extract(floored_reads_.begin());
+      job.reads.emplace_back(node.key(), std::move(node.mapped()));
     }
     if (!job.empty()) {
       {
@@ -506,10 +517,12 @@ void expire(Waiters& waiters, SteadyTime now, const char* why, OnRemoved on_remo
 
 void NodeImpl::expire_waiters(SteadyTime now) {
   expire(proposals_, now, "no outcome within the request timeout", [](const ProposalWaiter&) {});
-  expire(reads_, now, "read not confirmed within the request timeout", [this](const ReadWaiter& w) {
+  const auto release = [this](const ReadWaiter& w) {
     --pending_reads_;
     pending_read_bytes_ -= w.bytes;
-  });
+  };
+  expire(reads_, now, "read not confirmed within the request timeout", release);
+  expire(floored_reads_, now, "the writes before this read did not commit in time", release);
 }
 
 void NodeImpl::fail_all_proposals(ErrorCode code, const std::string& why) {
@@ -527,6 +540,12 @@ void NodeImpl::fail_all_reads(ErrorCode code, const std::string& why) {
   }
   pending_reads_ -= reads_.size();
   reads_.clear();
+  for (auto& [index, w] : floored_reads_) {
+    w.done(Status(code, why));
+    pending_read_bytes_ -= w.bytes;
+  }
+  pending_reads_ -= floored_reads_.size();
+  floored_reads_.clear();
 }
 
 void NodeImpl::refresh_status() {

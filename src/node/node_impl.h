@@ -137,6 +137,10 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   uint64_t batch_bytes_ = 0;                               // payload bytes in batch_
   bool flush_scheduled_ = false;
   std::map<uint64_t, ReadWaiter> reads_;  // asked of the core, no read state yet
+  // Confirmed reads whose floor (ReadWaiter::floor) is not committed yet, by the index to serve
+  // them at. Kept here, not on the applier, so that a leader change fails them and their
+  // deadline expires them: the entries up to a floor may never commit if leadership is lost.
+  std::multimap<Index, ReadWaiter> floored_reads_;
   uint64_t next_read_context_ = 1;
   raft::SoftState soft_;
   std::unique_ptr<SnapshotSender> snapshot_sender_;

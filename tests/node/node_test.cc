@@ -315,6 +315,31 @@ TEST(Node, WriteWithoutQuorumCompletesWithTimeout) {
   EXPECT_EQ(w.code(), ErrorCode::kTimeout) << w.status().to_string();
 }
 
+// A read ordered after a write that cannot commit (both followers gone; the lease still
+// confirms the read at once) must complete with an error, not wait for the write forever
+// (review of issue 11: such reads waited on the applier with no deadline, and the
+// connection's later commands with them).
+TEST(Node, ReadAfterAWriteThatNeverCommitsCompletes) {
+  Cluster c(3, 50'000, std::chrono::milliseconds(30),
+            [](NodeOptions& o) { o.raft.read_mode = raft::ReadMode::kLease; });
+  const uint64_t l = c.wait_leader();
+  c.must_write({"SET", "k", "v0"});  // a round of acknowledgements: the lease is valid
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != l) c.close(id);
+  }
+  std::promise<Result<kv::Reply>> write, read;
+  c.node(l).write({"SET", "k", "v1"}, {},
+                  [&](Result<kv::Reply> r) { write.set_value(std::move(r)); });
+  c.node(l).read({"GET", "k"}, ReadOrder::kAfterLocalWrites,
+                 [&](Result<kv::Reply> r) { read.set_value(std::move(r)); });
+  auto read_done = read.get_future();
+  ASSERT_EQ(read_done.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the read waits forever for a write that cannot commit";
+  auto r = read_done.get();
+  EXPECT_FALSE(r.is_ok()) << "served without the write before it";
+  EXPECT_EQ(write.get_future().get().code(), ErrorCode::kTimeout);
+}
+
 TEST(Node, SnapshotsCompactAndAWipedFollowerCatchesUpBySnapshot) {
   Cluster c(3, /*snapshot_entries=*/50);
   const uint64_t l = c.wait_leader();
