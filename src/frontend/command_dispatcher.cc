@@ -182,9 +182,11 @@ CommandOrder CommandDispatcher::order_of(std::span<const std::string> args) {
   if (spec == nullptr || !arity_ok(*spec, args.size())) return CommandOrder::kLocal;  // an error
   if (spec->handler == handlers::raftkv_digest) return CommandOrder::kRead;
   if (spec->handler == handlers::raftkv_req) {
-    // Classified by the wrapped command; a malformed wrapper is answered with an error at once.
-    if (args.size() < 5) return CommandOrder::kLocal;
-    return order_of(args.subspan(4));
+    // Classified by the wrapped command, which must be a KV command (one level: a wrapper of a
+    // wrapper, or of anything else, is answered with an error at once).
+    args = args.subspan(4);
+    spec = find_command(args[0]);
+    if (spec == nullptr || spec->handler != handlers::kv_command) return CommandOrder::kLocal;
   }
   if (spec->handler == handlers::kv_command) {
     switch (kv::classify_command(args[0])) {

@@ -53,6 +53,8 @@ void Connection::close() {
   socket_.close(ignored);  // outstanding operations complete with operation_aborted
   pending_.clear();
   held_.clear();
+  buffered_bytes_ = 0;
+  buffered_replies_ = 0;
   maybe_finish();
 }
 
@@ -146,15 +148,20 @@ bool Connection::may_dispatch(CommandOrder order) const {
 }
 
 void Connection::dispatch_held() {
+  // A held local command completes inside dispatch(), whose complete() calls this again: the
+  // outer loop does the work, so the stack stays flat however many are held.
+  if (dispatching_held_) return;
+  dispatching_held_ = true;
   while (!closing_ && !held_.empty() && may_dispatch(held_.front().order)) {
     HeldRequest request = std::move(held_.front());
     held_.pop_front();
     if (request.protocol_error) {
       answer_protocol_error(std::move(*request.protocol_error));
-      return;
+      break;
     }
     dispatch(std::move(request.command), request.order);
   }
+  dispatching_held_ = false;
 }
 
 void Connection::dispatch(resp::Command command, CommandOrder order) {

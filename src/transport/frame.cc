@@ -114,7 +114,9 @@ FrameOutcome FrameDecoder::next(std::string_view* payload) {
                                 parts_total_, max_frame_bytes_));
       }
       in_parts_ = true;
-      parts_.reserve(parts_total_);  // address space; pages are touched as the parts arrive
+      // Reserved as the parts arrive, not on the announcement alone: a peer that announces
+      // 1 GiB and sends nothing (e.g. before its handshake) costs nothing.
+      parts_.reserve(std::min<size_t>(parts_total_, size_t{16} << 20));
       continue;
     }
     if (!in_parts_) return fail(ErrorCode::kInvalidArgument, "part without a first part");

@@ -19,7 +19,8 @@
 //
 // Parts. A payload larger than the sender's part size travels as a first part frame
 // (kFlagPart | kFlagFirstPart) whose 4-byte payload is the u32 length of the whole payload (at
-// most max_frame_bytes; the receiver reserves it, so joining copies each byte once), then part
+// most max_frame_bytes; the receiver reserves up to 16 MiB of it and grows as parts arrive),
+// then part
 // frames (kFlagPart) of its bytes, the final one flagged kFlagPart | kFlagLastPart; their
 // lengths must add up to the announced one. Whole frames (flags 0) may come between two parts,
 // so that small messages (heartbeats, votes) are not held up behind one large entry for the
@@ -31,8 +32,8 @@
 // final: the decoder stays failed and the connection must be closed, because after a framing
 // error there is no way to find the next frame boundary. An oversize length is detected from
 // the header alone, before any payload byte is buffered; the buffer grows only with bytes
-// actually received, never to a length claimed by the peer — except that the buffer joining a
-// payload in parts reserves (address space only, within max_frame_bytes) the announced length.
+// actually received, never to a length claimed by the peer (the buffer joining a payload in
+// parts reserves at most 16 MiB ahead of what arrived).
 // That buffer is released once the payload has been returned, so a large entry does not stay
 // resident.
 //
@@ -95,6 +96,8 @@ class FrameDecoder {
   // Bytes received but not yet returned as frames, parts joined so far included (0 once failed).
   size_t buffered_bytes() const { return buffer_.size() - consumed_ + parts_.size(); }
   size_t max_frame_bytes() const { return max_frame_bytes_; }
+  // A first part arrived and its last has not: a payload is being joined.
+  bool joining() const { return in_parts_; }
 
  private:
   FrameOutcome fail(ErrorCode code, std::string message);

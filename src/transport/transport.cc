@@ -228,7 +228,8 @@ asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, Frame
       }
       co_return std::get<Hello>(*decoded);
     }
-    if (decoder.buffered_bytes() > kMaxHandshakeBytes) {
+    // A Hello is one small whole frame: a payload in parts (decoder.joining()) is refused.
+    if (decoder.buffered_bytes() > kMaxHandshakeBytes || decoder.joining()) {
       co_return Status(ErrorCode::kTooLarge, "Hello frame too large");
     }
     std::error_code ec;

@@ -113,6 +113,29 @@ TEST(CommandTable, SortedAndConsistentWithTheStateMachine) {
   EXPECT_EQ(find_command("nosuchcommand"), nullptr);
 }
 
+// How the connection orders each command against its commands in flight (issue 11 #1).
+TEST(CommandOrder, ReadsWritesLocalsAndBarriers) {
+  using V = std::vector<std::string>;
+  const auto order = [](V args) { return CommandDispatcher::order_of(args); };
+  EXPECT_EQ(order({"GET", "k"}), CommandOrder::kRead);
+  EXPECT_EQ(order({"mget", "a", "b"}), CommandOrder::kRead);
+  EXPECT_EQ(order({"RAFTKV.DIGEST"}), CommandOrder::kRead);
+  EXPECT_EQ(order({"SET", "k", "v"}), CommandOrder::kWrite);
+  EXPECT_EQ(order({"incr", "k"}), CommandOrder::kWrite);
+  EXPECT_EQ(order({"RAFTKV.REQ", "1", "2", "1", "SET", "k", "v"}), CommandOrder::kWrite);
+  EXPECT_EQ(order({"RAFTKV.REQ", "1", "2", "1", "GET", "k"}), CommandOrder::kRead);
+  EXPECT_EQ(order({"PING"}), CommandOrder::kLocal);
+  EXPECT_EQ(order({"GET"}), CommandOrder::kLocal) << "an arity error is answered at once";
+  EXPECT_EQ(order({"NOSUCH", "x"}), CommandOrder::kLocal);
+  EXPECT_EQ(order({"INFO"}), CommandOrder::kBarrier);
+  EXPECT_EQ(order({"CLUSTER", "SLOTS"}), CommandOrder::kBarrier);
+  // A wrapper of a wrapper is an error (answered at once), however deep: no recursion.
+  V nested;
+  for (int i = 0; i < 200'000; ++i) nested.insert(nested.end(), {"RAFTKV.REQ", "0", "1", "0"});
+  nested.insert(nested.end(), {"GET", "k"});
+  EXPECT_EQ(order(nested), CommandOrder::kLocal);
+}
+
 TEST_F(CommandTest, UnknownCommandUsesRedis7Wording) {
   EXPECT_EQ(run({"foo", "a", "b"}),
             error("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));

@@ -285,6 +285,20 @@ TEST_F(TransportTest, GarbageClientIsDisconnectedAndOthersAreServed) {
       [&] { return nodes_[1]->received.size() == 1 && nodes_[2]->received.size() == 1; }));
 }
 
+// Before it has proved who it is, a peer may not start a payload in parts: a Hello is one small
+// frame (review of issue 11: announcing 1 GiB reserved 1 GiB per connection, before the Hello).
+TEST_F(TransportTest, PayloadInPartsBeforeTheHelloIsRefused) {
+  start_cluster(2);
+  asio::ip::tcp::socket raw(io_);
+  raw.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                      nodes_[1]->transport->listen_port()));
+  asio::write(raw, asio::buffer(encode_first_part_frame(uint32_t{1} << 30)));
+  bool closed = false;
+  watch_close(raw, &closed);
+  ASSERT_TRUE(run_until([&] { return closed; })) << "a part before the Hello was accepted";
+  EXPECT_GE(nodes_[1]->transport->stats().connections_rejected, 1u);
+}
+
 TEST_F(TransportTest, OversizeFrameAfterHandshakeClosesTheConnection) {
   TransportOptions o = options(3);
   o.max_frame_bytes = 1 << 20;
