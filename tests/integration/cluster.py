@@ -15,6 +15,15 @@ import urllib.request
 import redis
 
 
+def resp(*args):
+    """One command in RESP2 (what a client library sends), from str/int/bytes arguments."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
 def free_ports(n):
     socks, ports = [], []
     for _ in range(n):

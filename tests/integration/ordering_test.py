@@ -12,7 +12,7 @@ import unittest
 
 import redis
 
-from cluster import Cluster
+from cluster import Cluster, resp
 
 SERVER_BIN = None
 
@@ -56,14 +56,6 @@ class RawConnection:
 
     def close(self):
         self.sock.close()
-
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 class OrderingTest(unittest.TestCase):

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from cluster import Cluster
+from cluster import Cluster, resp
 
 SERVER_BIN = None
 VALUE_BYTES = 1 << 20
@@ -28,14 +28,6 @@ def rss_mb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0
-
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 class SlowClientTest(unittest.TestCase):
