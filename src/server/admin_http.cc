@@ -120,6 +120,20 @@ std::string AdminHttp::metrics_text() const {
   metric("raftkv_elections_won_total", "counter", "Elections this node won (became leader).",
          st.elections_won);
   metric("raftkv_fsyncs_total", "counter", "WAL group-commit fdatasync calls.", st.fsyncs);
+  // The node's queues and their bounds (docs/node.md).
+  const node::QueueStats& q = st.queues;
+  metric("raftkv_inbox_bytes", "gauge", "Peer messages received, not yet stepped (bytes).",
+         q.inbox_bytes);
+  metric("raftkv_inbox_dropped_total", "counter", "Peer messages dropped: the inbox was full.",
+         q.inbox_dropped);
+  metric("raftkv_apps_refused_total", "counter",
+         "Apps refused because the persist or apply backlog was full.", q.apps_refused);
+  metric("raftkv_persist_backlog_bytes", "gauge", "Entry bytes queued for the WAL.",
+         q.persist_backlog_bytes);
+  metric("raftkv_apply_backlog_bytes", "gauge", "Committed entry bytes not yet applied.",
+         q.apply_backlog_bytes);
+  metric("raftkv_pending_reads", "gauge", "Reads waiting for a read index or for apply.",
+         q.pending_reads);
   metric("raftkv_snapshots_total", "counter", "Snapshots taken.", st.snapshots_taken);
   metric("raftkv_snapshot_transfers_in_flight", "gauge", "Snapshots being streamed.",
          st.snapshot_transfers_in_flight);

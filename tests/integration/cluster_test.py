@@ -62,6 +62,21 @@ class ClusterTest(unittest.TestCase):
         self.assertGreaterEqual(metrics["raftkv_elections_started_total"], 1)
         self.assertGreaterEqual(metrics["raftkv_elections_won_total"], 1)
         self.assertGreaterEqual(metrics["raftkv_leader_changes_total"], 2)
+        # The node's queues are visible (docs/node.md) and drain once the writes are done.
+        for name in ("raftkv_inbox_bytes", "raftkv_inbox_dropped_total", "raftkv_apps_refused_total",
+                     "raftkv_persist_backlog_bytes", "raftkv_apply_backlog_bytes",
+                     "raftkv_pending_reads"):
+            self.assertIn(name, metrics)
+        self.assertIn("apply_backlog_bytes", self.c.info_raft(new))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            m = self.c.metrics(new)
+            if m["raftkv_apply_backlog_bytes"] == 0 and m["raftkv_pending_reads"] == 0 and \
+                    m["raftkv_persist_backlog_bytes"] == 0:
+                break
+            time.sleep(0.05)  # bounded by the deadline
+        else:
+            self.fail(f"queues did not drain on an idle leader: {m}")
         # The old leader restarts from its disk and catches up.
         self.c.start(old)
         commit = int(self.c.info_raft(new)["commit_index"])
