@@ -236,17 +236,15 @@ bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
   if (prev_term.is_ok() && ents.is_ok()) {
     if (ents->empty() && !send_if_empty) return false;
     if (!ents->empty()) {
+      uint64_t bytes = 0;
+      for (const Entry& e : *ents) bytes += e.size_bytes();
       if (replicating) {
-        uint64_t bytes = 0;
-        for (const Entry& e : *ents) bytes += e.size_bytes();
         // slice() returns at least one entry: one that does not fit waits for acknowledgements.
         if (bytes > budget && pr.inflights.count() > 0) return false;
         const Index last = ents->back().index;
         pr.optimistic_update(last);
         pr.inflights.add(Inflights::Item{last, bytes, read_only_.last_started(), now_});
       } else {
-        uint64_t bytes = 0;
-        for (const Entry& e : *ents) bytes += e.size_bytes();
         pr.sent_probe(ents->back().index, bytes, read_only_.last_started(), now_);
       }
     } else if (pr.state == ProgressState::kProbe) {
