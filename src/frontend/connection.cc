@@ -231,7 +231,7 @@ bool Connection::parse_buffered() {
 void Connection::read_more() {
   if (closing_ || !parse_buffered() || closing_) return;
   if (must_pause_reading()) {
-    read_paused_ = true;  // backpressure: after_write() or complete() resumes
+    read_paused_ = true;  // backpressure: complete() resumes
     return;
   }
   ++operations_;
@@ -335,10 +335,6 @@ void Connection::after_write(bool close_after_write) {
   if (close_after_write) {
     close();
     return;
-  }
-  if (read_paused_ && !must_pause_reading()) {  // slots were freed
-    read_paused_ = false;
-    read_more();
   }
   if (!pending_.empty() && pending_.front().ready) schedule_write();
 }

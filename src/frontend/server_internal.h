@@ -155,7 +155,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool dispatching_held_ = false;  // dispatch_held() is running (re-entry returns at once)
   bool input_done_ = false;        // QUIT or a protocol error was parsed: read nothing more
   int operations_ = 0;             // socket operations whose handler has not run
-  bool read_paused_ = false;       // must_pause_reading() held: the writer resumes reading
+  bool read_paused_ = false;       // must_pause_reading() held: complete() resumes reading
   bool write_scheduled_ = false;
   bool writing_ = false;  // out_ is being written asynchronously
   bool started_ = false;
