@@ -206,13 +206,7 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
         const FrameHeader header = encode_frame_header(*payload);
         const std::array<asio::const_buffer, 2> buffers{asio::buffer(header),
                                                         asio::buffer(*payload)};
-        co_await asio::async_write(conn->socket, buffers,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) {
-          if (!conn->closed) close(conn, "write failed: " + ec.message());
-          break;
-        }
-        stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+        if (!co_await write_frame(conn, buffers)) break;
         stats_.messages_sent.fetch_add(count, std::memory_order_relaxed);
         peer->sent.fetch_add(count, std::memory_order_relaxed);
         if (in_parts.empty()) continue;
@@ -231,13 +225,7 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
                                   : std::string();
     const std::array<asio::const_buffer, 3> buffers{asio::buffer(first), asio::buffer(header),
                                                     asio::buffer(part.data(), part.size())};
-    co_await asio::async_write(conn->socket, buffers,
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (!conn->closed) close(conn, "write failed: " + ec.message());
-      break;
-    }
-    stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+    if (!co_await write_frame(conn, buffers)) break;
     in_parts_sent += n;
     if (last) {
       stats_.messages_sent.fetch_add(in_parts_count, std::memory_order_relaxed);
@@ -246,6 +234,18 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
     }
   }
   (void)self;
+}
+
+asio::awaitable<bool> TransportCore::write_frame(const std::shared_ptr<Connection>& conn,
+                                                 std::span<const asio::const_buffer> buffers) {
+  std::error_code ec;
+  co_await asio::async_write(conn->socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    if (!conn->closed) close(conn, "write failed: " + ec.message());
+    co_return false;
+  }
+  stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+  co_return true;
 }
 
 asio::awaitable<void> TransportCore::read_loop(std::shared_ptr<Connection> conn,

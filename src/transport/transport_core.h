@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 
 #include "base/log.h"
@@ -129,6 +130,9 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   asio::awaitable<void> write_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer,
                                    std::shared_ptr<Connection> conn);
   asio::awaitable<void> read_loop(std::shared_ptr<Connection> conn, FrameDecoder decoder);
+  // Writes one frame (its buffers) and counts it; on failure closes the connection, false.
+  asio::awaitable<bool> write_frame(const std::shared_ptr<Connection>& conn,
+                                    std::span<const asio::const_buffer> buffers);
   // Delivers every complete frame buffered in `decoder`; false if the connection was closed.
   bool drain_frames(const std::shared_ptr<Connection>& conn, FrameDecoder& decoder);
   void close(const std::shared_ptr<Connection>& conn, std::string_view reason,
