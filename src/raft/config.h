@@ -24,6 +24,9 @@ enum class ReadMode : uint8_t {
 
 struct Config {
   NodeId id;
+  // This node's incarnation (MemberInfo::incarnation): drawn when its data directory was created.
+  // A node whose membership records another incarnation for it neither votes nor campaigns.
+  uint64_t incarnation = 0;
   // Initial voters, used only when storage is empty (a freshly bootstrapped node): the node
   // then writes them as committed AddVoter entries at indexes 1..n, term 1 (identical on every
   // initial member). Leave empty on a node that will be added to a running cluster.

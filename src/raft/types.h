@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -76,10 +77,36 @@ struct HardState {
   bool is_empty() const { return *this == HardState{}; }
 };
 
-// Cluster membership. Single-server changes only (thesis §4.1): at most one pending at a time.
+// What the membership records of one member besides its role. The core reads only the
+// incarnation; the addresses ride along so that they are replicated, snapshotted and recovered
+// with the membership (the driver routes peers and redirects clients by them).
+struct MemberInfo {
+  // The data directory this member is: a random non-zero id drawn when the directory was
+  // created. Votes and acknowledgements count only from the recorded incarnation, so a node that
+  // lost its disk (a new incarnation) never counts twice. 0 = not bound: any incarnation counts
+  // (data written before incarnations existed, and learners added before they connected).
+  uint64_t incarnation = 0;
+  std::string peer_addr;    // "host:port" of its peer transport
+  std::string client_addr;  // "host:port" where it serves RESP
+  bool operator==(const MemberInfo&) const = default;
+};
+
+// Cluster membership (thesis §4): single-server changes (§4.1) or joint consensus (§4.3).
+// While joint (voters_outgoing not empty), elections and commitment need a majority of
+// `voters` and a majority of `voters_outgoing`.
 struct ConfState {
-  std::vector<NodeId> voters;    // sorted, unique
-  std::vector<NodeId> learners;  // sorted, unique, disjoint from voters; receive the log, no vote
+  // (Field order: voters and learners first, as before joint consensus existed.)
+  std::vector<NodeId> voters;           // sorted, unique: the incoming (or only) configuration
+  std::vector<NodeId> learners;         // sorted, unique, disjoint from voters and voters_outgoing
+  std::vector<NodeId> voters_outgoing;  // sorted, unique: the outgoing configuration while joint
+  // Joint only: voters of the outgoing configuration that become learners when it is left.
+  std::vector<NodeId> learners_next;
+  // Joint only: the leader proposes leaving the joint configuration as soon as it is applied.
+  bool auto_leave = false;
+  // One record for every node named above (and no other).
+  std::map<NodeId, MemberInfo> members;
+
+  bool joint() const { return !voters_outgoing.empty(); }
   bool operator==(const ConfState&) const = default;
 };
 
@@ -175,6 +202,11 @@ struct Message {
   uint64_t context = 0;   // kReadIndex/kReadIndexResp: request id; heartbeats: read round
   bool transfer = false;  // kVote/kPreVote/kTimeoutNow: campaign caused by leader transfer
   SnapshotChunk chunk;    // kSnapChunk/kSnapChunkResp
+  // The sender's incarnation (Config::incarnation), and the incarnation the sender's membership
+  // records for the recipient (0 if none). The transport delivers a message only when
+  // from_incarnation is the one its connection's handshake proved.
+  uint64_t from_incarnation = 0;
+  uint64_t to_incarnation = 0;
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
