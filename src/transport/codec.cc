@@ -307,6 +307,8 @@ std::string encode_hello(const Hello& hello) {
   h->set_node_id(hello.node.value());
   h->set_cluster_id(hello.cluster_id);
   h->set_protocol_version(hello.protocol_version);
+  h->set_incarnation(hello.incarnation);
+  h->set_initialized(hello.initialized);
   return pm.SerializeAsString();
 }
 
@@ -488,7 +490,8 @@ Result<PeerPayload> decode_payload(std::string_view bytes) {
     case pb::PeerMessage::kHello: {
       const pb::Hello& h = pm.hello();
       if (h.node_id() == 0) return invalid("Hello from node 0");
-      return PeerPayload(Hello{NodeId(h.node_id()), h.cluster_id(), h.protocol_version()});
+      return PeerPayload(Hello{NodeId(h.node_id()), h.cluster_id(), h.protocol_version(),
+                               h.incarnation(), h.initialized()});
     }
     case pb::PeerMessage::kEnvelope: {
       pb::Envelope& env = *pm.mutable_envelope();

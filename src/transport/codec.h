@@ -23,14 +23,20 @@
 namespace raftkv::transport {
 
 // Version of the peer protocol, exchanged in Hello. Peers with a different version are
-// disconnected (no mixed-version clusters until a negotiation exists).
-inline constexpr uint32_t kProtocolVersion = 1;
+// disconnected (no mixed-version clusters until a negotiation exists). 2: Hello carries the
+// incarnation and every message its from/to incarnations (issue 12).
+inline constexpr uint32_t kProtocolVersion = 2;
 
-// First payload on a connection, in each direction.
+// First payload on a connection, in each direction (and later once more, to announce that the
+// sender became initialized).
 struct Hello {
   NodeId node;
   uint64_t cluster_id = 0;
   uint32_t protocol_version = kProtocolVersion;
+  // The sender's incarnation (raft::Config::incarnation; 0 when it has none, in tests).
+  uint64_t incarnation = 0;
+  // The sender has a log entry, a snapshot or a hard state: it has been part of a cluster.
+  bool initialized = false;
   bool operator==(const Hello&) const = default;
 };
 

@@ -55,8 +55,11 @@ void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes
   }
   std::shared_ptr<Peer> peer = find_peer(message.to);
   if (!peer) {
-    log_.warn("group {}: {} to unknown node {} dropped", group,
-              raft::message_type_name(message.type), message.to);
+    // E.g. to a node just removed from the membership, until the core stops sending to it.
+    if (unknown_peer_drops_++ % 1000 == 0) {
+      log_.warn("group {}: {} to node {}, which is not a peer, dropped ({} such so far)", group,
+                raft::message_type_name(message.type), message.to, unknown_peer_drops_);
+    }
     count_drop(nullptr, 1);
     return;
   }
@@ -68,6 +71,8 @@ void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes
     return;
   }
   if (message.from.is_none()) message.from = options_.self;
+  // The node driver's own messages (snapshot chunks) carry no incarnation of their own.
+  if (message.from_incarnation == 0) message.from_incarnation = options_.incarnation;
   if (peer->queue.size() >= options_.send_queue_limit ||
       (!peer->queue.empty() && peer->queue_bytes + bytes > options_.send_queue_limit_bytes)) {
     count_drop(peer.get(), 1);
@@ -87,18 +92,26 @@ void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes
 }
 
 void TransportCore::attach(const std::shared_ptr<Peer>& peer,
-                           const std::shared_ptr<Connection>& conn) {
+                           const std::shared_ptr<Connection>& conn, const Hello& hello) {
   if (peer->conn) {
     // By value: close() resets peer->conn, which must not pull the connection out from under it.
     const std::shared_ptr<Connection> old = peer->conn;
     close(old, "replaced by a new connection", false);
   }
   conn->peer = peer->id;
+  conn->incarnation = hello.incarnation;
+  conn->initialized = hello.initialized;
+  // set_initialized() ran after our Hello went out: announce it.
+  conn->hello_pending = !conn->announced_initialized && initialized_.load();
+  const uint64_t previous = peer->incarnation.exchange(hello.incarnation);
+  peer->initialized = hello.initialized;
   peer->conn = conn;
   peer->connected = true;
   stats_.connections_established.fetch_add(1, std::memory_order_relaxed);
-  log_.info("connected to peer {} ({}, {})", peer->id, conn->remote,
-            peer->we_dial ? "dialed" : "accepted");
+  log_.info("connected to peer {} ({}, {}; incarnation {:016x}{}, {})", peer->id, conn->remote,
+            peer->we_dial ? "dialed" : "accepted", hello.incarnation,
+            previous != 0 && previous != hello.incarnation ? " (a new one)" : "",
+            hello.initialized ? "initialized" : "uninitialized");
   asio::co_spawn(strand_, write_loop(shared_from_this(), peer, conn),
                  LogCoroutineExit{log_, "writer"});
 }
@@ -135,6 +148,24 @@ void TransportCore::reject(const std::shared_ptr<Connection>& conn, std::string_
   close(conn, reason);
 }
 
+bool TransportCore::handle_later_hello(const std::shared_ptr<Connection>& conn,
+                                       const Hello& hello) {
+  if (hello.node != conn->peer || hello.cluster_id != options_.cluster_id ||
+      hello.protocol_version != kProtocolVersion || hello.incarnation != conn->incarnation) {
+    reject(conn, fmt::format("a second Hello (node {} incarnation {:016x}) differs from the "
+                             "connection's (node {} incarnation {:016x})",
+                             hello.node, hello.incarnation, conn->peer, conn->incarnation));
+    return false;
+  }
+  if (hello.initialized && !conn->initialized) {
+    conn->initialized = true;
+    std::shared_ptr<Peer> peer = find_peer(conn->peer);
+    if (peer && peer->conn == conn) peer->initialized = true;
+    log_.info("peer {} is initialized now", conn->peer);
+  }
+  return true;
+}
+
 asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> self,
                                                 std::shared_ptr<Peer> peer,
                                                 std::shared_ptr<Connection> conn) {
@@ -149,6 +180,15 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
   uint64_t in_parts_count = 0;  // messages it carries
   std::error_code ec;
   while (!conn->closed) {
+    if (conn->hello_pending) {
+      // A whole frame, so it may come between the parts of a payload.
+      conn->hello_pending = false;
+      conn->announced_initialized = initialized_.load();
+      const std::string hello = hello_frame();
+      const std::array<asio::const_buffer, 1> buffers{asio::buffer(hello)};
+      if (!co_await write_frame(conn, buffers)) break;
+      continue;
+    }
     if (peer->queue.empty() && in_parts.empty()) {
       conn->wake.expires_at(asio::steady_timer::time_point::max());
       co_await conn->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -284,8 +324,8 @@ bool TransportCore::drain_frames(const std::shared_ptr<Connection>& conn, FrameD
     }
     auto* envelope = std::get_if<Envelope>(&*decoded);
     if (envelope == nullptr) {
-      reject(conn, "unexpected Hello after the handshake");
-      return false;
+      if (!handle_later_hello(conn, std::get<Hello>(*decoded))) return false;
+      continue;
     }
     if (envelope->sender != conn->peer || envelope->cluster_id != options_.cluster_id) {
       reject(conn, fmt::format("envelope from node {} cluster {} on the connection of node {}",
@@ -301,6 +341,21 @@ bool TransportCore::drain_frames(const std::shared_ptr<Connection>& conn, FrameD
         log_.warn("group {}: {} from {} to {} arrived on the connection of peer {}; dropped",
                   gm.group, raft::message_type_name(m.type), m.from, m.to, conn->peer);
         count_drop(nullptr, 1);
+        continue;
+      }
+      // Issue 12: the core counts a vote or an acknowledgement by its from_incarnation, which
+      // must be the incarnation this connection's Hello announced.
+      if (m.from_incarnation != conn->incarnation) {
+        stats_.stale_incarnation_dropped.fetch_add(1, std::memory_order_relaxed);
+        count_drop(nullptr, 1);
+        if (!conn->stale_logged) {
+          conn->stale_logged = true;
+          log_.warn(
+              "group {}: {} from {} carries incarnation {:016x}, but its connection announced "
+              "{:016x}; dropped (logged once per connection)",
+              gm.group, raft::message_type_name(m.type), m.from, m.from_incarnation,
+              conn->incarnation);
+        }
         continue;
       }
       if (stopped_ || conn->closed) return false;

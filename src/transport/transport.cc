@@ -80,7 +80,8 @@ TransportCore::TransportCore(asio::io_context& io, TransportOptions options,
       handler_(std::move(handler)),
       rng_(std::move(rng)),
       log_("transport"),
-      acceptor_(strand_) {
+      acceptor_(strand_),
+      initialized_(options_.initialized) {
   RAFTKV_ASSERT(!options_.self.is_none(), "transport needs a node id");
   RAFTKV_ASSERT(rng_ != nullptr, "transport needs an Rng");
   RAFTKV_ASSERT(options_.max_frame_bytes >= 1024 && options_.max_frame_bytes <= UINT32_MAX,
@@ -150,15 +151,52 @@ void TransportCore::add_peer(NodeId id, std::string address) {
   RAFTKV_ASSERT(!id.is_none() && id != options_.self, "peer id {} invalid", id);
   std::shared_ptr<Peer> peer = find_peer(id);
   if (peer) {
-    peer->address = std::move(address);
+    if (peer->address != address) {
+      log_.info("peer {} is now at {} (was {})", id, address, peer->address);
+      std::lock_guard lock(peers_mu_);
+      peer->address = std::move(address);
+    }
     return;
   }
+  log_.info("peer {} added at {}", id, address);
   peer = std::make_shared<Peer>(strand_, id, std::move(address), options_.self < id);
   {
     std::lock_guard lock(peers_mu_);
     peers_.emplace(id, peer);
   }
   if (started_ && peer->we_dial) spawn_dial_loop(peer);
+}
+
+void TransportCore::remove_peer(NodeId id) {
+  if (stopped_) return;
+  std::shared_ptr<Peer> peer = find_peer(id);
+  if (!peer) return;
+  log_.info("peer {} removed (was at {})", id, peer->address);
+  if (peer->conn) {
+    const std::shared_ptr<Connection> conn = peer->conn;
+    close(conn, "peer removed", false);
+  }
+  peer->removed = true;
+  peer->retry.cancel();
+  count_drop(peer.get(), peer->queue.size());
+  peer->queue.clear();
+  peer->queue_bytes = 0;
+  peer->queued = 0;
+  peer->queued_bytes = 0;
+  std::lock_guard lock(peers_mu_);
+  peers_.erase(id);
+}
+
+void TransportCore::set_initialized() {
+  if (stopped_ || initialized_.exchange(true)) return;
+  // Connections still handshaking send the new value in their Hello (or already sent the old
+  // one: then this flag is seen after the handshake, by the writer).
+  for (auto& [id, peer] : peers_) {
+    if (peer->conn) {
+      peer->conn->hello_pending = true;
+      peer->conn->wake.cancel();
+    }
+  }
 }
 
 void TransportCore::shutdown() {
@@ -240,9 +278,18 @@ asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, Frame
   }
 }
 
-asio::awaitable<bool> TransportCore::write_hello(Connection& conn) {
+std::string TransportCore::hello_frame() const {
   std::string frame;
-  append_frame(encode_hello(Hello{options_.self, options_.cluster_id, kProtocolVersion}), &frame);
+  append_frame(encode_hello(Hello{options_.self, options_.cluster_id, kProtocolVersion,
+                                  options_.incarnation, initialized_.load()}),
+               &frame);
+  return frame;
+}
+
+asio::awaitable<bool> TransportCore::write_hello(Connection& conn) {
+  // A set_initialized() after this Hello is written is announced by the writer later.
+  conn.announced_initialized = initialized_.load();
+  const std::string frame = hello_frame();
   std::error_code ec;
   co_await asio::async_write(conn.socket, asio::buffer(frame),
                              asio::redirect_error(asio::use_awaitable, ec));
@@ -280,12 +327,27 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
     reject(conn, "bad handshake: " + hello.status().to_string());
     co_return;
   }
+  std::shared_ptr<Peer> peer = find_peer(hello->node);
+  if (!peer && hello->cluster_id == options_.cluster_id) {
+    // Not (or no longer, or not yet) in the membership: closed without our Hello, which the
+    // dialer takes as a failed dial and retries with backoff, so it is accepted once added.
+    // Logged once per 30 attempts of that node (ids are unauthenticated: the map is bounded).
+    if (refused_unknown_.size() > 1024) refused_unknown_.clear();
+    if (refused_unknown_[hello->node]++ % 30 == 0) {
+      log_.warn(
+          "refusing a connection from node {} at {}: it is not a peer of this node (not "
+          "in the membership this node knows); {} attempt(s) so far",
+          hello->node, conn->remote, refused_unknown_[hello->node]);
+    }
+    stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+    close(conn, "not a peer", false);
+    co_return;
+  }
   // Reply first, so that a misconfigured dialer can log the mismatch too.
   if (!co_await write_hello(*conn) || conn->closed) {
     close(conn, "write of Hello failed");
     co_return;
   }
-  std::shared_ptr<Peer> peer = find_peer(hello->node);
   Status valid = validate_hello(*hello, peer.get());
   if (valid && peer->we_dial) {
     valid = Status(ErrorCode::kInvalidArgument,
@@ -296,7 +358,7 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
     co_return;
   }
   conn->deadline.cancel();
-  attach(peer, conn);
+  attach(peer, conn, *hello);
   co_await read_loop(conn, std::move(decoder));
   (void)self;
 }
@@ -329,7 +391,6 @@ asio::awaitable<bool> TransportCore::dial_once(std::shared_ptr<Peer> peer) {
     close(conn, "connect failed", false);
     co_return false;
   }
-  peer->consecutive_dial_failures = 0;
   tune_socket(conn->socket);
   conn->remote = endpoint_string(conn->socket);
   FrameDecoder decoder(options_.max_frame_bytes);
@@ -339,25 +400,39 @@ asio::awaitable<bool> TransportCore::dial_once(std::shared_ptr<Peer> peer) {
   }
   auto hello = co_await read_hello(*conn, decoder);
   if (conn->closed) co_return false;
+  if (!hello && hello.code() == ErrorCode::kIoError) {
+    // Closed before its Hello: the peer does not (yet) count this node as a peer.
+    if (++peer->consecutive_dial_failures % 20 == 1 && !stopped_) {
+      log_.info(
+          "peer {} at {} closed the connection before its Hello ({}): it does not list "
+          "node {} as a peer yet; retrying with backoff",
+          peer->id, peer->address, hello.status().message(), options_.self);
+    }
+    close(conn, "closed during the handshake", false);
+    co_return false;
+  }
   if (!hello) {
     reject(conn, "bad handshake: " + hello.status().to_string());
     co_return false;
   }
-  if (Status valid = validate_hello(*hello, peer.get()); !valid) {
+  Status valid = validate_hello(*hello, peer.get());
+  if (valid && peer->removed) valid = Status(ErrorCode::kInvalidArgument, "peer was removed");
+  if (!valid) {
     reject(conn, valid.message());
     co_return false;
   }
   conn->deadline.cancel();
-  attach(peer, conn);
+  peer->consecutive_dial_failures = 0;
+  attach(peer, conn, *hello);
   co_await read_loop(conn, std::move(decoder));
   co_return true;
 }
 
 asio::awaitable<void> TransportCore::dial_loop(std::shared_ptr<TransportCore> self,
                                                std::shared_ptr<Peer> peer) {
-  while (!stopped_) {
+  while (!stopped_ && !peer->removed) {
     const bool was_connected = co_await dial_once(peer);
-    if (stopped_) break;
+    if (stopped_ || peer->removed) break;
     if (was_connected) {
       peer->backoff = options_.backoff_initial;
     } else {
@@ -383,10 +458,10 @@ std::shared_ptr<Peer> TransportCore::find_peer(NodeId id) const {
 
 TransportStats TransportCore::stats() const {
   auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  return TransportStats{get(stats_.messages_sent),       get(stats_.frames_sent),
-                        get(stats_.messages_received),   get(stats_.frames_received),
-                        get(stats_.messages_dropped),    get(stats_.connections_established),
-                        get(stats_.connections_rejected)};
+  return TransportStats{get(stats_.messages_sent),        get(stats_.frames_sent),
+                        get(stats_.messages_received),    get(stats_.frames_received),
+                        get(stats_.messages_dropped),     get(stats_.connections_established),
+                        get(stats_.connections_rejected), get(stats_.stale_incarnation_dropped)};
 }
 
 PeerStats TransportCore::peer_stats(NodeId id) const {
@@ -394,6 +469,19 @@ PeerStats TransportCore::peer_stats(NodeId id) const {
   if (!peer) return {};
   return PeerStats{peer->connected.load(), peer->queued.load(), peer->queued_bytes.load(),
                    peer->dropped.load(), peer->sent.load()};
+}
+
+PeerInfo TransportCore::peer_info(NodeId id) const {
+  std::shared_ptr<Peer> peer = find_peer(id);
+  if (!peer || !peer->connected.load()) return {};
+  return PeerInfo{true, peer->incarnation.load(), peer->initialized.load()};
+}
+
+std::map<NodeId, std::string> TransportCore::peers() const {
+  std::lock_guard lock(peers_mu_);
+  std::map<NodeId, std::string> out;
+  for (const auto& [id, peer] : peers_) out.emplace(id, peer->address);
+  return out;
 }
 
 // ---- Transport: the thread-safe facade. ----
@@ -432,6 +520,22 @@ void Transport::add_peer(NodeId peer, std::string address) {
   asio::post(core_->strand(), [core = core_, peer, a = std::move(address)]() mutable {
     core->add_peer(peer, std::move(a));
   });
+}
+
+void Transport::remove_peer(NodeId peer) {
+  asio::post(core_->strand(), [core = core_, peer] { core->remove_peer(peer); });
+}
+
+void Transport::set_initialized() {
+  asio::post(core_->strand(), [core = core_] { core->set_initialized(); });
+}
+
+PeerInfo Transport::peer_info(NodeId peer) const {
+  return core_->peer_info(peer);
+}
+
+std::map<NodeId, std::string> Transport::peers() const {
+  return core_->peers();
 }
 
 void Transport::stop() {

@@ -3,9 +3,19 @@
 // Connection model. One TCP connection per peer pair carries all groups (every message is
 // tagged with its group id) in both directions. The node with the lower id dials; the other
 // accepts. Each connection starts with a Hello frame in each direction (node id, cluster id,
-// protocol version); a peer with another cluster id or version, an unknown id, or an id that
-// should be accepted rather than dialed (or vice versa) is disconnected with a log line.
-// Dialers reconnect with exponential backoff and jitter (drawn from the injected Rng).
+// protocol version, incarnation, initialized); a peer with another cluster id or version, an
+// unknown id, or an id that should be accepted rather than dialed (or vice versa) is
+// disconnected with a log line. Dialers reconnect with exponential backoff and jitter (drawn
+// from the injected Rng). Peers come and go at runtime (add_peer / remove_peer, as the
+// membership changes): a connection from a node that is not a peer yet is refused and its
+// dialer retries, so it is accepted once the node is added.
+//
+// Incarnations (issue 12). A Raft message is delivered only if its from_incarnation equals the
+// incarnation its connection's Hello announced; others are dropped, counted
+// (stale_incarnation_dropped) and logged once per connection. peer_info() reports what the
+// live connection's Hello said, which the node uses to bootstrap only a cluster of fresh nodes
+// and to re-admit a member whose disk was wiped. A node that becomes initialized announces it
+// with a second Hello on its live connections (set_initialized).
 //
 // Per connection: a reader coroutine (bytes → FrameDecoder → Envelope → on_message for each
 // message) and a writer coroutine that drains the peer's send queue, coalescing many queued
@@ -25,8 +35,9 @@
 //
 // Threading. The transport runs on a strand of the given io_context, which may be run by any
 // number of threads. Callbacks (on_message, on_unreachable) run on that strand, one at a time,
-// and must not block (post heavy work elsewhere). send(), add_peer(), stop(), stats() and
-// peer_stats() are thread-safe. start() is called once, before any other method but stats().
+// and must not block (post heavy work elsewhere). send(), add_peer(), remove_peer(),
+// set_initialized(), stop(), stats(), peer_stats(), peer_info() and peers() are thread-safe.
+// start() is called once, before any other method but stats().
 //
 // Lifetime. stop() closes the acceptor and every connection and cancels every timer; after it
 // returns no callback starts. Coroutines still suspended unwind the next time the io_context
@@ -58,6 +69,12 @@ struct TransportOptions {
   NodeId self;
   // Every node of a cluster uses the same id; a Hello with another id is refused.
   uint64_t cluster_id = 0;
+  // This node's incarnation (storage/node_identity.h), announced in the Hello; outgoing
+  // messages whose from_incarnation is 0 are stamped with it.
+  uint64_t incarnation = 0;
+  // Whether this node has any log, snapshot or hard state, as first announced (see
+  // Transport::set_initialized for later changes).
+  bool initialized = false;
   // "host:port" to listen on; port 0 picks an ephemeral port (see listen_port()).
   std::string listen_addr = "127.0.0.1:0";
   // Every other node: id → "host:port". More can be added later with add_peer().
@@ -101,6 +118,16 @@ struct TransportStats {
   uint64_t messages_dropped = 0;         // queue overflow, unknown peer, too large, not sendable
   uint64_t connections_established = 0;  // handshakes completed (both directions)
   uint64_t connections_rejected = 0;     // protocol errors: bad frame, bad Hello, bad envelope
+  // Received messages whose from_incarnation is not the one their connection's Hello announced.
+  uint64_t stale_incarnation_dropped = 0;
+};
+
+// What the live connection to a peer says about it (all zero when not connected).
+struct PeerInfo {
+  bool connected = false;
+  uint64_t incarnation = 0;  // from its Hello
+  bool initialized = false;  // from its Hello (or a later one announcing it)
+  bool operator==(const PeerInfo&) const = default;
 };
 
 struct PeerStats {
@@ -135,12 +162,22 @@ class Transport {
 
   // Adds a peer or changes its address (the current connection, if any, is kept).
   void add_peer(NodeId peer, std::string address);
+  // Forgets a peer: closes its connection, drops its queue, stops dialing it; messages to it
+  // are dropped from then on and its connections refused. No-op for an unknown peer.
+  void remove_peer(NodeId peer);
+  // This node now has a log (it bootstrapped or was replicated to): announced to every
+  // connected peer with a second Hello, and in every later Hello. Only false → true counts.
+  void set_initialized();
 
   void stop();
 
   TransportStats stats() const;
   // Zeros for an unknown peer.
   PeerStats peer_stats(NodeId peer) const;
+  // The live connection's view of `peer`; zeros for an unknown or disconnected peer.
+  PeerInfo peer_info(NodeId peer) const;
+  // The peers configured now (add_peer / remove_peer applied so far), by id.
+  std::map<NodeId, std::string> peers() const;
 
  private:
   std::shared_ptr<TransportCore> core_;

@@ -42,17 +42,30 @@ struct Connection {
   NodeId peer;
   // "ip:port" of the other end, for log lines.
   std::string remote;
+  // What the peer's Hello announced (valid once `peer` is set). Every message delivered from
+  // this connection has from_incarnation == incarnation.
+  uint64_t incarnation = 0;
+  bool initialized = false;
+  // A message with another from_incarnation was logged (once per connection).
+  bool stale_logged = false;
+  // What our own Hello on this connection announced; the writer sends a second Hello
+  // announcing initialized = true before its next frame when hello_pending.
+  bool announced_initialized = false;
+  bool hello_pending = false;
   // Invariant: once true, the socket is closed and the connection is in no peer and not in
   // TransportCore::live_.
   bool closed = false;
 };
 
-// A remote node and its send queue. Lives as long as the transport (peers are never removed).
+// A remote node and its send queue. Lives until remove_peer(); a peer added again is a new
+// Peer.
 struct Peer {
   Peer(const Strand& strand, NodeId id, std::string address, bool we_dial);
 
   const NodeId id;
-  std::string address;  // "host:port"; may change via add_peer()
+  // "host:port"; may change via add_peer(). Written on the strand under peers_mu_ (peers()
+  // reads it from any thread).
+  std::string address;
   // This node dials the peer (self < id); otherwise the peer dials us.
   const bool we_dial;
   // Invariant: size() <= send_queue_limit; queue_bytes (the sum of estimate_encoded_bytes of
@@ -68,9 +81,13 @@ struct Peer {
   // on_unreachable already reported for the current queue overflow.
   bool overflow_reported = false;
   bool dial_loop_running = false;
+  // remove_peer() ran: no longer in TransportCore::peers_; its dial loop ends.
+  bool removed = false;
 
   // Mirrors for peer_stats() from any thread.
   std::atomic<bool> connected{false};
+  std::atomic<uint64_t> incarnation{0};  // of the attached connection's Hello
+  std::atomic<bool> initialized{false};  // likewise
   std::atomic<uint64_t> queued{0};
   std::atomic<uint64_t> queued_bytes{0};
   std::atomic<uint64_t> dropped{0};
@@ -102,6 +119,8 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
     posted_messages_.fetch_sub(1, std::memory_order_relaxed);
   }
   void add_peer(NodeId id, std::string address);
+  void remove_peer(NodeId id);
+  void set_initialized();
   // Closes everything; idempotent.
   void shutdown();
 
@@ -109,6 +128,8 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   uint16_t listen_port() const { return listen_port_.load(std::memory_order_acquire); }
   TransportStats stats() const;
   PeerStats peer_stats(NodeId id) const;
+  PeerInfo peer_info(NodeId id) const;
+  std::map<NodeId, std::string> peers() const;
   std::atomic<bool>& stopped() { return stopped_; }
 
  private:
@@ -121,12 +142,17 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   asio::awaitable<bool> dial_once(std::shared_ptr<Peer> peer);
   asio::awaitable<Result<Hello>> read_hello(Connection& conn, FrameDecoder& decoder);
   asio::awaitable<bool> write_hello(Connection& conn);
+  std::string hello_frame() const;
+  // A Hello after the handshake: the same peer announcing initialized; false if it is not.
+  bool handle_later_hello(const std::shared_ptr<Connection>& conn, const Hello& hello);
   Status validate_hello(const Hello& hello, const Peer* expected) const;
   void spawn_dial_loop(const std::shared_ptr<Peer>& peer);
   void arm_deadline(const std::shared_ptr<Connection>& conn);
 
   // connection.cc: the data path.
-  void attach(const std::shared_ptr<Peer>& peer, const std::shared_ptr<Connection>& conn);
+  // The handshake succeeded with `hello`: `conn` becomes the peer's connection.
+  void attach(const std::shared_ptr<Peer>& peer, const std::shared_ptr<Connection>& conn,
+              const Hello& hello);
   asio::awaitable<void> write_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer,
                                    std::shared_ptr<Connection> conn);
   asio::awaitable<void> read_loop(std::shared_ptr<Connection> conn, FrameDecoder decoder);
@@ -155,6 +181,10 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   std::atomic<uint16_t> listen_port_{0};
   bool started_ = false;
   std::atomic<bool> stopped_{false};
+  // Announced in every Hello from now on (set_initialized).
+  std::atomic<bool> initialized_{false};
+  uint64_t unknown_peer_drops_ = 0;  // strand: messages to nodes that are not peers (logging)
+  std::map<NodeId, uint64_t> refused_unknown_;  // strand: connections refused, by node (logging)
 
   // Structure guarded by peers_mu_ for readers off the strand; written only on the strand.
   mutable std::mutex peers_mu_;
@@ -165,7 +195,7 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   struct AtomicStats {
     std::atomic<uint64_t> messages_sent{0}, frames_sent{0}, messages_received{0},
         frames_received{0}, messages_dropped{0}, connections_established{0},
-        connections_rejected{0};
+        connections_rejected{0}, stale_incarnation_dropped{0};
   };
   AtomicStats stats_;
   // Messages between send() and enqueue() (admit_post / release_post). Invariant: at most

@@ -223,7 +223,7 @@ TEST(Codec, HandWrittenEnvelopeBytesEqualProtobufSerialization) {
 }
 
 TEST(Codec, HelloRoundTrips) {
-  Hello h{NodeId(9), 1234, kProtocolVersion};
+  Hello h{NodeId(9), 1234, kProtocolVersion, 0xfeedface12345678, true};
   auto decoded = decode_payload(encode_hello(h));
   ASSERT_TRUE(decoded.is_ok());
   ASSERT_TRUE(std::holds_alternative<Hello>(*decoded));
