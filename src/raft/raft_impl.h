@@ -20,7 +20,8 @@ class RaftImpl {
  public:
   RaftImpl(const Config& config, const LogStorage* storage, Rng* rng);
   Status init();  // reads the initial state; fails on inconsistent storage
-  void bootstrap();
+  void bootstrap_legacy();
+  Status bootstrap(const ConfState& conf);
 
   // --- public operations (raft.h) ---
   void tick();
@@ -28,7 +29,7 @@ class RaftImpl {
   bool has_ready() const;
   Ready ready();
   void advance(const Ready& rd);
-  ConfState apply_conf_change(const ConfChange& cc);
+  Result<ConfState> apply_conf_change(const ConfChange& cc);
   Status check_invariants() const;
   std::vector<FollowerStatus> follower_status() const;
   bool lease_valid() const;  // leader in kLease mode holds a lease now

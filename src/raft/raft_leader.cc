@@ -86,22 +86,27 @@ Status RaftImpl::handle_propose(Message& m) {
                               uncommitted_bytes_, bytes, cfg_.max_uncommitted_bytes));
   }
   Index next = log_.last_index() + 1;
+  Index conf_index;  // the proposal's membership change, if any (at most one)
   for (Entry& e : m.entries) {
     if (e.type == EntryType::kConfChange) {
-      // Single-server changes, one at a time (thesis §4.1).
-      if (pending_conf_index_ > log_.applied()) {
+      // One change at a time (thesis §4.1; joint: §4.3), each validated against the membership
+      // it will be applied to: no change is pending, so that is conf_.
+      if (pending_conf_index_ > log_.applied() || conf_index != Index()) {
         return Status(ErrorCode::kProposalDropped,
                       "a membership change is already in progress; retry after it is applied");
       }
-      if (!ConfChange::decode(e.data)) {
-        return Status(ErrorCode::kInvalidArgument, "malformed membership change");
+      const std::optional<ConfChange> cc = ConfChange::decode(e.data);
+      if (!cc) return Status(ErrorCode::kInvalidArgument, "malformed membership change");
+      if (Result<ConfState> after = apply_conf_change_to(conf_, *cc); !after.is_ok()) {
+        return after.status();
       }
-      pending_conf_index_ = next;
+      conf_index = next;
     }
     e.term = term_;
     e.index = next;
     ++next;
   }
+  if (conf_index != Index()) pending_conf_index_ = conf_index;
   uncommitted_bytes_ += bytes;
   log_.append(std::move(m.entries));
   bcast_append();

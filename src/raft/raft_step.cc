@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "raft/confchange.h"
 #include "raft/quorum.h"
 #include "raft/raft_impl.h"
 
@@ -54,6 +55,10 @@ void RaftImpl::send(Message m) {
     default:
       m.term = term_;
   }
+  // Who sends, and which incarnation of the recipient our membership expects (issue 12): a
+  // voter grants only requests meant for its own incarnation.
+  m.from_incarnation = cfg_.incarnation;
+  m.to_incarnation = recorded_incarnation(conf_, m.to);
   // Responses that promise durable state (appended entries, a vote) wait for persistence
   // (thesis §10.2.1: everything else may go while our own write is in flight).
   const bool after_persist = m.type == MessageType::kAppResp || m.type == MessageType::kVoteResp ||
@@ -84,6 +89,7 @@ void RaftImpl::rebuild_progress() {
     } else {
       Progress pr(log_.last_index() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes, learner);
       pr.recent_active = true;  // a new member gets a full check-quorum period
+      pr.incarnation = id == id_ ? cfg_.incarnation : recorded_incarnation(conf_, id);
       prs.emplace(id, std::move(pr));
     }
   };

@@ -135,7 +135,8 @@ void TestCluster::process_ready(Node& n) {
     ASSERT_TRUE(inserted || it->second == e)
         << "two nodes applied different entries at index " << e.index;
     if (e.type == EntryType::kNormal && !e.data.empty()) n.state.push_back(e.data.str());
-    if (e.type == EntryType::kConfChange) n.raft->apply_conf_change(*ConfChange::decode(e.data));
+    if (e.type == EntryType::kConfChange)
+      (void)n.raft->apply_conf_change(*ConfChange::decode(e.data));
   }
   for (auto& rs : rd.read_states) n.read_states.push_back(rs);
   n.raft->advance(rd);
