@@ -429,9 +429,10 @@ void Cluster::apply(SimNode& n, const std::vector<raft::Entry>& entries) {
             fmt::format("n{}: committed conf change at {} does not decode", n.id, e.index));
         return;
       }
-      const raft::ConfState conf = n.core->apply_conf_change(*cc);
-      trace_.log(now_, "n{} applies conf change at {}: {} voters", n.id, e.index,
-                 conf.voters.size());
+      const Result<raft::ConfState> conf = n.core->apply_conf_change(*cc);
+      trace_.log(
+          now_, "n{} applies conf change at {}: {}", n.id, e.index,
+          conf.is_ok() ? fmt::format("{} voters", conf->voters.size()) : conf.status().to_string());
     } else if (!applied.data.empty()) {
       n.sm.values.push_back(applied.data.str());
       on_write_applied(n, applied.data.str());

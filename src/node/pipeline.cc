@@ -112,9 +112,11 @@ void NodeImpl::apply_job(ApplyJob& job) {
     std::optional<kv::Reply> reply = sm_->apply(e);
     if (e.type == raft::EntryType::kConfChange) {
       if (auto cc = raft::ConfChange::decode(e.data)) {
-        applied_conf_ = raft::apply_conf_change_to(applied_conf_, *cc);
+        if (auto next = raft::apply_conf_change_to(applied_conf_, *cc); next.is_ok()) {
+          applied_conf_ = std::move(next).value();
+        }
         post([this, cc = *cc] {
-          raft_->apply_conf_change(cc);
+          (void)raft_->apply_conf_change(cc);
           handle_ready();
         });
       }

@@ -90,6 +90,10 @@ struct Progress {
   Index sent_commit;           // the highest commit index an App to this follower carried
   Inflights inflights;
   bool learner = false;
+  // The incarnation of the follower this progress describes: what its acknowledgements came
+  // from (initially its recorded one). A message from another incarnation resets the progress
+  // (RaftImpl::track_incarnation), so `match` is always one incarnation's.
+  uint64_t incarnation = 0;
 
   void become_probe();
   void become_replicate();

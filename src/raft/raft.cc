@@ -6,19 +6,11 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "raft/confchange.h"
 #include "raft/quorum.h"
 #include "raft/raft_impl.h"
 
 namespace raftkv::raft {
-namespace {
-
-void sort_unique(std::vector<NodeId>& ids) {
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-}
-
-}  // namespace
-
 RaftImpl::RaftImpl(const Config& config, const LogStorage* storage, Rng* rng)
     : cfg_(config),
       storage_(storage),
@@ -33,9 +25,13 @@ Status RaftImpl::init() {
   const InitialState is = storage_->initial_state();
   const HardState& hs = is.hard_state;
   conf_ = is.conf_state;
+  // Legacy bootstrap (Config::voters): unbound voters, as its AddVoter entries establish.
   if (conf_.voters.empty() && conf_.learners.empty()) conf_.voters = cfg_.voters;
-  sort_unique(conf_.voters);
-  sort_unique(conf_.learners);
+  normalize_conf_state(conf_);
+  if (Status s = validate_conf_state(conf_); !s) {
+    return Status(ErrorCode::kCorruption,
+                  fmt::format("stored membership is malformed: {}", s.message()));
+  }
 
   if (!hs.is_empty()) {
     if (hs.commit > log_.last_index()) {
@@ -67,7 +63,7 @@ Status RaftImpl::init() {
   }
   const bool fresh = hs.is_empty() && log_.last_index() == Index() &&
                      is.conf_state.voters.empty() && is.conf_state.learners.empty();
-  if (fresh && !conf_.voters.empty()) bootstrap();
+  if (fresh && !conf_.voters.empty()) bootstrap_legacy();
   logger_.set_term(term_);
   become_follower(term_, NodeId());
   if (cfg_.read_mode == ReadMode::kLease) vote_guard_ticks_ = cfg_.election_ticks;
@@ -80,18 +76,46 @@ Status RaftImpl::init() {
   return Status::ok();
 }
 
-void RaftImpl::bootstrap() {
+void RaftImpl::bootstrap_legacy() {
   // Like etcd's bootstrap: every initial member writes the same entries, one AddVoter per voter
   // at term 1, already committed. A node that joins later learns the membership by replaying
   // the log from index 1 (or from a snapshot, which carries it).
   std::vector<Entry> ents;
   for (NodeId v : conf_.voters) {
     ents.push_back(Entry{Term(1), Index(ents.size() + 1), EntryType::kConfChange,
-                         ConfChange{ConfChangeType::kAddVoter, v}.encode()});
+                         ConfChange::single(ConfChangeType::kAddVoter, v).encode()});
   }
   term_ = Term(1);
   log_.append(std::move(ents));
   log_.commit_to(log_.last_index());
+}
+
+Status RaftImpl::bootstrap(const ConfState& conf) {
+  auto bad = [](std::string what) {
+    return Status(ErrorCode::kInvalidArgument, "bootstrap: " + std::move(what));
+  };
+  if (log_.last_index() != Index() || !hard_state().is_empty() || !conf_.voters.empty() ||
+      !conf_.learners.empty()) {
+    return bad("the core is not empty (it has a log, a hard state or a membership)");
+  }
+  if (Status s = validate_conf_state(conf); !s) return bad(s.message());
+  if (conf.joint()) return bad("the initial membership cannot be joint");
+  if (conf.voters.empty()) return bad("the initial membership has no voters");
+  // One entry whose change, applied to the empty membership, gives `conf` (the empty membership
+  // takes any set of additions as the initial one: apply_conf_change_to).
+  ConfChange cc{ConfChangeTransition::kAuto, {}};
+  for (NodeId v : conf.voters) {
+    cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddVoter, v, member_info(conf, v)});
+  }
+  for (NodeId l : conf.learners) {
+    cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddLearner, l, member_info(conf, l)});
+  }
+  term_ = Term(1);
+  logger_.set_term(term_);
+  log_.append({Entry{Term(1), Index(1), EntryType::kConfChange, cc.encode()}});
+  log_.commit_to(Index(1));
+  logger_.info("bootstrapped: {}", describe_conf(conf));
+  return Status::ok();
 }
 
 bool RaftImpl::has_ready() const {
@@ -144,23 +168,36 @@ Ready RaftImpl::ready() {
 void RaftImpl::advance(const Ready& rd) {
   if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
   if (rd.snapshot) log_.applied_to(rd.snapshot->meta.index);
+  maybe_auto_leave();
 }
 
-ConfState RaftImpl::apply_conf_change(const ConfChange& cc) {
-  const ConfState before = conf_;
-  conf_ = apply_conf_change_to(conf_, cc);
-  if (conf_ == before) return conf_;  // e.g. the bootstrap entries, re-applied after restart
+Result<ConfState> RaftImpl::apply_conf_change(const ConfChange& cc) {
+  Result<ConfState> next = apply_conf_change_to(conf_, cc);
+  if (!next.is_ok()) {
+    logger_.warn("membership change ({}) not applied: {}", describe_change(cc),
+                 next.status().message());
+    return next;
+  }
+  if (*next == conf_) return conf_;  // e.g. the bootstrap entries, re-applied after restart
+  conf_ = std::move(next).value();
   rebuild_progress();
-  logger_.info("membership now {} voters, {} learners", conf_.voters.size(), conf_.learners.size());
+  logger_.info("membership now {}", describe_conf(conf_));
   if (role_ == Role::kLeader) {
-    if (!is_voter(id_)) {
-      logger_.info("removed from the voters; stepping down");
+    if (!promotable()) {
+      // Thesis §4.2.2: a leader that is not part of the (now applied) configuration steps down
+      // (while joint it is still a voter of the outgoing one and leads until the leave).
+      logger_.info("no longer a voter of the configuration; stepping down");
       become_follower(term_, NodeId());
     } else {
-      if (prs_.find(lead_transferee_) == prs_.end()) abort_leader_transfer();
-      // The quorum changed: entries may now be committed.
+      auto t = prs_.find(lead_transferee_);
+      if (t == prs_.end() || t->second.learner) abort_leader_transfer();
+      // The quorum changed: entries may now be committed; new members hear from us now.
       if (maybe_commit()) bcast_commit();
+      bcast_append();
     }
+  } else if (role_ != Role::kFollower && !promotable()) {
+    logger_.info("no longer a voter of the configuration; abandoning the campaign");
+    become_follower(term_, NodeId());
   }
   return conf_;
 }
@@ -169,7 +206,8 @@ std::vector<FollowerStatus> RaftImpl::follower_status() const {
   std::vector<FollowerStatus> out;
   if (role_ != Role::kLeader) return out;
   for (const auto& [id, pr] : prs_) {
-    out.push_back(FollowerStatus{id, pr.match, pr.next, pr.state, pr.recent_active, pr.learner});
+    out.push_back(FollowerStatus{id, pr.match, pr.next, pr.state, pr.recent_active, pr.learner,
+                                 pr.incarnation, is_voter_of(conf_, id)});
   }
   return out;
 }
@@ -188,8 +226,36 @@ Status RaftImpl::check_invariants() const {
   if (role_ == Role::kCandidate && vote_ != id_) {
     return broken(fmt::format("candidate voted for itself (vote {})", vote_));
   }
-  if (!std::is_sorted(conf_.voters.begin(), conf_.voters.end())) return broken("voters sorted");
+  if (Status s = validate_conf_state(conf_); !s) {
+    return broken(fmt::format("membership well formed ({})", s.message()));
+  }
+  // Progress is tracked for exactly the members, learners flagged as such.
+  {
+    std::vector<NodeId> members = all_voters(conf_);
+    members.insert(members.end(), conf_.learners.begin(), conf_.learners.end());
+    std::sort(members.begin(), members.end());
+    if (members.size() != prs_.size()) {
+      return broken(fmt::format("progress for each of the {} members ({} tracked)", members.size(),
+                                prs_.size()));
+    }
+    for (NodeId id : members) {
+      auto it = prs_.find(id);
+      if (it == prs_.end()) return broken(fmt::format("progress for member {}", id));
+      if (it->second.learner != is_learner_of(conf_, id)) {
+        return broken(fmt::format("progress of {} is a learner's iff {} is a learner", id, id));
+      }
+    }
+  }
+  // Thesis §4.2.2 / issue 12: only a voter of its own membership, of the recorded incarnation,
+  // campaigns or leads.
+  if (role_ != Role::kFollower && !promotable()) {
+    return broken(fmt::format("{} is a voter of the recorded incarnation", role_name(role_)));
+  }
   if (role_ == Role::kLeader) {
+    if (pending_conf_index_ > log_.last_index()) {
+      return broken(fmt::format("pending conf index {} <= last index {}", pending_conf_index_,
+                                log_.last_index()));
+    }
     for (const auto& [id, pr] : prs_) {
       if (pr.match >= pr.next) {
         return broken(fmt::format("progress of {}: match {} < next {}", id, pr.match, pr.next));
@@ -277,8 +343,12 @@ void Raft::on_persisted(Index index, Term term) {
   (void)step(Message{.type = MessageType::kStorageAppendDone, .log_term = term, .index = index});
 }
 
-ConfState Raft::apply_conf_change(const ConfChange& cc) {
+Result<ConfState> Raft::apply_conf_change(const ConfChange& cc) {
   return impl_->apply_conf_change(cc);
+}
+
+Status Raft::bootstrap(const ConfState& conf) {
+  return impl_->bootstrap(conf);
 }
 
 bool Raft::has_ready() const {

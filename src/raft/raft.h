@@ -38,6 +38,11 @@ struct FollowerStatus {
   ProgressState state = ProgressState::kProbe;
   bool recent_active = false;
   bool learner = false;
+  // The incarnation the acknowledgements behind `match` came from (a message from another one
+  // resets the progress). They count toward commit, check-quorum and reads only when this is
+  // the member's recorded incarnation (or that one is 0, unbound).
+  uint64_t incarnation = 0;
+  bool voter = false;  // a voter of the incoming or the outgoing configuration
 };
 
 class RaftImpl;
@@ -70,8 +75,17 @@ class Raft {
   // Storage made everything up to (index, term) durable, including any snapshot handed out.
   void on_persisted(Index index, Term term);
   // Applies a committed kConfChange entry's change to the membership; returns the new one.
-  // Must be called by the driver when it applies such an entry (etcd's ApplyConfChange).
-  ConfState apply_conf_change(const ConfChange& cc);
+  // Must be called by the driver when it applies such an entry (etcd's ApplyConfChange). A
+  // change invalid against the current membership (apply_conf_change_to) changes nothing and
+  // returns its kInvalidArgument; every node applies the same entries to the same membership, so
+  // all of them ignore it alike.
+  Result<ConfState> apply_conf_change(const ConfChange& cc);
+  // Bootstraps an empty core (no log, no hard state, no membership) with `conf` (etcd's
+  // RawNode.Bootstrap): writes one committed conf entry at index 1, term 1, that establishes it
+  // once the driver applies it, as every entry. `conf` must be valid (validate_conf_state), not
+  // joint, with at least one voter. Every initial member bootstraps with the same `conf`.
+  // kInvalidArgument naming the problem for a bad conf or a core that is not empty.
+  Status bootstrap(const ConfState& conf);
 
   bool has_ready() const;
   // Takes the pending batch. Call advance(ready) after taking it.

@@ -20,7 +20,8 @@ class RaftImpl {
  public:
   RaftImpl(const Config& config, const LogStorage* storage, Rng* rng);
   Status init();  // reads the initial state; fails on inconsistent storage
-  void bootstrap();
+  void bootstrap_legacy();
+  Status bootstrap(const ConfState& conf);
 
   // --- public operations (raft.h) ---
   void tick();
@@ -28,7 +29,7 @@ class RaftImpl {
   bool has_ready() const;
   Ready ready();
   void advance(const Ready& rd);
-  ConfState apply_conf_change(const ConfChange& cc);
+  Result<ConfState> apply_conf_change(const ConfChange& cc);
   Status check_invariants() const;
   std::vector<FollowerStatus> follower_status() const;
   bool lease_valid() const;  // leader in kLease mode holds a lease now
@@ -126,6 +127,14 @@ class RaftImpl {
   bool maybe_commit();
   void on_commit_in_term();
   bool quorum_active() const;
+  // The leader alone is a majority of every configuration (a single voter).
+  bool self_is_quorum() const;
+  // Acknowledgements behind `pr` come from `id`'s recorded incarnation (or it is unbound).
+  bool acks_count(NodeId id, const Progress& pr) const;
+  // A response from another incarnation than `pr`'s resets it (issue 12).
+  void track_incarnation(const Message& m, Progress& pr);
+  // Leader: proposes leaving an auto-leave joint configuration once it is applied.
+  void maybe_auto_leave();
   bool committed_entry_in_current_term() const;
   uint64_t start_read_round();
   void respond_to_read(const PendingRead& read, Index index);

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/ids.h"
+#include "base/status.h"
 
 namespace raftkv::raft {
 
@@ -103,25 +104,61 @@ struct ConfState {
   std::vector<NodeId> learners_next;
   // Joint only: the leader proposes leaving the joint configuration as soon as it is applied.
   bool auto_leave = false;
-  // One record for every node named above (and no other).
+  // The record of each node named above (and of no other). A member without one is unbound
+  // (incarnation 0, no addresses): membership written before records existed. Changes always
+  // write the record of the member they add.
   std::map<NodeId, MemberInfo> members;
 
   bool joint() const { return !voters_outgoing.empty(); }
   bool operator==(const ConfState&) const = default;
 };
 
+// One step of a membership change (etcd's ConfChangeSingle). For the add types `info` is the
+// member's new record: an add on an existing member replaces its record (so a voter demoted to
+// a learner of a new incarnation is one simple change).
 enum class ConfChangeType : uint8_t { kAddVoter = 0, kAddLearner = 1, kRemoveNode = 2 };
 
-struct ConfChange {
+struct ConfChangeSingle {
   ConfChangeType type = ConfChangeType::kAddVoter;
   NodeId node;
-  // 9 bytes: type, node id (little-endian u64).
+  MemberInfo info;  // add types only; ignored by kRemoveNode
+  bool operator==(const ConfChangeSingle&) const = default;
+};
+
+// How a change moves between configurations (etcd's ConfChangeTransition, thesis §4.3):
+//   kAuto           one change that moves at most one voter is applied directly (thesis §4.1);
+//                   more than one change enters a joint configuration left automatically;
+//   kJointImplicit  always joint; the leader proposes leaving it once it is applied;
+//   kJointExplicit  always joint; left by a later empty change.
+enum class ConfChangeTransition : uint8_t { kAuto = 0, kJointImplicit = 1, kJointExplicit = 2 };
+
+// A membership change (etcd's ConfChangeV2). An empty `changes` list leaves the joint
+// configuration.
+struct ConfChange {
+  ConfChangeTransition transition = ConfChangeTransition::kAuto;
+  std::vector<ConfChangeSingle> changes;
+
+  static ConfChange single(ConfChangeType type, NodeId node, MemberInfo info = {}) {
+    return ConfChange{ConfChangeTransition::kAuto, {ConfChangeSingle{type, node, std::move(info)}}};
+  }
+  static ConfChange leave_joint() { return ConfChange{}; }
+  bool is_leave_joint() const { return changes.empty(); }
+  bool operator==(const ConfChange&) const = default;
+
+  // A single kAuto change without a member record keeps the original 9-byte format (type, node
+  // id as little-endian u64), so legacy entries (the bootstrap's AddVoters) stay byte-identical;
+  // everything else is the versioned format of confchange.cc. decode() reads both and rejects
+  // anything else (node 0, unknown types, trailing bytes).
   std::string encode() const;
   static std::optional<ConfChange> decode(std::string_view data);
 };
 
-// The membership after applying `cc` to `conf` (single-server change; idempotent).
-ConfState apply_conf_change_to(ConfState conf, const ConfChange& cc);
+// The membership after applying `cc` to `conf`, or kInvalidArgument naming the problem (etcd's
+// confchange.Changer rules: a simple change moves at most one voter; no entering a joint
+// configuration while joint; no leaving when not joint; never zero voters; a node that stays a
+// voter keeps its incarnation). From the empty configuration any set of additions is the initial
+// one (Raft::bootstrap). See confchange.h.
+Result<ConfState> apply_conf_change_to(const ConfState& conf, const ConfChange& cc);
 
 struct SnapshotMeta {
   Index index;  // last index covered by the snapshot

@@ -7,26 +7,47 @@
 
 #include "base/assert.h"
 #include "base/crc32c.h"
+#include "raft/confchange.h"
 #include "storage/wal_format.h"
 
 namespace raftkv::storage {
 namespace {
 
 constexpr size_t kWriteBufferBytes = size_t{1} << 20;
-constexpr uint64_t kFixedHeaderBytes = 40;
+constexpr uint64_t kV2FixedHeaderBytes = 40;  // also the part every version shares
+constexpr uint64_t kV3FixedHeaderBytes = 56;
+constexpr uint32_t kFlagAutoLeave = 1;
 // Membership lists longer than this are not a plausible header (guards a damaged count).
 constexpr uint64_t kMaxMembers = 1 << 16;
+constexpr uint32_t kMaxAddrBytes = 4096;
+
+void put_str(std::string* out, const std::string& s) {
+  put_u32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
 
 std::string encode_header(const raft::SnapshotMeta& meta) {
+  const raft::ConfState& c = meta.conf;
   std::string out(kSnapshotMagic, sizeof(kSnapshotMagic));
   put_u32(&out, kSnapshotFormatVersion);
-  put_u32(&out, 0);
+  put_u32(&out, c.auto_leave ? kFlagAutoLeave : 0);
   put_u64(&out, meta.index.value());
   put_u64(&out, meta.term.value());
-  put_u32(&out, static_cast<uint32_t>(meta.conf.voters.size()));
-  put_u32(&out, static_cast<uint32_t>(meta.conf.learners.size()));
-  for (NodeId id : meta.conf.voters) put_u64(&out, id.value());
-  for (NodeId id : meta.conf.learners) put_u64(&out, id.value());
+  put_u32(&out, static_cast<uint32_t>(c.voters.size()));
+  put_u32(&out, static_cast<uint32_t>(c.learners.size()));
+  put_u32(&out, static_cast<uint32_t>(c.voters_outgoing.size()));
+  put_u32(&out, static_cast<uint32_t>(c.learners_next.size()));
+  put_u32(&out, static_cast<uint32_t>(c.members.size()));
+  put_u32(&out, 0);
+  for (const auto* list : {&c.voters, &c.learners, &c.voters_outgoing, &c.learners_next}) {
+    for (NodeId id : *list) put_u64(&out, id.value());
+  }
+  for (const auto& [id, info] : c.members) {
+    put_u64(&out, id.value());
+    put_u64(&out, info.incarnation);
+    put_str(&out, info.peer_addr.substr(0, kMaxAddrBytes));
+    put_str(&out, info.client_addr.substr(0, kMaxAddrBytes));
+  }
   return out;
 }
 
@@ -100,41 +121,88 @@ Result<std::unique_ptr<SnapshotFileReader>> SnapshotFileReader::open(FileSystem&
   auto size = r->file_->size();
   if (!size) return size.status();
   r->file_bytes_ = *size;
-  char fixed[kFixedHeaderBytes];
-  auto n = r->file_->pread(0, fixed, sizeof(fixed));
+  char fixed[kV2FixedHeaderBytes];
+  auto n = r->file_->pread(0, fixed, kV2FixedHeaderBytes);
   if (!n) return n.status();
-  if (*n < sizeof(fixed) || r->file_bytes_ < kFixedHeaderBytes + kSnapshotTrailerSize) {
+  if (*n < kV2FixedHeaderBytes || r->file_bytes_ < kV2FixedHeaderBytes + kSnapshotTrailerSize) {
     return r->corrupt(fmt::format("file too short ({} bytes)", r->file_bytes_));
   }
   if (std::memcmp(fixed, kSnapshotMagic, sizeof(kSnapshotMagic)) != 0) {
     return r->corrupt("bad magic: not a raftkv snapshot");
   }
   const uint32_t version = get_u32(fixed + 8);
-  if (version != kSnapshotFormatVersion) {
-    return Status(ErrorCode::kVersionMismatch,
-                  fmt::format("snapshot {}: format version {}, this build reads version {}", path,
-                              version, kSnapshotFormatVersion));
+  if (version != kSnapshotFormatVersion && version != kSnapshotOldestReadableVersion) {
+    return Status(
+        ErrorCode::kVersionMismatch,
+        fmt::format("snapshot {}: format version {}, this build reads versions {} to {}", path,
+                    version, kSnapshotOldestReadableVersion, kSnapshotFormatVersion));
   }
+  // The header is read in pieces, each checked against the file's end, into `header` (for the
+  // checksum, which covers it whole).
+  std::string header(fixed, kV2FixedHeaderBytes);
+  auto read_more = [&](uint64_t len) -> Status {
+    if (len > r->file_bytes_ || header.size() + len + kSnapshotTrailerSize > r->file_bytes_) {
+      return r->corrupt("membership runs past the end");
+    }
+    const size_t at = header.size();
+    header.resize(at + len);
+    if (len == 0) return Status::ok();
+    auto m = r->file_->pread(at, header.data() + at, len);
+    if (!m) return m.status();
+    if (*m != len) return r->corrupt("truncated membership");
+    return Status::ok();
+  };
+  raft::ConfState& conf = r->meta_.conf;
   r->meta_.index = Index(get_u64(fixed + 16));
   r->meta_.term = Term(get_u64(fixed + 24));
-  const uint64_t voters = get_u32(fixed + 32);
-  const uint64_t learners = get_u32(fixed + 36);
-  if (voters + learners > kMaxMembers) return r->corrupt("implausible membership size");
-  r->header_bytes_ = kFixedHeaderBytes + (voters + learners) * 8;
-  if (r->header_bytes_ + kSnapshotTrailerSize > r->file_bytes_) {
-    return r->corrupt("membership runs past the end");
+  uint64_t counts[4] = {get_u32(fixed + 32), get_u32(fixed + 36), 0, 0};
+  uint64_t members = 0;
+  if (version >= 3) {
+    if (Status s = read_more(kV3FixedHeaderBytes - kV2FixedHeaderBytes); !s) return s;
+    conf.auto_leave = (get_u32(header.data() + 12) & kFlagAutoLeave) != 0;
+    counts[2] = get_u32(header.data() + 40);
+    counts[3] = get_u32(header.data() + 44);
+    members = get_u32(header.data() + 48);
   }
-  std::string ids((voters + learners) * 8, '\0');
-  if (!ids.empty()) {
-    auto m = r->file_->pread(kFixedHeaderBytes, ids.data(), ids.size());
-    if (!m) return m.status();
-    if (*m != ids.size()) return r->corrupt("truncated membership");
+  const uint64_t listed = counts[0] + counts[1] + counts[2] + counts[3];
+  if (listed > kMaxMembers || members > kMaxMembers) {
+    return r->corrupt("implausible membership size");
   }
-  for (uint64_t i = 0; i < voters + learners; ++i) {
-    auto& list = i < voters ? r->meta_.conf.voters : r->meta_.conf.learners;
-    list.emplace_back(get_u64(ids.data() + i * 8));
+  const size_t ids_at = header.size();
+  if (Status s = read_more(listed * 8); !s) return s;
+  std::vector<NodeId>* lists[4] = {&conf.voters, &conf.learners, &conf.voters_outgoing,
+                                   &conf.learners_next};
+  size_t pos = ids_at;
+  for (int l = 0; l < 4; ++l) {
+    for (uint64_t i = 0; i < counts[l]; ++i, pos += 8) {
+      lists[l]->emplace_back(get_u64(header.data() + pos));
+    }
   }
-  r->header_crc_ = crc32c_extend(crc32c(fixed, sizeof(fixed)), ids.data(), ids.size());
+  for (uint64_t i = 0; i < members; ++i) {
+    // u64 id, u64 incarnation, u32 length + peer address, u32 length + client address.
+    const size_t at = header.size();
+    if (Status s = read_more(20); !s) return s;
+    const NodeId id(get_u64(header.data() + at));
+    raft::MemberInfo info;
+    info.incarnation = get_u64(header.data() + at + 8);
+    const uint32_t peer_len = get_u32(header.data() + at + 16);
+    if (peer_len > kMaxAddrBytes) return r->corrupt("implausible member address length");
+    if (Status s = read_more(peer_len + 4); !s) return s;
+    info.peer_addr.assign(header.data() + at + 20, peer_len);
+    const uint32_t client_len = get_u32(header.data() + at + 20 + peer_len);
+    if (client_len > kMaxAddrBytes) return r->corrupt("implausible member address length");
+    if (Status s = read_more(client_len); !s) return s;
+    info.client_addr.assign(header.data() + at + 24 + peer_len, client_len);
+    if (!conf.members.emplace(id, std::move(info)).second) {
+      return r->corrupt(fmt::format("two member records for node {}", id));
+    }
+  }
+  // Version 2 recorded no members: they are unbound (any incarnation counts).
+  if (Status s = raft::validate_conf_state(conf); !s) {
+    return r->corrupt(fmt::format("malformed membership: {}", s.message()));
+  }
+  r->header_bytes_ = header.size();
+  r->header_crc_ = crc32c(header.data(), header.size());
   r->data_crc_ = r->header_crc_;
   return r;
 }

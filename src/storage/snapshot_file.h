@@ -1,14 +1,20 @@
 // One snapshot file, streamed: written and read in pieces, never held whole in memory.
 //
-// Layout (format version 2; all integers little-endian, see wal_format.h):
+// Layout (format version 3; all integers little-endian, see wal_format.h):
 //      0  u8[8]  magic "RKVSNAP\1"
-//      8  u32    format version (2)
-//     12  u32    zero
+//      8  u32    format version (3)
+//     12  u32    flags: bit 0 = the membership's auto_leave
 //     16  u64    index, u64 term
-//     32  u32    voter count V, u32 learner count L, then V + L u64 node ids
+//     32  u32    counts: voters V, learners L, outgoing voters O, next learners N, member
+//                records M; u32 zero
+//     56  u64    V + L + O + N node ids, in that order
+//         ...    M member records: u64 id, u64 incarnation, u32 length + peer address,
+//                u32 length + client address
 //         ...    D bytes of state-machine data (D = file size - header - 12)
 //         u64    D
 //         u32    crc32c of every preceding byte of the file
+// Version 2 (still read) had a 40-byte fixed part: a zero where the flags are, only V and L,
+// then V + L ids and no member records (its members are unbound: incarnation 0, no addresses).
 // The data length sits in the trailer so that a writer can stream data of unknown size; the
 // checksum covers the header, so a reader trusts the metadata only after verify() or after
 // reading the data to its end.
@@ -26,7 +32,8 @@
 
 namespace raftkv::storage {
 
-inline constexpr uint32_t kSnapshotFormatVersion = 2;
+inline constexpr uint32_t kSnapshotFormatVersion = 3;  // written
+inline constexpr uint32_t kSnapshotOldestReadableVersion = 2;
 inline constexpr uint64_t kSnapshotTrailerSize = 12;
 
 class SnapshotFileWriter {
@@ -60,8 +67,9 @@ class SnapshotFileWriter {
 
 class SnapshotFileReader {
  public:
-  // Opens `path` and parses its header: kCorruption (naming the file) for a malformed header,
-  // kVersionMismatch for another format version. The checksum is not checked yet.
+  // Opens `path` and parses its header: kCorruption (naming the file) for a malformed header
+  // (including a membership that breaks raft::validate_conf_state), kVersionMismatch for a
+  // format version it does not read. The checksum is not checked yet.
   static Result<std::unique_ptr<SnapshotFileReader>> open(FileSystem& fs, const std::string& path);
 
   const raft::SnapshotMeta& meta() const { return meta_; }

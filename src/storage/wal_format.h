@@ -42,9 +42,9 @@
 // kTruncate/kLogReset) and terms never decrease.
 //
 // Snapshot file (written to a .tmp name, fsynced, renamed, directory fsynced): format version
-// 2 (kSnapshotFormatVersion), laid out in snapshot_file.h. It starts with kSnapshotMagic below
+// 3 (kSnapshotFormatVersion; version 2 is still read), laid out in snapshot_file.h. It starts with kSnapshotMagic below
 // and ends with a trailer (u64 data length, u32 crc32c of every preceding byte), so that it is
-// streamed to disk as it is produced. A file of another version refuses to load.
+// streamed to disk as it is produced. A file of any other version refuses to load.
 //
 // Recovery (see wal_reader.h): a bad record in the last segment is a torn write, truncated with
 // a warning, only if no valid record follows it anywhere in that segment; otherwise, and for any

@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/varint.h"
+#include "raft/confchange.h"
 
 namespace raftkv::transport {
 
@@ -146,23 +147,61 @@ Result<std::vector<NodeId>> decode_node_list(const google::protobuf::RepeatedFie
   return out;
 }
 
+void encode_conf(const raft::ConfState& c, pb::ConfState* out) {
+  encode_node_list(c.voters, out->mutable_voters());
+  encode_node_list(c.learners, out->mutable_learners());
+  encode_node_list(c.voters_outgoing, out->mutable_voters_outgoing());
+  encode_node_list(c.learners_next, out->mutable_learners_next());
+  out->set_auto_leave(c.auto_leave);
+  for (const auto& [id, info] : c.members) {
+    pb::Member* m = out->add_members();
+    m->set_id(id.value());
+    m->set_incarnation(info.incarnation);
+    m->set_peer_addr(info.peer_addr);
+    m->set_client_addr(info.client_addr);
+  }
+}
+
+Result<raft::ConfState> decode_conf(pb::ConfState& in) {
+  raft::ConfState c;
+  auto voters = decode_node_list(in.voters(), "voters");
+  if (!voters) return voters.status();
+  auto learners = decode_node_list(in.learners(), "learners");
+  if (!learners) return learners.status();
+  auto outgoing = decode_node_list(in.voters_outgoing(), "outgoing voters");
+  if (!outgoing) return outgoing.status();
+  auto next = decode_node_list(in.learners_next(), "next learners");
+  if (!next) return next.status();
+  c.voters = std::move(voters).value();
+  c.learners = std::move(learners).value();
+  c.voters_outgoing = std::move(outgoing).value();
+  c.learners_next = std::move(next).value();
+  c.auto_leave = in.auto_leave();
+  for (pb::Member& m : *in.mutable_members()) {
+    if (m.id() == 0) return invalid("conf state member record for node 0");
+    raft::MemberInfo info{m.incarnation(), std::move(*m.mutable_peer_addr()),
+                          std::move(*m.mutable_client_addr())};
+    if (!c.members.emplace(NodeId(m.id()), std::move(info)).second) {
+      return invalid(fmt::format("conf state has two member records for node {}", m.id()));
+    }
+  }
+  // Overlaps (a node both voter and learner), next learners outside a joint configuration,
+  // records of non-members.
+  if (Status s = raft::validate_conf_state(c); !s) {
+    return invalid(fmt::format("conf state: {}", s.message()));
+  }
+  return c;
+}
+
 Result<raft::Snapshot> decode_snapshot(pb::Snapshot& in) {
   raft::Snapshot s;
   s.meta.index = Index(in.meta().index());
   s.meta.term = Term(in.meta().term());
   if (s.meta.index == Index()) return invalid("snapshot index 0");
   if (s.meta.term == Term()) return invalid("snapshot term 0");
-  auto voters = decode_node_list(in.meta().conf().voters(), "voters");
-  if (!voters) return voters.status();
-  auto learners = decode_node_list(in.meta().conf().learners(), "learners");
-  if (!learners) return learners.status();
-  for (NodeId l : *learners) {
-    if (std::binary_search(voters->begin(), voters->end(), l)) {
-      return invalid(fmt::format("node {} is both voter and learner", l));
-    }
-  }
-  s.meta.conf.voters = std::move(voters).value();
-  s.meta.conf.learners = std::move(learners).value();
+  auto conf = decode_conf(*in.mutable_meta()->mutable_conf());
+  if (!conf) return conf.status();
+  s.meta.conf = std::move(conf).value();
   s.data = std::move(*in.mutable_data());
   return s;
 }
@@ -219,8 +258,7 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
     const raft::SnapshotMeta& meta = m.snapshot->meta;
     ps->mutable_meta()->set_index(meta.index.value());
     ps->mutable_meta()->set_term(meta.term.value());
-    encode_node_list(meta.conf.voters, ps->mutable_meta()->mutable_conf()->mutable_voters());
-    encode_node_list(meta.conf.learners, ps->mutable_meta()->mutable_conf()->mutable_learners());
+    encode_conf(meta.conf, ps->mutable_meta()->mutable_conf());
     ps->set_data(m.snapshot->data);
   }
   out->set_context(m.context);
@@ -230,6 +268,8 @@ Status encode_message(const raft::Message& m, pb::Message* out) {
     out->mutable_chunk()->set_total_bytes(m.chunk.total_bytes);
     out->mutable_chunk()->set_crc32c(m.chunk.crc32c);
   }
+  out->set_from_incarnation(m.from_incarnation);
+  out->set_to_incarnation(m.to_incarnation);
   return Status::ok();
 }
 
@@ -298,6 +338,8 @@ Result<raft::Message> decode_message(pb::Message& in) {
     m.chunk =
         raft::SnapshotChunk{in.chunk().offset(), in.chunk().total_bytes(), in.chunk().crc32c()};
   }
+  m.from_incarnation = in.from_incarnation();
+  m.to_incarnation = in.to_incarnation();
   return m;
 }
 
@@ -323,13 +365,16 @@ namespace {
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kLengthDelimited = 2;
 
-// Every field number used here is below 16: a tag is one byte.
+// Field numbers below 16 have one-byte tags; the few above (Message's incarnations) two.
 void put_tag(std::string& out, uint32_t field, uint32_t wire_type) {
-  out.push_back(static_cast<char>((field << 3) | wire_type));
+  put_varint(out, (uint64_t{field} << 3) | wire_type);
+}
+size_t tag_size(uint32_t field) {
+  return varint_size(uint64_t{field} << 3);
 }
 
-size_t scalar_size(uint64_t v) {
-  return v == 0 ? 0 : 1 + varint_size(v);
+size_t scalar_size(uint64_t v, uint32_t field = 1) {
+  return v == 0 ? 0 : tag_size(field) + varint_size(v);
 }
 size_t nested_size(size_t len) {
   return 1 + varint_size(len) + len;
@@ -376,8 +421,15 @@ void put_packed(std::string& out, uint32_t field, const std::vector<NodeId>& ids
   for (NodeId id : ids) put_varint(out, id.value());
 }
 
+size_t member_size(NodeId id, const raft::MemberInfo& info) {
+  return scalar_size(id.value()) + scalar_size(info.incarnation) +
+         bytes_size(info.peer_addr.size()) + bytes_size(info.client_addr.size());
+}
 size_t conf_size(const raft::ConfState& c) {
-  return packed_size(c.voters) + packed_size(c.learners);
+  size_t n = packed_size(c.voters) + packed_size(c.learners) + packed_size(c.voters_outgoing) +
+             packed_size(c.learners_next) + scalar_size(c.auto_leave ? 1 : 0);
+  for (const auto& [id, info] : c.members) n += nested_size(member_size(id, info));
+  return n;
 }
 size_t meta_size(const raft::SnapshotMeta& m) {
   return scalar_size(m.index.value()) + scalar_size(m.term.value()) +
@@ -400,6 +452,7 @@ size_t message_size(const raft::Message& m) {
   if (carries_snapshot(m)) n += nested_size(snapshot_size(*m.snapshot));
   n += scalar_size(m.context) + scalar_size(m.transfer ? 1 : 0);
   if (raft::is_snapshot_transfer_message(m.type)) n += nested_size(chunk_size(m.chunk));
+  n += scalar_size(m.from_incarnation, 15) + scalar_size(m.to_incarnation, 16);
   return n;
 }
 
@@ -427,8 +480,19 @@ void put_message(std::string& out, const raft::Message& m) {
     put_scalar(out, 1, s.meta.index.value());
     put_scalar(out, 2, s.meta.term.value());
     put_nested_header(out, 3, conf_size(s.meta.conf));
-    put_packed(out, 1, s.meta.conf.voters);
-    put_packed(out, 2, s.meta.conf.learners);
+    const raft::ConfState& c = s.meta.conf;
+    put_packed(out, 1, c.voters);
+    put_packed(out, 2, c.learners);
+    put_packed(out, 3, c.voters_outgoing);
+    put_packed(out, 4, c.learners_next);
+    put_scalar(out, 5, c.auto_leave ? 1 : 0);
+    for (const auto& [id, info] : c.members) {
+      put_nested_header(out, 6, member_size(id, info));
+      put_scalar(out, 1, id.value());
+      put_scalar(out, 2, info.incarnation);
+      put_bytes(out, 3, info.peer_addr);
+      put_bytes(out, 4, info.client_addr);
+    }
     put_bytes(out, 2, s.data);
   }
   put_scalar(out, 12, m.context);
@@ -439,6 +503,8 @@ void put_message(std::string& out, const raft::Message& m) {
     put_scalar(out, 2, m.chunk.total_bytes);
     put_scalar(out, 3, m.chunk.crc32c);
   }
+  put_scalar(out, 15, m.from_incarnation);
+  put_scalar(out, 16, m.to_incarnation);
 }
 
 size_t group_message_size(const GroupMessage& gm, size_t message_bytes) {
@@ -515,12 +581,17 @@ Result<PeerPayload> decode_payload(std::string_view bytes) {
 #endif
 
 uint64_t estimate_encoded_bytes(const raft::Message& m) {
-  // Fixed fields: at most 13 tagged varints/bools (<= 11 bytes each) plus the group wrapper.
-  uint64_t bytes = 192;
+  // Fixed fields: at most 15 tagged varints/bools (<= 12 bytes each) plus the group wrapper.
+  uint64_t bytes = 224;
   for (const raft::Entry& e : m.entries) bytes += e.data.size() + 32;
   if (m.snapshot) {
+    const raft::ConfState& c = m.snapshot->meta.conf;
     bytes += m.snapshot->data.size() + 64 +
-             11 * (m.snapshot->meta.conf.voters.size() + m.snapshot->meta.conf.learners.size());
+             11 * (c.voters.size() + c.learners.size() + c.voters_outgoing.size() +
+                   c.learners_next.size());
+    for (const auto& [id, info] : c.members) {
+      bytes += 32 + info.peer_addr.size() + info.client_addr.size();
+    }
   }
   return bytes;
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "transport/codec.h"
 
 namespace raftkv::transport {
@@ -52,7 +54,7 @@ Message full_message(MessageType type) {
       raft::Entry{Term(6), Index(42), EntryType::kNormal, "set x 1"},
       raft::Entry{Term(7), Index(43), EntryType::kNormal, ""},  // leader no-op
       raft::Entry{Term(7), Index(44), EntryType::kConfChange,
-                  raft::ConfChange{raft::ConfChangeType::kAddLearner, NodeId(4)}.encode()},
+                  raft::ConfChange::single(raft::ConfChangeType::kAddLearner, NodeId(4)).encode()},
       raft::Entry{Term(7), Index(45), EntryType::kNormal, std::string("\0\xff\x01", 3)},
   };
   m.commit = Index(40);
@@ -60,12 +62,23 @@ Message full_message(MessageType type) {
   m.reject_hint = Index(39);
   m.context = 0xdeadbeefcafeULL;
   m.transfer = true;
+  m.from_incarnation = 0x8000000000000001ULL;
+  m.to_incarnation = 0x1234;
   if (type == MessageType::kSnap) {
     auto s = std::make_shared<raft::Snapshot>();
     s->meta.index = Index(100);
     s->meta.term = Term(5);
+    // A joint membership: 5 leaves the voters (and stays a learner), 3 joins them.
     s->meta.conf.voters = {NodeId(1), NodeId(2), NodeId(3)};
+    s->meta.conf.voters_outgoing = {NodeId(1), NodeId(2), NodeId(5)};
     s->meta.conf.learners = {NodeId(4)};
+    s->meta.conf.learners_next = {NodeId(5)};
+    s->meta.conf.auto_leave = true;
+    for (uint64_t id = 1; id <= 5; ++id) {
+      s->meta.conf.members[NodeId(id)] = raft::MemberInfo{
+          id * 0x1111111111ULL, fmt::format("10.0.0.{}:7000", id), fmt::format("h{}:6379", id)};
+    }
+    s->meta.conf.members[NodeId(2)].incarnation = 0;  // unbound
     s->data = std::string(1000, 'z') + std::string("\0binary", 7);
     m.snapshot = s;
   }
@@ -85,6 +98,8 @@ void expect_same(const Message& a, const Message& b) {
   EXPECT_EQ(a.reject_hint, b.reject_hint);
   EXPECT_EQ(a.context, b.context);
   EXPECT_EQ(a.transfer, b.transfer);
+  EXPECT_EQ(a.from_incarnation, b.from_incarnation);
+  EXPECT_EQ(a.to_incarnation, b.to_incarnation);
   ASSERT_EQ(a.snapshot == nullptr, b.snapshot == nullptr);
   if (a.snapshot) {
     EXPECT_EQ(a.snapshot->meta, b.snapshot->meta);
@@ -186,6 +201,8 @@ TEST(Codec, HandWrittenEnvelopeBytesEqualProtobufSerialization) {
       m.reject_hint = Index(value());
       m.context = value();
       m.transfer = pick(1) == 1;
+      m.from_incarnation = value();
+      m.to_incarnation = value();
       if (m.type == MessageType::kSnap || m.type == MessageType::kSnapChunk) {
         auto snap = std::make_shared<raft::Snapshot>();
         snap->meta.index = Index(value());
@@ -198,6 +215,17 @@ TEST(Codec, HandWrittenEnvelopeBytesEqualProtobufSerialization) {
         for (uint64_t k = pick(2); k > 0; --k) {
           next_id += 200;
           snap->meta.conf.learners.push_back(NodeId(next_id));
+        }
+        // Byte equality only: the membership need not be valid here.
+        for (uint64_t k = pick(2); k > 0; --k) {
+          next_id += 3;
+          snap->meta.conf.voters_outgoing.push_back(NodeId(next_id));
+          if (pick(1)) snap->meta.conf.learners_next.push_back(NodeId(next_id));
+        }
+        snap->meta.conf.auto_leave = pick(1) == 1;
+        for (uint64_t k = pick(3); k > 0; --k) {
+          snap->meta.conf.members[NodeId(1 + value())] = raft::MemberInfo{
+              value(), std::string(pick(20), 'p'), std::string(pick(1) ? pick(20) : 0, 'c')};
         }
         snap->data = std::string(pick(1) ? pick(5000) : 0, 's');
         m.snapshot = snap;
@@ -301,6 +329,20 @@ TEST(Codec, BadSnapshotsAreRejected) {
   rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_voters(2); }, "voters unsorted");
   rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_learners(4); }, "learner duplicate");
   rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->set_learners(0, 3); }, "voter and learner");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->set_voters_outgoing(0, 4); },
+          "outgoing voter and learner");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->add_voters_outgoing(3); },
+          "outgoing voters unsorted");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->set_learners_next(0, 3); },
+          "next learner not outgoing");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->clear_voters_outgoing(); },
+          "next learners without a joint configuration");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->mutable_members(0)->set_id(9); },
+          "record of a non-member");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->mutable_members(1)->set_id(1); },
+          "two records for one member");
+  rejects([](pb::SnapshotMeta& m) { m.mutable_conf()->mutable_members(0)->set_id(0); },
+          "record of node 0");
 
   pb::Message wire;
   ASSERT_TRUE(encode_message(full_message(MessageType::kSnap), &wire).is_ok());
@@ -310,6 +352,29 @@ TEST(Codec, BadSnapshotsAreRejected) {
   Message m = full_message(MessageType::kSnap);
   m.snapshot = nullptr;
   EXPECT_FALSE(encode_message(m, &wire).is_ok());
+}
+
+// A peer that predates incarnations and joint consensus sends none of their fields: its messages
+// decode with incarnations 0 and its snapshots with a plain membership of unbound members.
+TEST(Codec, MessagesOfOlderPeersDecodeWithoutTheNewFields) {
+  pb::Message wire;
+  ASSERT_TRUE(encode_message(full_message(MessageType::kSnap), &wire).is_ok());
+  wire.clear_from_incarnation();
+  wire.clear_to_incarnation();
+  pb::ConfState* conf = wire.mutable_snapshot()->mutable_meta()->mutable_conf();
+  conf->clear_voters_outgoing();
+  conf->clear_learners_next();
+  conf->clear_auto_leave();
+  conf->clear_members();
+  auto back = decode_message(wire);
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->from_incarnation, 0u);
+  EXPECT_EQ(back->to_incarnation, 0u);
+  const raft::ConfState& c = back->snapshot->meta.conf;
+  EXPECT_EQ(c.voters, (std::vector<NodeId>{NodeId(1), NodeId(2), NodeId(3)}));
+  EXPECT_EQ(c.learners, std::vector<NodeId>{NodeId(4)});
+  EXPECT_FALSE(c.joint());
+  EXPECT_TRUE(c.members.empty());
 }
 
 TEST(Codec, MalformedPayloadsAreRejected) {
