@@ -22,5 +22,7 @@ raftkv is running: 3 nodes, every acknowledged write on a majority of disks.
   $cli cluster status --dir $data            # roles, terms, indexes
   $cli bench --clients 16 --duration 10      # throughput and latency percentiles
   curl -s 127.0.0.1:7201/status              # admin HTTP: /healthz /status /metrics
+  $cli member list                           # members, roles, catch-up state
+  $cli cluster add --dir $data --server-bin build/src/server/raftkv-server  # a 4th node (--join)
 Stop it:   $cli cluster stop --dir $data --nodes 3
 USAGE

@@ -40,13 +40,22 @@ Status NodeImpl::init() {
     last_snapshot_index_ = (*snap)->meta.index;
     snapshot_index_ = last_snapshot_index_.value();
   }
+  // The legacy bootstrap (unbound AddVoter entries written alike on every node) only when no
+  // other way to start was given (node tests that predate Raft::bootstrap).
+  const bool legacy = opts_.initial_members.empty() && !opts_.join;
+  if (!legacy) opts_.voters.clear();
   if (applied_conf_.voters.empty() && applied_conf_.learners.empty()) {
     applied_conf_.voters = opts_.voters;
     std::sort(applied_conf_.voters.begin(), applied_conf_.voters.end());
   }
+  if (opts_.force_new_cluster) {
+    if (Status s = force_new_cluster(); !s) return s;
+  }
+  initialized_ = storage_initialized() || !opts_.voters.empty();
 
   raft::Config cfg = opts_.raft;
   cfg.id = opts_.id;
+  cfg.incarnation = opts_.incarnation;
   cfg.voters = opts_.voters;
   cfg.applied = sm_->applied_index();
   rng_ = std::make_unique<SeededRng>(std::random_device{}() ^ opts_.id.value());
@@ -58,9 +67,11 @@ Status NodeImpl::init() {
       std::make_unique<SnapshotSender>(opts_.id, *wal_, opts_.snapshot_transfer, log_);
   snapshot_receiver_ =
       std::make_unique<SnapshotReceiver>(opts_.id, fs_, wal_->snapshot_store(), log_);
+  on_membership_changed();
   refresh_status();
-  log_.info("opened {}: applied {} snapshot {} last {}", opts_.data_dir, cfg.applied,
-            last_snapshot_index_, raft_->last_index());
+  log_.info("opened {}: applied {} snapshot {} last {}{}", opts_.data_dir, cfg.applied,
+            last_snapshot_index_, raft_->last_index(),
+            initialized_.load() ? "" : " (uninitialized: no log yet)");
   return Status::ok();
 }
 
@@ -115,6 +126,10 @@ void NodeImpl::stop(std::chrono::milliseconds grace) {
     tick_timer_.cancel();
     fail_all_proposals(ErrorCode::kShutdown, "node is shutting down");
     fail_all_reads(ErrorCode::kShutdown, "node is shutting down");
+    finish_membership_op(Status(ErrorCode::kShutdown, "node is shutting down"));
+    for (TransferWaiter& t : transfers_)
+      t.done(Status(ErrorCode::kShutdown, "node is shutting down"));
+    transfers_.clear();
     done.set_value();
   });
   if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
@@ -170,16 +185,13 @@ Status NodeImpl::check_write_backpressure() const {
 
 Status NodeImpl::not_leader() const {
   const NodeId lead = raft_->leader();
-  std::string addr;
-  if (!lead.is_none()) {
-    auto it = opts_.client_addrs.find(lead);
-    if (it != opts_.client_addrs.end()) addr = it->second;
-  }
-  return Status(ErrorCode::kNotLeader, addr);
+  return Status(ErrorCode::kNotLeader, lead.is_none() ? std::string() : client_addr_of(lead));
 }
 
 void NodeImpl::on_tick() {
+  commit_at_last_tick_ = raft_->commit_index();
   raft_->tick();
+  membership_tick();
   const auto now = std::chrono::steady_clock::now();
   for (NodeId failed :
        snapshot_sender_->tick(now, [this](raft::Message m) { send_to_peer(std::move(m)); })) {
@@ -357,11 +369,16 @@ void NodeImpl::publish_transfer_state() {
 }
 
 void NodeImpl::handle_ready() {
+  bool conf_may_have_changed = false;
   while (!stopped_.load() && raft_->has_ready()) {
     raft::Ready rd = raft_->ready();
     // Acknowledge first: advance() reads the batch, which is taken apart below.
     raft_->advance(rd);
     count_elections();
+    if (!initialized_.load() && rd.must_persist()) become_initialized();
+    // A bootstrap or an installed snapshot changes the membership without a conf entry.
+    conf_may_have_changed |=
+        rd.snapshot != nullptr || (!rd.entries.empty() && rd.entries.front().index == Index(1));
     if (rd.soft_state) on_soft_state(*rd.soft_state);
     if (rd.must_persist() || !rd.messages_after_persist.empty()) {
       uint64_t bytes = 0;
@@ -448,6 +465,7 @@ void NodeImpl::handle_ready() {
     }
     for (NodeId to : snapshots_failed) raft_->report_snapshot(to, false);
   }
+  if (conf_may_have_changed) on_membership_changed();
 }
 
 void NodeImpl::on_persisted(std::vector<PersistJob> jobs) {
@@ -561,6 +579,19 @@ void NodeImpl::refresh_status() {
   st.snapshot_index = Index(snapshot_index_.load());
   st.conf = raft_->conf_state();
   st.followers = raft_->follower_status();
+  st.members = compute_members();
+  st.initialized = initialized_.load();
+  st.waiting_for = waiting_for_;
+  if (member_op_) {
+    const MembershipRequest& r = member_op_->request;
+    st.membership_op = r.op == MembershipRequest::Op::kReplace
+                           ? fmt::format("replace {} with {}", r.node, r.new_node)
+                           : fmt::format("{} {}",
+                                         r.op == MembershipRequest::Op::kAdd      ? "add"
+                                         : r.op == MembershipRequest::Op::kRemove ? "remove"
+                                                                                  : "promote",
+                                         r.node);
+  }
   st.snapshots_taken = snapshots_taken_.load();
   st.snapshot_bytes = last_snapshot_bytes_.load();
   st.snapshot_duration_ms = last_snapshot_ms_.load();
@@ -656,12 +687,25 @@ void GroupNode::report_unreachable(NodeId peer) {
   impl_->post([impl = impl_.get(), peer] { impl->raft_->report_unreachable(peer); });
 }
 
-Status GroupNode::transfer_leadership(NodeId to) {
-  impl_->post([impl = impl_.get(), to] {
-    (void)impl->raft_->transfer_leadership(to);
-    impl->handle_ready();
+void GroupNode::transfer_leadership(NodeId to, std::function<void(Status)> done) {
+  impl_->post([impl = impl_.get(), to, done = std::move(done)]() mutable {
+    impl->transfer_on_strand(to, std::move(done));
   });
-  return Status::ok();
+}
+
+void GroupNode::change_membership(MembershipRequest request, std::function<void(Status)> done) {
+  impl_->post([impl = impl_.get(), request = std::move(request), done = std::move(done)]() mutable {
+    impl->change_membership_on_strand(std::move(request), std::move(done));
+  });
+}
+
+std::vector<MemberView> GroupNode::members() const {
+  std::lock_guard lock(impl_->status_mu_);
+  return impl_->status_.members;
+}
+
+bool GroupNode::initialized() const {
+  return impl_->initialized_.load();
 }
 
 NodeStatus GroupNode::status() const {
@@ -695,8 +739,7 @@ const SizeHistogram& GroupNode::snapshot_size() const {
 }
 
 std::string GroupNode::client_addr(NodeId id) const {
-  auto it = impl_->opts_.client_addrs.find(id);
-  return it == impl_->opts_.client_addrs.end() ? std::string() : it->second;
+  return impl_->client_addr_of(id);
 }
 
 }  // namespace raftkv::node

@@ -18,9 +18,10 @@
 // counts itself towards commit only once durable. A failed fsync stops the process.
 //
 // Public methods are thread-safe and never block on the strand: write(), read(), deliver(),
-// report_unreachable() and transfer_leadership() post onto it; status(), role() and leader()
-// read a copy the strand refreshes. Completions run on the applier thread or the strand, never
-// while holding a lock of the caller: a caller on another io_context posts them back to itself.
+// report_unreachable(), transfer_leadership() and change_membership() post onto it; status(),
+// members(), role() and leader() read a copy the strand refreshes. Completions run on the applier
+// thread or the strand, never while holding a lock of the caller: a caller on another io_context
+// posts them back to itself.
 #pragma once
 
 #include <atomic>
@@ -59,10 +60,36 @@ namespace raftkv::node {
 struct NodeOptions {
   NodeId id;
   GroupId group{1};
-  std::vector<NodeId> voters;  // initial membership (used only on first start)
-  std::string data_dir;        // WAL and snapshots live here
-  // Where each member serves clients ("host:port"), for redirects and status.
+  std::string data_dir;  // WAL and snapshots live here
+  // This data dir's incarnation (storage/node_identity.h), stamped on every message
+  // (raft::Config::incarnation is set from it). 0 only in tests that predate incarnations.
+  uint64_t incarnation = 0;
+
+  // How an empty data dir gets its first membership; all ignored once it holds a log.
+  //   initial_members: the initial voters with their peer and client addresses (incarnations
+  //   are learned from the transport). The lowest id among them bootstraps (Raft::bootstrap)
+  //   once the transport shows every other one connected and uninitialized; the others wait to
+  //   be replicated to ("Bootstrap" in docs/node.md). A wiped member therefore never creates a
+  //   second cluster: its peers say they are initialized.
+  std::map<NodeId, raft::MemberInfo> initial_members;
+  //   join: never bootstrap; wait for a leader to add this node (server --join).
+  bool join = false;
+  //   voters (legacy, tests only): every node writes the same unbound AddVoter entries at first
+  //   start (raft::Config::voters). Used when initial_members is empty and join is false.
+  std::vector<NodeId> voters;
+  // Fallback client addresses ("host:port") for members whose record has none (data written
+  // before records had addresses). The replicated membership's addresses win.
   std::map<NodeId, std::string> client_addrs;
+
+  // Membership driver (leader): promote caught-up learners (the re-admitted ones too).
+  bool auto_promote = true;
+  // A membership operation without an outcome after this long completes with kTimeout (a
+  // REPLACE waits this long for its new node to catch up).
+  std::chrono::milliseconds membership_timeout{60'000};
+  // Unsafe recovery: at open, rewrite the membership to this node alone (docs/node.md).
+  bool force_new_cluster = false;
+  // This node's own addresses, recorded when it rewrites the membership (force_new_cluster).
+  std::string peer_addr, client_addr;
 
   std::chrono::milliseconds tick_interval{100};
   raft::Config raft;  // id, voters and applied are filled in by the node
@@ -102,6 +129,25 @@ struct NodeOptions {
   uint64_t max_pending_read_bytes = uint64_t{64} << 20;
 };
 
+// One member as RAFTKV.MEMBER LIST shows it.
+struct MemberView {
+  NodeId id;
+  std::string peer_addr, client_addr;
+  bool voter = false;  // in the incoming or outgoing voters
+  // The leader's view: "caught-up" | "catching-up" | "unreachable" | "stale-incarnation" (its
+  // peer announced another incarnation than the membership records). "unknown" on a follower.
+  std::string state;
+  bool operator==(const MemberView&) const = default;
+};
+
+// An operator's membership change (RAFTKV.MEMBER; docs/node.md "Membership operations").
+struct MembershipRequest {
+  enum class Op : uint8_t { kAdd, kRemove, kPromote, kReplace } op = Op::kAdd;
+  NodeId node;                         // kReplace: the node replaced
+  NodeId new_node;                     // kReplace only
+  std::string peer_addr, client_addr;  // kAdd, kReplace: of the node added
+};
+
 // Queue depths and drops of one node (NodeStatus::queues), for /metrics and INFO.
 struct QueueStats {
   uint64_t inbox_messages = 0;
@@ -127,6 +173,11 @@ struct NodeStatus {
   Index snapshot_index;
   raft::ConfState conf;
   std::vector<raft::FollowerStatus> followers;  // leader only
+  std::vector<MemberView> members;              // sorted by id (GroupNode::members())
+  // No log, snapshot or hard state yet: waiting to bootstrap or to be replicated to; and why.
+  bool initialized = true;
+  std::string waiting_for;
+  std::string membership_op;  // the operator change in progress ("" if none), for INFO
   // As of the newest applied entry (status() reads them live, not from the last refresh): a
   // write's completion is never seen before its key is counted.
   uint64_t keys = 0;
@@ -188,7 +239,23 @@ class GroupNode {
   // A peer's message for this group (from the transport; any thread).
   void deliver(raft::Message message);
   void report_unreachable(NodeId peer);
-  Status transfer_leadership(NodeId to);
+  // Hands leadership to `to` (thesis §3.10); completes once `to` leads (ok), with kNotLeader on
+  // a follower, kInvalidArgument if `to` is not a voter, kTimeout if it did not happen within
+  // two election timeouts.
+  void transfer_leadership(NodeId to, std::function<void(Status)> done);
+  // Changes the membership (leader only; kNotLeader with the leader's client address
+  // otherwise). ok once committed (kReplace: once the joint change is entered and left).
+  // kInvalidArgument with a message for the client when nothing would change or the change is
+  // unsafe; kProposalDropped if leadership changed meanwhile (the change may or may not have
+  // been made); kTimeout. A kRemove of this node (the leader) hands leadership over first and
+  // then completes with kNotLeader(new leader's client address): the caller re-sends the
+  // request there (server/node_backend.cc does), where it completes once committed.
+  void change_membership(MembershipRequest request, std::function<void(Status)> done);
+  // Every member (voters, outgoing voters and learners), sorted by id, as of the last status
+  // refresh.
+  std::vector<MemberView> members() const;
+  // The data dir holds a log, a snapshot or a hard state.
+  bool initialized() const;
 
   // The strand's copy as of its last refresh (each tick and role change), except for the key
   // counts, which are the state machine's current ones.

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <asio.hpp>
@@ -33,6 +34,32 @@ struct ReadWaiter {
   Completion done;
   SteadyTime deadline;
   uint64_t bytes = 0;  // of args, counted in NodeImpl::pending_read_bytes_
+};
+
+// An operator's membership change in progress (membership.cc). One at a time.
+struct MembershipOp {
+  MembershipRequest request;
+  std::function<void(Status)> done;
+  SteadyTime deadline;
+  enum class Stage : uint8_t {
+    kCommit,         // the one proposed entry commits: done
+    kTransferring,   // REMOVE of the leader: leadership is being handed over
+    kAddingLearner,  // REPLACE: the new node's AddLearner commits
+    kCatchingUp,     // REPLACE: waiting for the new node to catch up
+    kJoint,          // REPLACE: the joint change {AddVoter new, RemoveNode old} commits
+    kLeaving,        // REPLACE: waiting for the (automatic) leave entry to apply
+  } stage = Stage::kCommit;
+  // The conf entry proposed for this stage, awaited at apply; 0 when none is.
+  Index index;
+  Term term;
+  SteadyTime transfer_deadline;  // kTransferring
+};
+
+// A transfer_leadership() waiting for its target to lead.
+struct TransferWaiter {
+  NodeId to;
+  std::function<void(Status)> done;
+  SteadyTime deadline;
 };
 
 // Approximate heap bytes of a message held in a queue (entries, snapshot chunk, fixed part).
@@ -95,6 +122,35 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   Status check_write_backpressure() const;
   // True while the persist or apply backlog is at its bound (Apps with entries are refused).
   bool backlog_full() const;
+
+  // --- membership (membership.cc, force_new_cluster.cc), raft strand unless noted ---
+  bool storage_initialized() const;  // any thread before start(); the WAL is thread-safe
+  void become_initialized();
+  // Bootstraps a fresh cluster when this node is the lowest initial member and every other one
+  // is connected and uninitialized; otherwise records (and logs) what it waits for.
+  void maybe_bootstrap();
+  // The core's membership differs from known_conf_: update the transport's peers and the
+  // members' client addresses.
+  void on_membership_changed();
+  std::string client_addr_of(NodeId id) const;  // any thread
+  uint64_t observed_incarnation(NodeId id) const;
+  bool caught_up(NodeId id) const;
+  std::vector<MemberView> compute_members() const;
+  // The applier applied the conf entry (index, term).
+  void on_conf_applied(const raft::ConfChange& cc, Index index, Term term);
+  Status propose_membership(const raft::ConfChange& cc);
+  void change_membership_on_strand(MembershipRequest req, std::function<void(Status)> done);
+  raft::ConfChange promotion(NodeId id) const;
+  Status check_quorum_without(NodeId node) const;
+  NodeId best_transfer_target(NodeId except) const;
+  std::chrono::milliseconds transfer_timeout() const;
+  void advance_membership_op(bool committed);
+  void finish_membership_op(Status s);
+  void membership_tick();
+  void run_membership_policy();
+  void transfer_on_strand(NodeId to, std::function<void(Status)> done);
+  // Before the core is created: rewrites the membership to this node alone (init()).
+  Status force_new_cluster();
 
   // --- pipeline threads (pipeline.cc) ---
   void persist_loop();
@@ -209,6 +265,18 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::atomic<uint64_t> transfers_in_flight_{0};
   mutable std::mutex transfer_stats_mu_;
   SnapshotTransferStats transfer_stats_;  // sender + receiver, copied on the strand
+
+  // Membership (strand unless noted).
+  std::atomic<bool> initialized_{false};  // storage_initialized(), then set once (any thread)
+  std::string waiting_for_;               // what an uninitialized node waits for
+  SteadyTime next_waiting_log_;
+  raft::ConfState known_conf_;  // the membership the peers and addresses below follow
+  mutable std::mutex addr_mu_;
+  std::map<NodeId, std::string> member_client_addrs_;  // guarded by addr_mu_
+  std::optional<MembershipOp> member_op_;
+  std::vector<TransferWaiter> transfers_;
+  Index commit_at_last_tick_;    // the leader's commit index one tick ago (catch-up rule)
+  std::set<NodeId> readmitted_;  // learners this leader re-admitted (promoted regardless)
 
   std::atomic<raft::Role> role_{raft::Role::kFollower};  // status_.role, readable without a lock
   std::atomic<uint64_t> leader_{0};                      // status_.leader likewise

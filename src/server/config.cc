@@ -143,12 +143,25 @@ Status ServerConfig::validate() const {
   if (!has_port(client_addr)) return bad("--client-addr must be HOST:PORT");
   if (!has_port(peer_addr)) return bad("--peer-addr must be HOST:PORT");
   if (!admin_addr.empty() && !has_port(admin_addr)) return bad("--admin-addr must be HOST:PORT");
-  if (peers.empty()) return bad("--peers is required (e.g. 1=127.0.0.1:7101,2=...,3=...)");
-  if (!peers.count(id)) {
+  if (!join.empty() && !has_port(join)) {
+    return bad(
+        fmt::format("--join must be the HOST:PORT of a member's client address (got '{}')", join));
+  }
+  if (!join.empty() && force_new_cluster) {
+    return bad(
+        "--join and --force-new-cluster exclude each other: --force-new-cluster makes a "
+        "survivor of an existing cluster the only member; --join adds a new node");
+  }
+  if (peers.empty() && join.empty()) {
+    return bad(
+        "--peers is required to start a new cluster (e.g. 1=127.0.0.1:7101,2=...,3=...); "
+        "to add this node to a running cluster, give --join HOST:PORT of a member");
+  }
+  if (!peers.empty() && !peers.count(id)) {
     return bad(fmt::format("--peers must include this node ({}), with its --peer-addr", id));
   }
   for (const auto& [nid, addr] : clients) {
-    if (!peers.count(nid)) {
+    if (!peers.empty() && !peers.count(nid)) {
       return bad(fmt::format("--clients names node {} which is not in --peers", nid));
     }
   }
@@ -193,6 +206,15 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   app.add_option("--clients", clients, "every member's client address: 1=HOST:PORT,2=...");
   app.add_option("--data-dir", c.data_dir, "WAL and snapshots");
   app.add_option("--cluster-id", c.cluster_id, "refuse peers of another cluster");
+  app.add_option("--join", c.join,
+                 "HOST:PORT of a member's client address: an empty data dir asks it to add this "
+                 "node (as a learner) instead of bootstrapping from --peers");
+  app.add_flag("--auto-promote,!--no-auto-promote", c.auto_promote,
+               "the leader promotes caught-up learners to voters (default on; "
+               "--auto-promote=false or --no-auto-promote to turn off)");
+  app.add_flag("--force-new-cluster", c.force_new_cluster,
+               "UNSAFE recovery when a majority is lost for good: this node rewrites the "
+               "membership to itself alone (see docs/node.md)");
   app.add_option("--tick-ms", c.tick_ms, "Raft tick length");
   app.add_option("--election-ticks", c.election_ticks, "election timeout in ticks");
   app.add_option("--heartbeat-ticks", c.heartbeat_ticks, "heartbeat interval in ticks");
@@ -235,6 +257,11 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
         if (auto v = t[key].value<std::string>()) dst = *v;
       }
     };
+    auto boolean = [&](const char* key, bool& dst, const char* flag) {
+      if (app.count(flag) == 0) {
+        if (auto v = t[key].value<bool>()) dst = *v;
+      }
+    };
     auto num = [&](const char* key, auto& dst, const char* flag) {
       if (app.count(flag) == 0) {
         if (auto v = t[key].value<int64_t>()) dst = static_cast<std::decay_t<decltype(dst)>>(*v);
@@ -248,6 +275,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("clients", clients, "--clients");
     str("data-dir", c.data_dir, "--data-dir");
     num("cluster-id", c.cluster_id, "--cluster-id");
+    str("join", c.join, "--join");
+    boolean("auto-promote", c.auto_promote, "--auto-promote");
+    boolean("force-new-cluster", c.force_new_cluster, "--force-new-cluster");
     num("tick-ms", c.tick_ms, "--tick-ms");
     num("election-ticks", c.election_ticks, "--election-ticks");
     num("heartbeat-ticks", c.heartbeat_ticks, "--heartbeat-ticks");
@@ -272,6 +302,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "clients",
                                                         "data-dir",
                                                         "cluster-id",
+                                                        "join",
+                                                        "auto-promote",
+                                                        "force-new-cluster",
                                                         "tick-ms",
                                                         "election-ticks",
                                                         "heartbeat-ticks",

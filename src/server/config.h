@@ -16,10 +16,22 @@ struct ServerConfig {
   std::string client_addr = "127.0.0.1:7001";  // RESP clients
   std::string peer_addr = "127.0.0.1:7101";    // other nodes
   std::string admin_addr;                      // HTTP /healthz /status /metrics ("" = off)
-  std::map<NodeId, std::string> peers;         // every member's peer address (self included)
-  std::map<NodeId, std::string> clients;       // every member's client address (for MOVED)
+  // The initial members' peer and client addresses (self included). They seed the first start
+  // only: a fresh data dir bootstraps from them (node/node.h, "Bootstrap"); afterwards the
+  // addresses of members come from the replicated membership. Empty with --join.
+  std::map<NodeId, std::string> peers;
+  std::map<NodeId, std::string> clients;
   std::string data_dir;
   uint64_t cluster_id = 1;
+  // Membership (issue 12, docs/membership.md).
+  //   join: "host:port" of any member's client address. A fresh data dir then asks that member
+  //   to add this node (RAFTKV.MEMBER ADD) and waits to be replicated to; never bootstraps.
+  //   Ignored once the data dir holds the cluster's log.
+  std::string join;
+  //   The leader promotes a learner to voter once it has caught up.
+  bool auto_promote = true;
+  //   Unsafe recovery: this node rewrites the membership to itself alone (docs/node.md).
+  bool force_new_cluster = false;
 
   uint32_t tick_ms = 100;
   uint32_t election_ticks = 10;

@@ -4,8 +4,14 @@
 
 namespace raftkv::server {
 
-NodeBackend::NodeBackend(node::GroupNode& node, kv::CommandLimits limits)
-    : node_(node), limits_(limits) {
+NodeBackend::NodeBackend(node::GroupNode& node, kv::CommandLimits limits,
+                         std::chrono::milliseconds membership_timeout,
+                         std::chrono::milliseconds transfer_timeout)
+    : node_(node),
+      limits_(limits),
+      membership_timeout_(membership_timeout),
+      transfer_timeout_(transfer_timeout),
+      forwarder_(std::make_unique<LeaderForwarder>()) {
   for (const char* c : {"get", "set", "del", "exists", "append", "strlen", "incr", "incrby", "decr",
                         "decrby", "mget", "mset", "getdel", "setnx", "scan", "dbsize", "other"}) {
     latency_.emplace(c, std::make_unique<LatencyHistogram>());
@@ -66,8 +72,8 @@ frontend::BackendStatus NodeBackend::status() const {
   out.applied_index = st.applied_index;
   out.last_index = st.last_index;
   out.snapshot_index = st.snapshot_index;
-  for (NodeId v : st.conf.voters) out.members.push_back({v, node_.client_addr(v), true});
-  for (NodeId l : st.conf.learners) out.members.push_back({l, node_.client_addr(l), false});
+  for (const node::MemberView& m : st.members)
+    out.members.push_back({m.id, m.client_addr, m.voter});
   out.keys = st.keys;
   out.expires = st.keys_with_ttl;
   out.extra = {
@@ -91,19 +97,118 @@ frontend::BackendStatus NodeBackend::status() const {
       {"snapshot_transfers_resumed", std::to_string(st.snapshot_transfers.resumed)},
       {"snapshots_received", std::to_string(st.snapshot_transfers.received)},
   };
+  // The membership (issue 12): who votes, who learns, whether a joint change is under way.
+  auto ids = [](const std::vector<NodeId>& v) {
+    std::string list;
+    for (NodeId id : v) list += (list.empty() ? "" : ",") + std::to_string(id.value());
+    return list;
+  };
+  out.extra.emplace_back("voters", ids(st.conf.voters));
+  out.extra.emplace_back("learners", ids(st.conf.learners));
+  out.extra.emplace_back("joint", st.conf.joint() ? "1" : "0");
+  if (st.conf.joint()) {
+    out.extra.emplace_back("voters_outgoing", ids(st.conf.voters_outgoing));
+    out.extra.emplace_back("learners_next", ids(st.conf.learners_next));
+  }
+  out.extra.emplace_back("initialized", st.initialized ? "1" : "0");
+  if (!st.waiting_for.empty()) out.extra.emplace_back("waiting_for", st.waiting_for);
+  if (!st.membership_op.empty()) out.extra.emplace_back("membership_change", st.membership_op);
   return out;
 }
 
-void NodeBackend::change_membership(frontend::MemberChange, frontend::Completion done) {
-  done(Status(ErrorCode::kInvalidArgument, "membership changes are not supported by this build"));
+namespace {
+
+// The RESP command a MemberChange came from (what the leader is sent).
+std::vector<std::string> member_command(const frontend::MemberChange& c) {
+  const std::string node = std::to_string(c.node.value());
+  switch (c.op) {
+    case frontend::MemberChange::Op::kAdd:
+      return {"RAFTKV.MEMBER", "ADD", node, c.peer_addr, c.client_addr};
+    case frontend::MemberChange::Op::kRemove:
+      return {"RAFTKV.MEMBER", "REMOVE", node};
+    case frontend::MemberChange::Op::kPromote:
+      return {"RAFTKV.MEMBER", "PROMOTE", node};
+    case frontend::MemberChange::Op::kReplace:
+      return {"RAFTKV.MEMBER", "REPLACE",    node, std::to_string(c.new_node.value()),
+              c.peer_addr,     c.client_addr};
+  }
+  return {};
 }
 
-void NodeBackend::transfer_leadership(NodeId, frontend::Completion done) {
-  done(Status(ErrorCode::kInvalidArgument, "RAFTKV.TRANSFER is not supported by this build"));
+node::MembershipRequest::Op node_op(frontend::MemberChange::Op op) {
+  switch (op) {
+    case frontend::MemberChange::Op::kAdd:
+      return node::MembershipRequest::Op::kAdd;
+    case frontend::MemberChange::Op::kRemove:
+      return node::MembershipRequest::Op::kRemove;
+    case frontend::MemberChange::Op::kPromote:
+      return node::MembershipRequest::Op::kPromote;
+    case frontend::MemberChange::Op::kReplace:
+      return node::MembershipRequest::Op::kReplace;
+  }
+  return node::MembershipRequest::Op::kAdd;
+}
+
+// Margin on top of the leader's own bound, so that the leader's answer (an error included)
+// arrives before the forwarding gives up.
+constexpr std::chrono::milliseconds kForwardMargin{10'000};
+
+}  // namespace
+
+void NodeBackend::forward(const Status& not_leader, std::vector<std::string> args,
+                          std::chrono::milliseconds timeout, frontend::Completion done) {
+  if (not_leader.message().empty()) {
+    done(not_leader);  // no leader known: -CLUSTERDOWN, retry later
+    return;
+  }
+  forwarder_->forward(not_leader.message(), std::move(args), timeout + kForwardMargin,
+                      std::move(done));
+}
+
+void NodeBackend::change_membership(frontend::MemberChange change, frontend::Completion done) {
+  node::MembershipRequest req{node_op(change.op), change.node, change.new_node, change.peer_addr,
+                              change.client_addr};
+  node_.change_membership(std::move(req),
+                          [this, args = member_command(change), done = std::move(done)](Status s) {
+                            if (s.is_ok()) {
+                              done(kv::Reply::ok());
+                            } else if (s.code() == ErrorCode::kNotLeader) {
+                              // A follower, or the leader handed over (REMOVE of itself, REPLACE
+                              // interrupted): the leader finishes it.
+                              forward(s, args, membership_timeout_, done);
+                            } else {
+                              done(std::move(s));
+                            }
+                          });
+}
+
+void NodeBackend::transfer_leadership(NodeId to, frontend::Completion done) {
+  node_.transfer_leadership(to, [this, to, done = std::move(done)](Status s) {
+    if (s.is_ok()) {
+      done(kv::Reply::ok());
+    } else if (s.code() == ErrorCode::kNotLeader) {
+      forward(s, {"RAFTKV.TRANSFER", std::to_string(to.value())}, transfer_timeout_, done);
+    } else {
+      done(std::move(s));
+    }
+  });
 }
 
 void NodeBackend::list_members(frontend::Completion done) {
-  done(Status(ErrorCode::kInvalidArgument, "RAFTKV.MEMBER LIST is not supported by this build"));
+  // Only the leader knows how far each member got; a follower asks it.
+  if (node_.role() != raft::Role::kLeader) {
+    const NodeId leader = node_.leader();
+    const std::string addr = leader.is_none() ? std::string() : node_.client_addr(leader);
+    if (!addr.empty()) {
+      forwarder_->forward(addr, {"RAFTKV.MEMBER", "LIST"}, kForwardMargin, std::move(done));
+      return;
+    }
+  }
+  std::vector<frontend::MemberRow> rows;
+  for (const node::MemberView& m : node_.members()) {
+    rows.push_back({m.id, m.peer_addr, m.client_addr, m.voter, m.state});
+  }
+  done(frontend::member_list_reply(std::move(rows)));
 }
 
 }  // namespace raftkv::server

@@ -9,13 +9,18 @@
 #include "frontend/backend.h"
 #include "kv/commands.h"
 #include "node/node.h"
+#include "server/forwarder.h"
 
 namespace raftkv::server {
 
 class NodeBackend final : public frontend::Backend {
  public:
   // `limits` must be the node's own (NodeOptions::kv.limits).
-  NodeBackend(node::GroupNode& node, kv::CommandLimits limits);
+  // `membership_timeout`: the node's (NodeOptions::membership_timeout); a forwarded change
+  // waits that long and then some.
+  NodeBackend(node::GroupNode& node, kv::CommandLimits limits,
+              std::chrono::milliseconds membership_timeout = std::chrono::seconds(60),
+              std::chrono::milliseconds transfer_timeout = std::chrono::seconds(10));
 
   // Writes go through Raft on the leader; followers redirect (MOVED to the leader). A write
   // over the size limits (kv::check_write_size) is answered with its error and never proposed.
@@ -27,8 +32,10 @@ class NodeBackend final : public frontend::Backend {
   void read(std::vector<std::string> args, frontend::ReadOptions options,
             frontend::Completion done) override;
   frontend::BackendStatus status() const override;
-  // Issue 12: placeholders until the node's membership API (GroupNode::change_membership,
-  // members(), transfer_leadership with a completion) lands; each fails with an error saying so.
+  // Membership and leadership (issue 12). On the leader: GroupNode::change_membership /
+  // transfer_leadership / members(). On a follower (or when the leader hands over mid-way, as
+  // a REMOVE of the leader does), the RESP command is relayed to the leader's client address
+  // and its reply is this node's (forwarder.h).
   void change_membership(frontend::MemberChange change, frontend::Completion done) override;
   void transfer_leadership(NodeId to, frontend::Completion done) override;
   void list_members(frontend::Completion done) override;
@@ -42,8 +49,16 @@ class NodeBackend final : public frontend::Backend {
   // Wraps `done` to record the command's latency.
   frontend::Completion timed(const std::string& command, frontend::Completion done);
 
+  // Relays `args` to the leader at `leader_addr` (kNotLeader's message), or fails with
+  // `not_leader` when no leader is known.
+  void forward(const Status& not_leader, std::vector<std::string> args,
+               std::chrono::milliseconds timeout, frontend::Completion done);
+
   node::GroupNode& node_;
   const kv::CommandLimits limits_;
+  const std::chrono::milliseconds membership_timeout_;
+  const std::chrono::milliseconds transfer_timeout_;
+  std::unique_ptr<LeaderForwarder> forwarder_;
   std::map<std::string, std::unique_ptr<LatencyHistogram>> latency_;  // fixed after construction
 };
 

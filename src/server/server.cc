@@ -12,7 +12,9 @@
 #include "frontend/resp_server.h"
 #include "node/node.h"
 #include "server/admin_http.h"
+#include "server/joiner.h"
 #include "server/node_backend.h"
+#include "storage/node_identity.h"
 #include "transport/transport.h"
 
 namespace raftkv::server {
@@ -43,6 +45,17 @@ Status Server::open() {
     return Status(ErrorCode::kIoError,
                   fmt::format("cannot create --data-dir {}: {}", cfg_.data_dir, ec.message()));
   }
+  // Which node and which incarnation of it this data dir is (storage/node_identity.h).
+  auto identity = storage::load_or_create_identity(storage::posix_file_system(), cfg_.data_dir,
+                                                   cfg_.id, storage::random_incarnation());
+  if (!identity) return identity.status();
+  Logger log("server");
+  log.set_node(cfg_.id);
+  log.info("data dir {}: node {} incarnation {:016x}{}", cfg_.data_dir, cfg_.id,
+           identity->identity.incarnation,
+           !identity->created        ? ""
+           : identity->existing_data ? " (new IDENTITY for a data dir from before identities)"
+                                     : " (new data dir)");
   // The threads run from here on, so that a failure below can stop what already started.
   run_threads();
 
@@ -53,6 +66,7 @@ Status Server::open() {
   topts.self = cfg_.id;
   topts.cluster_id = cfg_.cluster_id;
   topts.listen_addr = cfg_.peer_addr;
+  topts.incarnation = identity->identity.incarnation;
   topts.max_frame_bytes = limits.max_frame_bytes;
   topts.send_queue_limit_bytes = limits.send_queue_limit_bytes;
   for (const auto& [id, addr] : cfg_.peers) {
@@ -67,14 +81,22 @@ Status Server::open() {
   };
   transport_ = std::make_unique<transport::Transport>(
       raft_io_, topts, handler, std::make_unique<SeededRng>(std::random_device{}()));
-  if (Status s = transport_->start(); !s) {
-    return Status(s.code(), fmt::format("peer listener: {}", s.message()));
-  }
 
   node::NodeOptions nopts;
   nopts.id = cfg_.id;
-  for (const auto& [id, addr] : cfg_.peers) nopts.voters.push_back(id);
+  nopts.incarnation = identity->identity.incarnation;
   nopts.data_dir = cfg_.data_dir;
+  // The flags seed a fresh data dir only; later the membership's own records win.
+  for (const auto& [id, addr] : cfg_.peers) {
+    auto client = cfg_.clients.find(id);
+    nopts.initial_members[id] =
+        raft::MemberInfo{0, addr, client == cfg_.clients.end() ? std::string() : client->second};
+  }
+  nopts.join = !cfg_.join.empty();
+  nopts.auto_promote = cfg_.auto_promote;
+  nopts.force_new_cluster = cfg_.force_new_cluster;
+  nopts.peer_addr = cfg_.peer_addr;
+  nopts.client_addr = cfg_.client_addr;
   nopts.client_addrs = cfg_.clients;
   nopts.tick_interval = std::chrono::milliseconds(cfg_.tick_ms);
   nopts.raft.election_ticks = cfg_.election_ticks;
@@ -101,9 +123,26 @@ Status Server::open() {
   }
   node_ = std::move(*node);
   node_for_transport_ = node_.get();
+  // Peers learn from the Hello whether this node holds a log (a fresh cluster bootstraps only
+  // from nodes that all have none).
+  if (node_->initialized()) transport_->set_initialized();
+  if (Status s = transport_->start(); !s) {
+    return Status(s.code(), fmt::format("peer listener: {}", s.message()));
+  }
   node_->start();
+  if (!cfg_.join.empty()) {
+    if (node_->initialized()) {
+      log.info("--join {} ignored: this data dir already holds the cluster's log", cfg_.join);
+    } else {
+      joiner_ = std::make_unique<Joiner>(
+          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, cfg_.join}, *transport_,
+          [n = node_.get()] { return n->initialized(); });
+    }
+  }
 
-  backend_ = std::make_unique<NodeBackend>(*node_, nopts.kv.limits);
+  backend_ = std::make_unique<NodeBackend>(
+      *node_, nopts.kv.limits, nopts.membership_timeout,
+      2 * cfg_.election_ticks * std::chrono::milliseconds(cfg_.tick_ms));
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg_.client_addr;
   fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;
@@ -146,6 +185,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   stopped_ = true;
   // Clients first (no new requests), then the node (its leadership transfer needs the raft io
   // and the transport running), then what only reads the node, then the transport.
+  if (joiner_) joiner_->stop();
   if (resp_) resp_->stop();
   if (node_) node_->stop(grace);
   if (admin_) admin_->stop();

@@ -41,6 +41,7 @@ class Transport;
 namespace raftkv::server {
 
 class AdminHttp;
+class Joiner;
 class NodeBackend;
 
 // One thread: the node's strand hands every message to the transport's strand, and on one
@@ -87,6 +88,7 @@ class Server {
   std::atomic<node::GroupNode*> node_for_transport_{nullptr};
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<node::GroupNode> node_;
+  std::unique_ptr<Joiner> joiner_;  // --join with an empty data dir, until added
   std::unique_ptr<NodeBackend> backend_;
   std::unique_ptr<frontend::RespServer> resp_;
   std::unique_ptr<AdminHttp> admin_;

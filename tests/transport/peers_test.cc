@@ -47,15 +47,15 @@ TEST_F(TransportTest, PeerInfoReportsWhatTheLiveConnectionsHelloSaid) {
 // A node that bootstraps or is replicated to says so on the connections it has, without
 // reconnecting: a peer deciding whether to bootstrap must not act on a stale "uninitialized".
 TEST_F(TransportTest, BecomingInitializedIsAnnouncedOnLiveConnections) {
-  start_node(with_identity(options(1), 0, false));
-  start_node(with_identity(options(2), 0, false));
+  start_node(with_identity(options(1), 0xa1, false));
+  start_node(with_identity(options(2), 0xb2, false));
   nodes_[1]->transport->add_peer(NodeId(2), addr(2));
   nodes_[2]->transport->add_peer(NodeId(1), addr(1));
   ASSERT_TRUE(run_until([&] { return connected(1, 2); }));
   EXPECT_FALSE(nodes_[2]->transport->peer_info(NodeId(1)).initialized);
   nodes_[1]->transport->set_initialized();
   ASSERT_TRUE(run_until([&] { return nodes_[2]->transport->peer_info(NodeId(1)).initialized; }));
-  EXPECT_EQ(nodes_[2]->transport->peer_info(NodeId(1)), (PeerInfo{true, 0, true}));
+  EXPECT_EQ(nodes_[2]->transport->peer_info(NodeId(1)), (PeerInfo{true, 0xa1, true}));
   EXPECT_FALSE(nodes_[1]->transport->peer_info(NodeId(2)).initialized);
   // The same connections carry messages on as before.
   nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 1));
@@ -130,6 +130,33 @@ TEST_F(TransportTest, PeersAddedAndRemovedAtRuntime) {
       << "a removed peer was still dialed";
   nodes_[1]->transport->send(GroupId(1), heartbeat(1, 2, 3));
   ASSERT_TRUE(run_until([&] { return nodes_[2]->received.size() == 2; }));
+}
+
+// Issue 12: the core counts a vote or an acknowledgement by the message's from_incarnation, so
+// the transport delivers only messages whose from_incarnation is what the connection's Hello
+// announced.
+TEST_F(TransportTest, MessagesFromAnotherIncarnationAreDroppedAndCounted) {
+  start_node(with_identity(options(1), 0xa1, true));
+  start_node(with_identity(options(2), 0xb2, true));
+  nodes_[1]->transport->add_peer(NodeId(2), addr(2));
+  nodes_[2]->transport->add_peer(NodeId(1), addr(1));
+  ASSERT_TRUE(run_until([&] { return connected(1, 2); }));
+  Message stamped = heartbeat(1, 2, 1);  // from_incarnation 0: the transport stamps 0xa1
+  Message stale = heartbeat(1, 2, 2);
+  stale.from_incarnation = 0x99;
+  Message own = heartbeat(1, 2, 3);
+  own.from_incarnation = 0xa1;
+  nodes_[1]->transport->send(GroupId(1), stamped);
+  nodes_[1]->transport->send(GroupId(1), stale);
+  nodes_[1]->transport->send(GroupId(1), stale);
+  nodes_[1]->transport->send(GroupId(1), own);
+  ASSERT_TRUE(run_until([&] { return nodes_[2]->received.size() == 2; }));
+  ASSERT_TRUE(
+      run_until([&] { return nodes_[2]->transport->stats().stale_incarnation_dropped == 2; }));
+  EXPECT_EQ(nodes_[2]->received[0].message.context, 1u);
+  EXPECT_EQ(nodes_[2]->received[0].message.from_incarnation, 0xa1u);
+  EXPECT_EQ(nodes_[2]->received[1].message.context, 3u);
+  EXPECT_EQ(nodes_[2]->transport->stats().connections_rejected, 0u) << "dropped, not closed";
 }
 
 }  // namespace

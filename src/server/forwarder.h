@@ -1,0 +1,67 @@
+// Relays an operator command (RAFTKV.MEMBER ..., RAFTKV.TRANSFER) that this node cannot serve
+// to the leader's client address, and hands the leader's reply back as this node's reply: a
+// follower answers membership commands like the leader would (issue 12).
+//
+// Bounded: kWorkers threads, each with one reused client connection (reopened when the target
+// changes or the connection broke), and at most kMaxQueued requests waiting; beyond that a
+// request fails at once with kTooLarge (-TRYAGAIN). Each request has a deadline; a leader that
+// answers "-MOVED <slot> <addr>" (it lost leadership meanwhile) is followed to `addr`, at most
+// kMaxHops times within the deadline.
+//
+// Thread-safety: forward() may be called from any thread; completions run on a worker thread.
+// The destructor fails what is queued (kShutdown) and joins the workers.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "kv/reply.h"
+#include "resp/reply.h"
+
+namespace raftkv::server {
+
+class LeaderForwarder {
+ public:
+  static constexpr size_t kWorkers = 4;
+  static constexpr size_t kMaxQueued = 64;
+  static constexpr int kMaxHops = 3;
+
+  using Done = std::function<void(Result<kv::Reply>)>;
+
+  LeaderForwarder();
+  ~LeaderForwarder();
+  LeaderForwarder(const LeaderForwarder&) = delete;
+  LeaderForwarder& operator=(const LeaderForwarder&) = delete;
+
+  // Sends `args` to `leader_addr` ("host:port") and completes with its reply (any RESP reply,
+  // errors included, as a kv::Reply), or kUnavailable / kTimeout / kTooLarge / kShutdown.
+  void forward(std::string leader_addr, std::vector<std::string> args,
+               std::chrono::milliseconds timeout, Done done);
+
+  // resp::Reply (what a client reads) → kv::Reply (what a Backend completes with).
+  static kv::Reply to_kv_reply(const resp::Reply& reply);
+
+ private:
+  struct Request {
+    std::string addr;
+    std::vector<std::string> args;
+    std::chrono::steady_clock::time_point deadline;
+    Done done;
+  };
+  void worker_loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> queue_;  // Invariant: size() <= kMaxQueued
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace raftkv::server
