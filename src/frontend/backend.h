@@ -79,6 +79,35 @@ struct BackendStatus {
 
 using Completion = std::function<void(Result<kv::Reply>)>;
 
+// One membership change asked for by RAFTKV.MEMBER (docs/membership.md). The frontend has
+// checked the syntax: ids are non-zero, addresses are host:port with a port in 1..65535.
+struct MemberChange {
+  enum class Op : uint8_t {
+    kAdd,      // add `node` as a learner at peer_addr/client_addr (promoted once caught up)
+    kRemove,   // remove `node` (voter or learner); the leader transfers leadership first
+    kPromote,  // make learner `node` a voter
+    kReplace,  // add `new_node` as a learner, then one joint change: promote it, remove `node`
+  };
+  Op op = Op::kAdd;
+  NodeId node;
+  NodeId new_node;          // kReplace only
+  std::string peer_addr;    // kAdd, kReplace: of the added node
+  std::string client_addr;  // kAdd, kReplace: of the added node
+};
+
+// One row of the RAFTKV.MEMBER LIST reply.
+struct MemberRow {
+  NodeId id;
+  std::string peer_addr;
+  std::string client_addr;
+  bool voter = true;
+  std::string state;  // "caught-up" | "catching-up" | "unreachable" | "stale-incarnation" | ...
+};
+
+// The RAFTKV.MEMBER LIST reply for `rows`: one array [id (integer), peer-addr, client-addr,
+// "voter"|"learner", state] per member, sorted by id. (reply_mapping.cc)
+kv::Reply member_list_reply(std::vector<MemberRow> rows);
+
 // Backend::read() of this single argument answers [applied index, state digest as 16 hex
 // digits] instead of running a KV command: replicas at the same applied index hold identical
 // state exactly when their digests are equal.
@@ -95,6 +124,17 @@ class Backend {
   virtual void read(std::vector<std::string> args, ReadOptions options, Completion done) = 0;
   // A consistent snapshot of this node's view, for INFO, CLUSTER and ROLE. Thread-safe.
   virtual BackendStatus status() const = 0;
+
+  // Membership and leadership (RAFTKV.MEMBER, RAFTKV.TRANSFER; docs/membership.md). Same
+  // completion conventions; a follower forwards them to the leader.
+  // Completes with +OK once the change is committed (for kReplace: the joint change entered and
+  // left), or an error when nothing was changed (kInvalidArgument with the reason: another
+  // change in progress, unknown node, would leave no voters, ...).
+  virtual void change_membership(MemberChange change, Completion done) = 0;
+  // Completes with +OK once `to` is the leader.
+  virtual void transfer_leadership(NodeId to, Completion done) = 0;
+  // Completes with the RAFTKV.MEMBER LIST reply (member_list_reply()).
+  virtual void list_members(Completion done) = 0;
 };
 
 }  // namespace raftkv::frontend

@@ -48,7 +48,11 @@ constexpr std::array kCommandTable = {
     // RAFTKV.REQ <client_id> <seq> <acked> <cmd> <key> ...: the wrapped command's first key.
     // RAFTKV.DIGEST: [applied index, 64-bit state digest in hex] at a linearizable point.
     CommandSpec{"raftkv.digest", 1, kRead, 0, 0, 0, handlers::raftkv_digest},
+    // RAFTKV.MEMBER / RAFTKV.TRANSFER: membership and leadership (member_commands.cc); admin,
+    // so ordered as barriers.
+    CommandSpec{"raftkv.member", -2, kFlagAdmin, 0, 0, 0, handlers::raftkv_member},
     CommandSpec{"raftkv.req", -5, kWrite, 5, 5, 1, handlers::raftkv_req},
+    CommandSpec{"raftkv.transfer", 2, kFlagAdmin, 0, 0, 0, handlers::raftkv_transfer},
     CommandSpec{"readonly", 1, kLocal, 0, 0, 0, handlers::readonly},
     CommandSpec{"readwrite", 1, kLocal, 0, 0, 0, handlers::readwrite},
     CommandSpec{"role", 1, kStatus, 0, 0, 0, handlers::role},

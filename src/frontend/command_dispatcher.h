@@ -43,11 +43,14 @@ struct ConnectionState {
 // connection's commands in order; DESIGN rule 7). The connection dispatches commands in
 // arrival order and holds one back (and everything after it) until it may go:
 //   kLocal   — answered from connection state alone (PING, ECHO, CLIENT, errors): at once.
-//   kRead    — a KV read: at once, flagged after_own_writes while the connection's earlier
-//              writes are in flight (the backend then serves it after them).
-//   kWrite   — replicated: only once the connection's earlier reads have completed, so that
-//              a read never observes a write sent after it.
-//   kBarrier — reports the node's state (INFO, CLUSTER, ROLE): once nothing is in flight.
+//   kRead    — a KV read: at once (unless a barrier is in flight), flagged after_own_writes
+//              while the connection's earlier writes are in flight (the backend then serves
+//              it after them).
+//   kWrite   — replicated: only once the connection's earlier reads (and barriers) have
+//              completed, so that a read never observes a write sent after it.
+//   kBarrier — reports or changes the node's state (INFO, CLUSTER, ROLE, RAFTKV.MEMBER,
+//              RAFTKV.TRANSFER): once nothing is in flight; while it is in flight (membership
+//              changes complete asynchronously) no read, write or barrier after it goes.
 enum class CommandOrder : uint8_t { kLocal, kRead, kWrite, kBarrier };
 
 // Server-wide counters shown by INFO. Thread-safe (relaxed atomics: figures, not invariants).

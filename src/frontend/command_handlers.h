@@ -2,6 +2,7 @@
 // Each handler answers through call.reply*() exactly once (possibly later, from the backend).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,6 +28,15 @@ void readwrite(CommandCall& call);
 void info(CommandCall& call);
 void cluster(CommandCall& call);
 void role(CommandCall& call);
+
+// member_commands.cc
+void raftkv_member(CommandCall& call);
+void raftkv_transfer(CommandCall& call);
+// What RAFTKV.MEMBER accepts as a member's address: "host:port" or "[v6]:port", port 1..65535
+// without a sign or leading zero, a host of letters, digits, '.', '-', '_' (or hex digits, ':'
+// and '.' between brackets), at most kMaxMemberAddressBytes in all.
+inline constexpr size_t kMaxMemberAddressBytes = 255;
+bool valid_member_address(std::string_view addr);
 
 // command_dispatcher.cc
 void kv_command(CommandCall& call);

@@ -85,6 +85,7 @@ void Connection::complete(uint64_t sequence, std::string reply) {
   ++buffered_replies_;
   if (slot.order == CommandOrder::kRead) --reads_in_flight_;
   if (slot.order == CommandOrder::kWrite) --writes_in_flight_;
+  if (slot.order == CommandOrder::kBarrier) --barriers_in_flight_;
   if (enforce_output_limit()) return;
   update_window(slot.bytes.size());
   if (sequence == first_sequence_) schedule_write();
@@ -137,12 +138,13 @@ void Connection::update_window(size_t bytes) {
 bool Connection::may_dispatch(CommandOrder order) const {
   switch (order) {
     case CommandOrder::kLocal:
-    case CommandOrder::kRead:
       return true;
+    case CommandOrder::kRead:
+      return barriers_in_flight_ == 0;
     case CommandOrder::kWrite:
-      return reads_in_flight_ == 0;
+      return reads_in_flight_ == 0 && barriers_in_flight_ == 0;
     case CommandOrder::kBarrier:
-      return reads_in_flight_ == 0 && writes_in_flight_ == 0;
+      return reads_in_flight_ == 0 && writes_in_flight_ == 0 && barriers_in_flight_ == 0;
   }
   return true;
 }
@@ -169,6 +171,7 @@ void Connection::dispatch(resp::Command command, CommandOrder order) {
   state_.own_writes_in_flight = writes_in_flight_ > 0;
   if (order == CommandOrder::kRead) ++reads_in_flight_;
   if (order == CommandOrder::kWrite) ++writes_in_flight_;
+  if (order == CommandOrder::kBarrier) ++barriers_in_flight_;
   // The completion may run here (local commands) or on a backend thread: post it back.
   auto done = [self = shared_from_this(), sequence](std::string reply) {
     if (self->strand_.running_in_this_thread()) {

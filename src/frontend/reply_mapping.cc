@@ -1,7 +1,10 @@
 #include "frontend/reply_mapping.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
+#include "frontend/backend.h"
 #include "frontend/key_slot.h"
 #include "resp/reply.h"
 
@@ -65,6 +68,23 @@ std::string encode_backend_result(const Result<kv::Reply>& result, uint16_t slot
 uint16_t command_slot(const std::vector<std::string>& args, int first_key) {
   if (first_key <= 0 || static_cast<size_t>(first_key) >= args.size()) return 0;
   return key_slot(args[static_cast<size_t>(first_key)]);
+}
+
+kv::Reply member_list_reply(std::vector<MemberRow> rows) {
+  std::sort(rows.begin(), rows.end(),
+            [](const MemberRow& a, const MemberRow& b) { return a.id < b.id; });
+  std::vector<kv::Reply> elements;
+  elements.reserve(rows.size());
+  for (MemberRow& row : rows) {
+    elements.push_back(kv::Reply::array({
+        kv::Reply::integer_reply(static_cast<int64_t>(row.id.value())),
+        kv::Reply::bulk(std::move(row.peer_addr)),
+        kv::Reply::bulk(std::move(row.client_addr)),
+        kv::Reply::bulk(row.voter ? "voter" : "learner"),
+        kv::Reply::bulk(std::move(row.state)),
+    }));
+  }
+  return kv::Reply::array(std::move(elements));
 }
 
 }  // namespace raftkv::frontend

@@ -94,4 +94,16 @@ frontend::BackendStatus NodeBackend::status() const {
   return out;
 }
 
+void NodeBackend::change_membership(frontend::MemberChange, frontend::Completion done) {
+  done(Status(ErrorCode::kInvalidArgument, "membership changes are not supported by this build"));
+}
+
+void NodeBackend::transfer_leadership(NodeId, frontend::Completion done) {
+  done(Status(ErrorCode::kInvalidArgument, "RAFTKV.TRANSFER is not supported by this build"));
+}
+
+void NodeBackend::list_members(frontend::Completion done) {
+  done(Status(ErrorCode::kInvalidArgument, "RAFTKV.MEMBER LIST is not supported by this build"));
+}
+
 }  // namespace raftkv::server

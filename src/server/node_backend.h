@@ -27,6 +27,11 @@ class NodeBackend final : public frontend::Backend {
   void read(std::vector<std::string> args, frontend::ReadOptions options,
             frontend::Completion done) override;
   frontend::BackendStatus status() const override;
+  // Issue 12: placeholders until the node's membership API (GroupNode::change_membership,
+  // members(), transfer_leadership with a completion) lands; each fails with an error saying so.
+  void change_membership(frontend::MemberChange change, frontend::Completion done) override;
+  void transfer_leadership(NodeId to, frontend::Completion done) override;
+  void list_members(frontend::Completion done) override;
 
   // Latency from submission to completion, per command (lower-case name), for /metrics.
   const std::map<std::string, std::unique_ptr<LatencyHistogram>>& request_latency() const {

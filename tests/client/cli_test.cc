@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "cluster.h"
 #include "fake_resp_server.h"
+#include "member.h"
 #include "redis_process.h"
 
 namespace raftkv::cli {
@@ -176,6 +177,92 @@ TEST(ClusterStart, StartStatusStopWithAStandInServer) {
   EXPECT_FALSE(process_alive(*pid));
   EXPECT_FALSE(fs::exists(layout.pid_file(1)));
   EXPECT_EQ(cluster_status(layout), 1);  // nothing serving
+}
+
+TEST(ClusterAdd, JoinCommandLineAndNodesFoundInTheDirectory) {
+  TempDir dir;
+  ClusterLayout layout;
+  layout.dir = dir.path();
+  EXPECT_EQ(join_command_line(layout, 4, "/bin/raftkv-server", "127.0.0.1:7001"),
+            (std::vector<std::string>{
+                "/bin/raftkv-server", "--id", "4", "--client-addr", "127.0.0.1:7004", "--peer-addr",
+                "127.0.0.1:7104", "--data-dir", (dir.path() / "node-4").string(), "--admin-addr",
+                "127.0.0.1:7204", "--join", "127.0.0.1:7001"}));
+  EXPECT_EQ(highest_node_in_dir(layout), 0);
+  fs::create_directories(layout.data_dir(1));
+  fs::create_directories(layout.data_dir(3));
+  EXPECT_EQ(highest_node_in_dir(layout), 3);
+  ASSERT_TRUE(write_pid_file(layout.pid_file(5), 123).is_ok());
+  EXPECT_EQ(highest_node_in_dir(layout), 5);
+}
+
+TEST(ClusterAdd, RefusesAUsedDataDirectoryAndAClusterWithNothingRunning) {
+  TempDir dir;
+  ClusterLayout layout;
+  layout.dir = dir.path();
+  ClusterAddOptions options;
+  options.server_bin = "/bin/true";
+  options.id = 2;
+  fs::create_directories(layout.data_dir(2));
+  std::ofstream(layout.data_dir(2) / "wal-0001") << "x";
+  EXPECT_EQ(cluster_add(layout, options), 1) << "node 2's data directory is not empty";
+  options.id = 4;
+  EXPECT_EQ(cluster_add(layout, options), 1) << "no running node to join";
+  EXPECT_FALSE(fs::exists(layout.pid_file(4))) << "nothing was started";
+  options.id = 10;
+  EXPECT_EQ(cluster_add(layout, options), 2);
+}
+
+resp::Reply member_row(int64_t id, std::string role, std::string state) {
+  return resp::Reply::array(
+      {resp::Reply::integer_reply(id), resp::Reply::bulk(fmt::format("127.0.0.1:71{:02}", id)),
+       resp::Reply::bulk(fmt::format("127.0.0.1:70{:02}", id)), resp::Reply::bulk(std::move(role)),
+       resp::Reply::bulk(std::move(state))});
+}
+
+TEST(Member, ListIsPrintedAsATable) {
+  const auto table = format_member_table(resp::Reply::array(
+      {member_row(1, "voter", "caught-up"), member_row(4, "learner", "catching-up")}));
+  ASSERT_TRUE(table.is_ok()) << table.status().to_string();
+  EXPECT_EQ(*table,
+            "id    role     state              peer                   client\n"
+            "1     voter    caught-up          127.0.0.1:7101         127.0.0.1:7001\n"
+            "4     learner  catching-up        127.0.0.1:7104         127.0.0.1:7004\n");
+  EXPECT_FALSE(format_member_table(resp::Reply::simple("OK")).is_ok());
+  EXPECT_FALSE(
+      format_member_table(resp::Reply::array({resp::Reply::array({resp::Reply::bulk("1")})}))
+          .is_ok());
+}
+
+// The command goes to any node; a MOVED reply is followed to the leader; +OK exits 0 and an
+// error reply exits 1 without being retried.
+TEST(Member, CommandsFollowMovedAndReportErrors) {
+  client::testing::FakeRespServer leader([](const std::vector<std::string>& args, size_t) {
+    if (args.size() >= 3 && args[1] == "ADD" && args[2] == "4") {
+      return client::testing::ScriptedAnswer::answer(resp::Reply::simple("OK"));
+    }
+    if (args.size() == 2 && args[1] == "LIST") {
+      return client::testing::ScriptedAnswer::answer(
+          resp::Reply::array({member_row(1, "voter", "caught-up")}));
+    }
+    return client::testing::ScriptedAnswer::answer(
+        resp::Reply::error("ERR another membership change is in progress"));
+  });
+  client::testing::FakeRespServer follower([&](const std::vector<std::string>&, size_t) {
+    return client::testing::ScriptedAnswer::answer(
+        resp::Reply::error(fmt::format("MOVED 0 127.0.0.1:{}", leader.port())));
+  });
+  AdminOptions options;
+  options.addrs = {follower.address()};
+  options.timeout = std::chrono::milliseconds(10000);
+  EXPECT_EQ(run_admin_command(options, {"RAFTKV.MEMBER", "ADD", "4", "h:1", "h:2"}), 0);
+  EXPECT_EQ(run_admin_command(options, {"RAFTKV.MEMBER", "LIST"}), 0);
+  EXPECT_EQ(run_admin_command(options, {"RAFTKV.MEMBER", "REMOVE", "2"}), 1);
+  const auto received = leader.received();
+  ASSERT_EQ(received.size(), 3u) << "an error reply is not retried";
+  EXPECT_EQ(received[0], (std::vector<std::string>{"RAFTKV.MEMBER", "ADD", "4", "h:1", "h:2"}));
+  EXPECT_EQ(received[2], (std::vector<std::string>{"RAFTKV.MEMBER", "REMOVE", "2"}));
+  EXPECT_EQ(follower.received().size(), 3u);
 }
 
 TEST(Bench, BoundedRunAgainstRedisServer) {

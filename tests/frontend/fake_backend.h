@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "frontend/backend.h"
 #include "kv/commands.h"
 #include "kv/engine.h"
@@ -28,6 +30,11 @@ struct RecordedCall {
   bool after_own_writes = false;  // reads only
   // Completions the backend had delivered before this call arrived (ordering tests).
   size_t completed_before = 0;
+  // "" for KV calls; "member", "transfer" or "list" for the membership calls (whose args are
+  // that one word).
+  std::string admin;
+  MemberChange change;  // admin == "member"
+  NodeId transfer_to;   // admin == "transfer"
 };
 
 class FakeBackend : public Backend {
@@ -56,6 +63,26 @@ class FakeBackend : public Backend {
   BackendStatus status() const override {
     std::lock_guard lock(mu_);
     return status_;
+  }
+  void change_membership(MemberChange change, Completion done) override {
+    RecordedCall call;
+    call.admin = "member";
+    call.args = {"member"};
+    call.change = std::move(change);
+    record(std::move(call), std::move(done));
+  }
+  void transfer_leadership(NodeId to, Completion done) override {
+    RecordedCall call;
+    call.admin = "transfer";
+    call.args = {"transfer"};
+    call.transfer_to = to;
+    record(std::move(call), std::move(done));
+  }
+  void list_members(Completion done) override {
+    RecordedCall call;
+    call.admin = "list";
+    call.args = {"list"};
+    record(std::move(call), std::move(done));
   }
 
   std::vector<RecordedCall> calls() const {
@@ -143,6 +170,22 @@ class InMemoryBackend : public Backend {
     std::lock_guard lock(mu_);
     status_.leader_client_addr = addr;
     status_.members = {MemberInfo{NodeId(1), addr, true}};
+  }
+  void change_membership(MemberChange, Completion done) override {
+    done(Status(ErrorCode::kInvalidArgument, "a single-node test store has a fixed membership"));
+  }
+  void transfer_leadership(NodeId to, Completion done) override {
+    if (to == NodeId(1)) {
+      done(kv::Reply::ok());
+    } else {
+      done(Status(ErrorCode::kInvalidArgument, fmt::format("unknown node {}", to.value())));
+    }
+  }
+  void list_members(Completion done) override {
+    std::unique_lock lock(mu_);
+    MemberRow self{NodeId(1), "", status_.leader_client_addr, true, "caught-up"};
+    lock.unlock();
+    done(member_list_reply({self}));
   }
 
   void write(std::vector<std::string> args, ClientSession, Completion done) override {

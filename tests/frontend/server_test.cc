@@ -307,6 +307,47 @@ TEST(RespServer, PipelinedWriteWaitsForTheConnectionsEarlierReads) {
   EXPECT_TRUE(calls[3].after_own_writes);
 }
 
+// Issue 12: a membership change completes asynchronously (once committed) and is a barrier:
+// it goes once the write before it has completed, and the read and write after it go only once
+// it has completed, so they take effect after it, as sent. A PING after it is answered at once
+// but still leaves in request order.
+TEST(RespServer, MembershipChangeInFlightHoldsBackTheCommandsAfterIt) {
+  testing::FakeBackend backend;
+  backend.set_holding(true);
+  ServerHarness harness(backend, local_options());
+  TestClient client(harness.port());
+  std::string batch;
+  resp::append_command(batch, {"SET", "a", "1"});
+  resp::append_command(batch, {"RAFTKV.MEMBER", "ADD", "4", "127.0.0.1:7104", "127.0.0.1:7004"});
+  resp::append_command(batch, {"PING", "after"});
+  resp::append_command(batch, {"GET", "a"});
+  resp::append_command(batch, {"SET", "b", "2"});
+  client.send(batch);
+  ASSERT_TRUE(backend.wait_for_held(1, kTimeout));
+  EXPECT_EQ(backend.release_all_in_reverse(), 1u);  // SET a
+  ASSERT_TRUE(backend.wait_for_held(1, kTimeout));
+  EXPECT_EQ(backend.release_all_in_reverse(), 1u);  // MEMBER ADD
+  ASSERT_TRUE(backend.wait_for_held(1, kTimeout));
+  EXPECT_EQ(backend.release_all_in_reverse(), 1u);  // GET a
+  ASSERT_TRUE(backend.wait_for_held(1, kTimeout));
+  EXPECT_EQ(backend.release_all_in_reverse(), 1u);  // SET b
+  const auto replies = client.read_replies(5);
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(replies[0], Reply::simple("a"));  // the fake echoes args[1]
+  EXPECT_EQ(replies[1], Reply::simple("member"));
+  EXPECT_EQ(replies[2], Reply::bulk("after"));
+  EXPECT_EQ(replies[3], Reply::simple("a"));
+  EXPECT_EQ(replies[4], Reply::simple("b"));
+
+  const auto calls = backend.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[1].admin, "member");
+  EXPECT_EQ(calls[1].completed_before, 1u) << "MEMBER ADD dispatched before the SET completed";
+  EXPECT_EQ(calls[2].completed_before, 2u) << "GET dispatched before MEMBER ADD completed";
+  EXPECT_FALSE(calls[2].after_own_writes);
+  EXPECT_EQ(calls[3].completed_before, 3u);
+}
+
 // A client that pipelines reads and never reads the replies (issue 11, defect 4: 1,075 MiB for
 // one such client with 1 MiB values): past the hard output buffer limit the server closes it,
 // counts it, and keeps serving others.

@@ -1,6 +1,10 @@
 """A local raftkv cluster of real raftkv-server processes on free loopback ports, for tests.
 
 Every process is started by this harness and ended by PID (close() kills what is left).
+
+Membership (issue 12): the first `nodes` ids bootstrap together from --peers; add_node() gives
+one more id its own ports and start_joining() starts it with --join (it then restarts with the
+same command line). member_list() and digests() read RAFTKV.MEMBER LIST and RAFTKV.DIGEST.
 """
 import os
 import shutil
@@ -58,13 +62,20 @@ class Cluster:
         self.admin_ports = ports[2 * nodes:]
         self.dir = tempfile.mkdtemp(prefix="raftkv-it-")
         self.procs = {}
+        self.initial = nodes  # the ids that bootstrap from --peers
+        self.join_args = {}  # id -> the command line of a node started with --join
 
     def ids(self):
         return range(1, self.n + 1)
 
     def start(self, i):
-        peers = ",".join(f"{j}=127.0.0.1:{self.peer_ports[j - 1]}" for j in self.ids())
-        clients = ",".join(f"{j}=127.0.0.1:{self.client_ports[j - 1]}" for j in self.ids())
+        if i in self.join_args:
+            self._spawn(i, self.join_args[i])
+            return
+        peers = ",".join(f"{j}=127.0.0.1:{self.peer_ports[j - 1]}"
+                         for j in range(1, self.initial + 1))
+        clients = ",".join(f"{j}=127.0.0.1:{self.client_ports[j - 1]}"
+                           for j in range(1, self.initial + 1))
         args = [self.server_bin, "--id", str(i),
                 "--client-addr", f"127.0.0.1:{self.client_ports[i - 1]}",
                 "--peer-addr", f"127.0.0.1:{self.peer_ports[i - 1]}",
@@ -72,10 +83,69 @@ class Cluster:
                 "--peers", peers, "--clients", clients,
                 "--data-dir", os.path.join(self.dir, f"node-{i}"),
                 "--tick-ms", str(self.tick_ms)] + self.extra_args
+        self._spawn(i, args)
+
+    def _spawn(self, i, args):
         log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                          env=server_env())
         log.close()
+
+    # --- membership (issue 12) ---
+
+    def addr(self, i):
+        return f"127.0.0.1:{self.client_ports[i - 1]}"
+
+    def peer_addr(self, i):
+        return f"127.0.0.1:{self.peer_ports[i - 1]}"
+
+    def data_dir(self, i):
+        return os.path.join(self.dir, f"node-{i}")
+
+    def add_node(self):
+        """Ports for one more node, id n+1 (not started); returns its id."""
+        client, peer, admin = free_ports(3)
+        self.client_ports.append(client)
+        self.peer_ports.append(peer)
+        self.admin_ports.append(admin)
+        self.n += 1
+        return self.n
+
+    def start_joining(self, i, via, extra_args=()):
+        """Starts node i with an empty data dir and --join <via's client address>; later
+        start(i) calls reuse this command line."""
+        self.join_args[i] = [self.server_bin, "--id", str(i),
+                             "--client-addr", self.addr(i),
+                             "--peer-addr", self.peer_addr(i),
+                             "--admin-addr", f"127.0.0.1:{self.admin_ports[i - 1]}",
+                             "--data-dir", self.data_dir(i),
+                             "--tick-ms", str(self.tick_ms),
+                             "--join", self.addr(via)] + self.extra_args + list(extra_args)
+        self._spawn(i, self.join_args[i])
+
+    def wipe(self, i):
+        """Deletes node i's data directory (the node must not be running)."""
+        assert not self.alive(i), f"node {i} is running"
+        shutil.rmtree(self.data_dir(i), ignore_errors=True)
+
+    def member_list(self, i, timeout=5.0):
+        """RAFTKV.MEMBER LIST on node i: {id: (peer, client, role, state)}."""
+        rows = self.client(i, timeout).execute_command("RAFTKV.MEMBER", "LIST")
+        return {int(r[0]): tuple(x.decode() for x in r[1:]) for r in rows}
+
+    def digests(self, among=None, timeout=20.0):
+        """{node: (applied index, state digest)}, each read on the node itself (READONLY)."""
+        out = {}
+        for i in among or self.ids():
+            conn = redis.Redis(host="127.0.0.1", port=self.client_ports[i - 1],
+                               socket_timeout=timeout, single_connection_client=True)
+            try:
+                conn.execute_command("READONLY")
+                applied, digest = conn.execute_command("RAFTKV.DIGEST")
+                out[i] = (int(applied), digest.decode() if isinstance(digest, bytes) else digest)
+            finally:
+                conn.close()
+        return out
 
     def start_all(self):
         for i in self.ids():

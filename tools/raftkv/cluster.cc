@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -18,7 +19,9 @@
 
 #include <fmt/format.h>
 
+#include "client/client.h"
 #include "client/connection.h"
+#include "member.h"
 
 extern char** environ;
 
@@ -64,6 +67,32 @@ std::vector<std::string> server_command_line(const ClusterLayout& layout, int no
           layout.data_dir(node).string(),
           "--admin-addr",
           fmt::format("{}:{}", layout.host, layout.admin_port(node))};
+}
+
+std::vector<std::string> join_command_line(const ClusterLayout& layout, int node,
+                                           const std::string& server_bin, const std::string& join) {
+  return {server_bin,
+          "--id",
+          std::to_string(node),
+          "--client-addr",
+          layout.client_addr(node),
+          "--peer-addr",
+          fmt::format("{}:{}", layout.host, layout.peer_port(node)),
+          "--data-dir",
+          layout.data_dir(node).string(),
+          "--admin-addr",
+          fmt::format("{}:{}", layout.host, layout.admin_port(node)),
+          "--join",
+          join};
+}
+
+int highest_node_in_dir(const ClusterLayout& layout) {
+  int highest = 0;
+  for (int i = 1; i <= 9; ++i) {
+    std::error_code ec;
+    if (fs::exists(layout.data_dir(i), ec) || fs::exists(layout.pid_file(i), ec)) highest = i;
+  }
+  return highest;
 }
 
 std::string client_addresses(const ClusterLayout& layout) {
@@ -208,6 +237,19 @@ bool wait_until_serving(const client::HostPort& addr, pid_t pid, client::Deadlin
   return false;
 }
 
+// The server binary to run (`flag`, else find_server_binary()); "" after printing why not.
+std::string usable_server_binary(const std::string& flag) {
+  const std::string server_bin = flag.empty() ? find_server_binary() : flag;
+  if (server_bin.empty() || ::access(server_bin.c_str(), X_OK) != 0) {
+    fmt::print(stderr,
+               "error: raftkv-server not found{}; build it (cmake --build build --target "
+               "raftkv-server) or pass --server-bin PATH\n",
+               server_bin.empty() ? "" : " at " + server_bin);
+    return "";
+  }
+  return server_bin;
+}
+
 }  // namespace
 
 int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& options) {
@@ -215,15 +257,8 @@ int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& option
     fmt::print(stderr, "error: {}\n", valid.message());
     return 2;
   }
-  const std::string server_bin =
-      options.server_bin.empty() ? find_server_binary() : options.server_bin;
-  if (server_bin.empty() || ::access(server_bin.c_str(), X_OK) != 0) {
-    fmt::print(stderr,
-               "error: raftkv-server not found{}; build it (cmake --build build --target "
-               "raftkv-server) or pass --server-bin PATH\n",
-               server_bin.empty() ? "" : " at " + server_bin);
-    return 2;
-  }
+  const std::string server_bin = usable_server_binary(options.server_bin);
+  if (server_bin.empty()) return 2;
   std::error_code ec;
   fs::create_directories(layout.dir, ec);
   if (ec) {
@@ -277,6 +312,113 @@ int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& option
   fmt::print("stop with:     raftkv cluster stop --dir {} --nodes {}\n", layout.dir.string(),
              layout.nodes);
   return failed == 0 ? 0 : 1;
+}
+
+namespace {
+
+// The node's row of a RAFTKV.MEMBER LIST reply ([id, peer, client, role, state]), if listed.
+const resp::Reply* member_row(const resp::Reply& list, int node) {
+  if (list.type != resp::Reply::Type::kArray) return nullptr;
+  for (const auto& row : list.elements) {
+    if (row.type == resp::Reply::Type::kArray && row.elements.size() == 5 &&
+        row.elements[0].type == resp::Reply::Type::kInteger && row.elements[0].integer == node) {
+      return &row;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int cluster_add(const ClusterLayout& layout, const ClusterAddOptions& options) {
+  const int node = options.id != 0 ? options.id : highest_node_in_dir(layout) + 1;
+  ClusterLayout grown = layout;
+  grown.nodes = std::max(layout.nodes, node);
+  if (Status valid = validate_layout(grown); !valid || node < 1) {
+    fmt::print(stderr, "error: node {}: {}\n", node, valid ? "--id must be 1..9" : valid.message());
+    return 2;
+  }
+  const std::string server_bin = usable_server_binary(options.server_bin);
+  if (server_bin.empty()) return 2;
+  if (auto pid = read_pid_file(layout.pid_file(node));
+      pid && process_alive(*pid) && process_is(*pid, "raftkv-server")) {
+    fmt::print(stderr, "error: node {} is already running (pid {})\n", node, *pid);
+    return 1;
+  }
+  std::error_code ec;
+  if (fs::exists(layout.data_dir(node), ec) && !fs::is_empty(layout.data_dir(node), ec)) {
+    fmt::print(stderr,
+               "error: {} is not empty: node {} was a member before. Restart it as it is "
+               "(raftkv cluster start) or pick another --id\n",
+               layout.data_dir(node).string(), node);
+    return 1;
+  }
+  std::string join = options.join;
+  for (int i = 1; join.empty() && i <= 9; ++i) {
+    if (i == node) continue;
+    auto pid = read_pid_file(layout.pid_file(i));
+    if (pid && process_alive(*pid) && process_is(*pid, "raftkv-server")) {
+      join = layout.client_addr(i);
+    }
+  }
+  if (join.empty()) {
+    fmt::print(stderr, "error: no running node in {} to join; start the cluster first\n",
+               layout.dir.string());
+    return 1;
+  }
+  auto join_addr = client::parse_host_port(join);
+  if (!join_addr) {
+    fmt::print(stderr, "error: --join: {}\n", join_addr.status().message());
+    return 2;
+  }
+  fs::create_directories(layout.data_dir(node), ec);
+  auto argv = join_command_line(layout, node, server_bin, join);
+  argv.insert(argv.end(), options.extra_server_args.begin(), options.extra_server_args.end());
+  auto pid = spawn_server(argv, layout.log_file(node));
+  if (!pid) {
+    fmt::print(stderr, "error: node {}: {}\n", node, pid.status().message());
+    return 1;
+  }
+  if (Status written = write_pid_file(layout.pid_file(node), *pid); !written) {
+    fmt::print(stderr, "error: {}\n", written.message());
+    return 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + options.ready_timeout;
+  if (!wait_until_serving({layout.host, layout.client_port(node)}, *pid, deadline)) {
+    fmt::print(stderr, "node {} (pid {}) is not serving on {}; last lines of {}:\n{}", node, *pid,
+               layout.client_addr(node), layout.log_file(node).string(),
+               tail_of(layout.log_file(node), 10));
+    return 1;
+  }
+  // Joining: the cluster adds the node as a learner, then promotes it once caught up. Wait
+  // (bounded) until the membership names it; a failed LIST is retried until the deadline.
+  client::ClientOptions client_options;
+  client_options.seeds = {*join_addr};
+  client_options.sessions = false;
+  client::Client member_client(client_options);
+  std::optional<resp::Reply> list;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto reply = member_client.command({"RAFTKV.MEMBER", "LIST"});
+    if (reply && member_row(*reply, node) != nullptr) {
+      list = std::move(reply).value();
+      break;
+    }
+    // The join is in progress and announces nothing we can wait on: look again shortly.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fmt::print("node {} (pid {}): client {}, peer {}:{}, admin {}:{}, data {}\n", node, *pid,
+             layout.client_addr(node), layout.host, layout.peer_port(node), layout.host,
+             layout.admin_port(node), layout.data_dir(node).string());
+  if (!list) {
+    fmt::print(stderr,
+               "node {} serves but is not a member after {} ms; see {} and `raftkv member "
+               "list --addrs {}`\n",
+               node, options.ready_timeout.count(), layout.log_file(node).string(), join);
+    return 1;
+  }
+  auto table = format_member_table(*list);
+  fmt::print("{}", table ? *table : table.status().message() + "\n");
+  return 0;
 }
 
 int cluster_stop(const ClusterLayout& layout, std::chrono::milliseconds timeout) {
@@ -335,7 +477,9 @@ int cluster_status(const ClusterLayout& layout) {
   for (const auto& c : columns) fmt::print(" {:>13}", c);
   fmt::print("\n");
   int serving = 0;
-  for (int i = 1; i <= layout.nodes; ++i) {
+  // Nodes added with `cluster add` are shown too.
+  const int nodes = std::max(layout.nodes, highest_node_in_dir(layout));
+  for (int i = 1; i <= nodes; ++i) {
     auto pid = read_pid_file(layout.pid_file(i));
     const bool alive = pid && process_alive(*pid);
     fmt::print("{:<5} {:>8} {:<8} {:<16}", i, pid ? std::to_string(*pid) : "-",
@@ -360,7 +504,7 @@ int cluster_status(const ClusterLayout& layout) {
     }
     fmt::print("\n");
   }
-  return serving == layout.nodes ? 0 : 1;
+  return serving == nodes ? 0 : 1;
 }
 
 }  // namespace raftkv::cli

@@ -1,4 +1,4 @@
-// `raftkv cluster start|stop|status`: a local cluster of real raftkv-server processes.
+// `raftkv cluster start|add|stop|status`: a local cluster of real raftkv-server processes.
 //
 // Layout of node i (1-based) for base port P and directory D:
 //   client (RESP) port P+i, peer port P+100+i, admin (HTTP) port P+200+i, all on 127.0.0.1;
@@ -71,8 +71,29 @@ struct ClusterStartOptions {
   std::vector<std::string> extra_server_args;
 };
 
+// `raftkv cluster add`: one more node for a running cluster (issue 12, docs/membership.md).
+struct ClusterAddOptions {
+  int id = 0;              // 0: one above the highest node the directory holds
+  std::string join;        // a member's client address; "": the first running node's
+  std::string server_bin;  // empty: find_server_binary()
+  std::chrono::milliseconds ready_timeout{30000};
+  std::vector<std::string> extra_server_args;
+};
+
+// The raftkv-server command line of a node that joins through `join` with an empty data dir:
+// its own addresses from the layout, no --peers/--clients (the membership comes from the
+// cluster).
+std::vector<std::string> join_command_line(const ClusterLayout& layout, int node,
+                                           const std::string& server_bin, const std::string& join);
+// The highest node number 1..9 with a data directory or a pid file under layout.dir; 0 if none.
+int highest_node_in_dir(const ClusterLayout& layout);
+
 // Each command prints to stdout and returns a process exit code (0 = success).
 int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& options);
+// Starts node `id` with --join, waits until it serves and until the cluster's RAFTKV.MEMBER LIST
+// names it, then prints that list. Refuses an id whose data directory is not empty (a node that
+// lost or kept its data is re-admitted by restarting it, not by adding it again).
+int cluster_add(const ClusterLayout& layout, const ClusterAddOptions& options);
 int cluster_stop(const ClusterLayout& layout, std::chrono::milliseconds timeout);
 int cluster_status(const ClusterLayout& layout);
 

@@ -3,6 +3,9 @@
 //   raftkv get KEY | set KEY VALUE | del KEY... | incr KEY     [--addrs host:port,...]
 //   raftkv bench [--clients N --duration S --value-size B --keys K --write-ratio R --json ...]
 //   raftkv cluster start|stop|status [--nodes 3|5] [--dir DIR] [--base-port P]
+//   raftkv cluster add [--id N] [--join HOST:PORT]   one more node for a running local cluster
+//   raftkv member add ID PEER CLIENT | remove ID | promote ID | replace OLD NEW PEER CLIENT | list
+//   raftkv transfer ID                                leadership transfer
 //
 // Exit codes: 0 success, 1 the operation failed (server error, unreachable cluster), 2 usage.
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "bench.h"
 #include "client/client.h"
 #include "cluster.h"
+#include "member.h"
 
 namespace {
 
@@ -114,6 +118,35 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench->add_flag("--json", bench_json, "print one JSON object at the end (progress on stderr)");
 
+  // Membership (docs/membership.md): RAFTKV.MEMBER / RAFTKV.TRANSFER to any node.
+  CommonOptions admin_common;
+  admin_common.timeout_ms = 30000;  // a change waits for its commit (and a new node's catch-up)
+  auto* member = app.add_subcommand("member", "list or change the cluster's membership");
+  member->require_subcommand(1);
+  std::string member_id, member_new_id, member_peer, member_client;
+  auto* member_add =
+      member->add_subcommand("add", "add a node as a learner (promoted once caught up)");
+  member_add->add_option("ID", member_id, "node id")->required();
+  member_add->add_option("PEER", member_peer, "its peer address host:port")->required();
+  member_add->add_option("CLIENT", member_client, "its client address host:port")->required();
+  auto* member_remove = member->add_subcommand("remove", "remove a node (voter or learner)");
+  member_remove->add_option("ID", member_id, "node id")->required();
+  auto* member_promote = member->add_subcommand("promote", "make a caught-up learner a voter");
+  member_promote->add_option("ID", member_id, "node id")->required();
+  auto* member_replace = member->add_subcommand(
+      "replace", "replace node OLD by a new node NEW (learner catch-up, then one joint change)");
+  member_replace->add_option("OLD", member_id, "the node to remove")->required();
+  member_replace->add_option("NEW", member_new_id, "the new node's id")->required();
+  member_replace->add_option("PEER", member_peer, "the new node's peer address")->required();
+  member_replace->add_option("CLIENT", member_client, "the new node's client address")->required();
+  auto* member_list = member->add_subcommand("list", "the members, their roles and states");
+  for (auto* command : {member_add, member_remove, member_promote, member_replace, member_list}) {
+    add_common(command, admin_common);
+  }
+  auto* transfer = app.add_subcommand("transfer", "make node ID the leader");
+  transfer->add_option("ID", member_id, "node id")->required();
+  add_common(transfer, admin_common);
+
   auto* cluster = app.add_subcommand("cluster", "local cluster of raftkv-server processes");
   cluster->require_subcommand(1);
   cli::ClusterLayout layout;
@@ -146,6 +179,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* status = cluster->add_subcommand("status", "INFO raft from every node, as a table");
   add_layout(status);
+  cli::ClusterAddOptions add_options;
+  int add_ready_timeout_ms = 30000;
+  auto* add =
+      cluster->add_subcommand("add", "start one more node that joins the running cluster (--join)");
+  add_layout(add);
+  add->add_option("--id", add_options.id, "node id (default: one above the highest in --dir)")
+      ->check(CLI::Range(1, 9));
+  add->add_option("--join", add_options.join,
+                  "a member's client address (default: the first running node)");
+  add->add_option("--server-bin", add_options.server_bin,
+                  "raftkv-server binary (default: found in the build tree)");
+  add->add_option("--ready-timeout-ms", add_ready_timeout_ms,
+                  "wait this long for the node to serve and be a member")
+      ->capture_default_str();
+  add->add_option("--server-arg", add_options.extra_server_args,
+                  "extra argument passed to raftkv-server (repeatable)");
 
   try {
     app.parse(argc, argv);
@@ -159,9 +208,38 @@ int main(int argc, char** argv) {
       start_options.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
       return cli::cluster_start(layout, start_options);
     }
+    if (add->parsed()) {
+      add_options.ready_timeout = std::chrono::milliseconds(add_ready_timeout_ms);
+      return cli::cluster_add(layout, add_options);
+    }
     if (stop->parsed())
       return cli::cluster_stop(layout, std::chrono::milliseconds(stop_timeout_ms));
     return cli::cluster_status(layout);
+  }
+
+  if (member->parsed() || transfer->parsed()) {
+    auto addrs = client::parse_address_list(admin_common.addrs);
+    if (!addrs) {
+      fmt::print(stderr, "error: --addrs: {}\n", addrs.status().message());
+      return 2;
+    }
+    cli::AdminOptions admin_options{std::move(addrs).value(),
+                                    std::chrono::milliseconds(admin_common.timeout_ms)};
+    std::vector<std::string> args;
+    if (transfer->parsed()) {
+      args = {"RAFTKV.TRANSFER", member_id};
+    } else if (member_add->parsed()) {
+      args = {"RAFTKV.MEMBER", "ADD", member_id, member_peer, member_client};
+    } else if (member_remove->parsed()) {
+      args = {"RAFTKV.MEMBER", "REMOVE", member_id};
+    } else if (member_promote->parsed()) {
+      args = {"RAFTKV.MEMBER", "PROMOTE", member_id};
+    } else if (member_replace->parsed()) {
+      args = {"RAFTKV.MEMBER", "REPLACE", member_id, member_new_id, member_peer, member_client};
+    } else {
+      args = {"RAFTKV.MEMBER", "LIST"};
+    }
+    return cli::run_admin_command(admin_options, std::move(args));
   }
 
   if (bench->parsed()) {

@@ -1,0 +1,264 @@
+"""Membership changes on real raftkv-server processes (issue 12; CTest label `integration`).
+
+Usage: membership_test.py SERVER_BIN
+
+Grow 3 -> 5 and shrink 5 -> 3 under a bounded write load; replace a dead node (REPLACE);
+remove the leader; the wiped-disk sequence of the issue (an acknowledged write must survive a
+node that lost its disk); a wiped follower re-admitted by itself; --force-new-cluster after
+losing 2 of 3. What is asserted: replies, membership lists, acknowledged writes read back and
+state digests equal on every member; never times.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+import unittest
+
+import redis
+
+from cluster import Cluster
+
+SERVER_BIN = None
+CHANGE_TIMEOUT = 60.0  # a membership change waits for its commit (and catch-up)
+
+
+class Writer(threading.Thread):
+    """Bounded load: SETs w<n> = unique values through the leader until stopped or `limit`
+    writes; `acked` holds the writes answered +OK (each key is written once)."""
+
+    def __init__(self, cluster, prefix="w", limit=3000):
+        super().__init__(name="writer", daemon=True)
+        self.c, self.prefix, self.limit = cluster, prefix, limit
+        self.stop = threading.Event()
+        self.acked = {}
+        self.errors = 0
+        self.node = 1
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set() and n < self.limit:
+            key, value = f"{self.prefix}{n}", f"v{n}-{time.monotonic_ns()}"
+            n += 1
+            try:
+                if self.c.client(self.node, 2.0).set(key, value):
+                    self.acked[key] = value
+            except redis.ResponseError as e:
+                self.errors += 1
+                msg = str(e)
+                if msg.startswith("MOVED"):
+                    port = int(msg.split()[-1].rsplit(":", 1)[1])
+                    if port in self.c.client_ports:
+                        self.node = self.c.client_ports.index(port) + 1
+                self.stop.wait(0.01)
+            except (redis.RedisError, OSError):
+                self.errors += 1
+                self.node = self.node % self.c.n + 1
+                self.stop.wait(0.01)
+
+    def finish(self):
+        self.stop.set()
+        self.join(timeout=60)
+        assert not self.is_alive(), "writer did not stop"
+        return self.acked
+
+
+class MembershipTest(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster(SERVER_BIN)
+        self.c.start_all()
+        self.c.leader()
+
+    def tearDown(self):
+        self.c.finish()
+
+    # --- helpers ---
+
+    def member(self, *args, node=None, timeout=CHANGE_TIMEOUT):
+        """RAFTKV.MEMBER/TRANSFER sent to `node` (default: the leader); the reply."""
+        node = node or self.c.leader()
+        return self.c.client(node, timeout).execute_command(*args)
+
+    def members(self, node=None):
+        return self.c.member_list(node or self.c.leader())
+
+    def wait_members(self, expected, timeout=60.0):
+        """Until the leader's LIST has exactly the voters `expected`, each caught-up."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            try:
+                seen = self.members()
+                if set(seen) == set(expected) and all(
+                        seen[i][2] == "voter" and seen[i][3] == "caught-up" for i in expected):
+                    return seen
+            except (redis.RedisError, OSError, AssertionError):
+                pass
+            time.sleep(0.05)
+        self.fail(f"members {seen}, expected voters {sorted(expected)} caught up; "
+                  f"logs in {self.c.dir}")
+
+    def join(self, via=1):
+        """A new node started with --join; returns its id once it is a caught-up voter."""
+        i = self.c.add_node()
+        self.c.start_joining(i, via)
+        return i
+
+    def wait_identical(self, among, timeout=60.0):
+        """Until every node of `among` reports the same (applied index, digest)."""
+        deadline = time.monotonic() + timeout
+        d = None
+        while time.monotonic() < deadline:
+            try:
+                d = self.c.digests(among)
+                if len(set(d.values())) == 1:
+                    return d
+            except (redis.RedisError, OSError):
+                pass
+            time.sleep(0.05)
+        self.fail(f"replicas differ: {d}; logs in {self.c.dir}")
+
+    def assert_readable(self, acked, among):
+        """Every acknowledged write reads back (linearizable GETs through the leader)."""
+        leader = self.c.leader(among=among)
+        keys = sorted(acked)
+        for s in range(0, len(keys), 500):
+            chunk = keys[s:s + 500]
+            values = self.c.client(leader, 20).mget(chunk)
+            for k, v in zip(chunk, values):
+                self.assertEqual(v.decode() if v is not None else None, acked[k], k)
+
+    # --- tests ---
+
+    def test_grow_3_to_5_and_shrink_to_3_under_writes(self):
+        w = Writer(self.c)
+        w.start()
+        added = [self.join(via=2), self.join(via=3)]
+        self.wait_members([1, 2, 3] + added)
+        # Shrink by two of the original nodes, one at a time (each a simple change).
+        for old in (1, 2):
+            self.assertEqual(self.member("RAFTKV.MEMBER", "REMOVE", old), b"OK")
+            self.c.kill(old)
+        remaining = [3] + added
+        self.wait_members(remaining)
+        acked = w.finish()
+        self.assertGreater(len(acked), 0)
+        print(f"grow/shrink: {len(acked)} writes acknowledged, {w.errors} retried errors",
+              file=sys.stderr)
+        self.assert_readable(acked, remaining)
+        self.wait_identical(remaining)
+
+    def test_replace_a_dead_node(self):
+        for k in range(50):
+            self.assertTrue(self.c.write(f"r{k}", f"v{k}"))
+        leader = self.c.leader()
+        dead = next(i for i in self.c.ids() if i != leader)
+        self.c.kill(dead)
+        new = self.c.add_node()
+        # REPLACE waits for the new node's catch-up: sent first, answered once it has joined.
+        result = {}
+
+        def replace():
+            try:
+                result["reply"] = self.member("RAFTKV.MEMBER", "REPLACE", dead, new,
+                                              self.c.peer_addr(new), self.c.addr(new))
+            except redis.RedisError as e:
+                result["reply"] = e
+
+        t = threading.Thread(target=replace)
+        t.start()
+        self.c.start_joining(new, via=leader)
+        t.join(timeout=CHANGE_TIMEOUT + 10)
+        self.assertEqual(result.get("reply"), b"OK")
+        alive = [i for i in (1, 2, 3) if i != dead] + [new]
+        self.wait_members(alive)
+        self.assertTrue(self.c.write("after-replace", "x"))
+        self.assert_readable({f"r{k}": f"v{k}" for k in range(50)} | {"after-replace": "x"},
+                             alive)
+        self.wait_identical(alive)
+
+    def test_remove_the_leader(self):
+        self.assertTrue(self.c.write("before", "1"))
+        old = self.c.leader()
+        # Sent to a follower: forwarded to the leader, which hands over leadership first.
+        follower = next(i for i in self.c.ids() if i != old)
+        self.assertEqual(self.member("RAFTKV.MEMBER", "REMOVE", old, node=follower), b"OK")
+        rest = [i for i in self.c.ids() if i != old]
+        new = self.c.leader(among=rest)
+        self.assertNotEqual(new, old)
+        self.wait_members(rest)
+        self.c.kill(old)
+        self.assertTrue(self.c.write("after", "2"))
+        self.assert_readable({"before": "1", "after": "2"}, rest)
+        self.wait_identical(rest)
+
+    def test_wiped_node_never_loses_an_acknowledged_write(self):
+        """The sequence of issue 12: n1 loses its disk while holding a write n2 lacks."""
+        # Make node 3 the leader.
+        self.assertEqual(self.member("RAFTKV.TRANSFER", 3), b"OK")
+        self.assertEqual(self.c.leader(), 3)
+        self.c.kill(2)
+        self.assertEqual(self.c.client(3).set("wipe2", "kept"), True)  # on n3 and n1
+        self.c.kill(3)
+        self.c.kill(1)
+        self.c.wipe(1)
+        self.c.start(1)
+        self.c.start(2)
+        # n2 lacks wipe2 and the wiped n1 must not vote for it: no leader may serve a nil.
+        deadline = time.monotonic() + 3.0  # ~15 election timeouts at --tick-ms 20
+        while time.monotonic() < deadline:
+            for i in (1, 2):
+                try:
+                    v = self.c.client(i, 0.5).get("wipe2")
+                    self.assertEqual(v, b"kept", f"node {i} served {v!r} for an acked write")
+                except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError):
+                    pass  # no leader without n3: refused, not answered
+            time.sleep(0.05)
+        self.c.start(3)
+        leader = self.c.leader()
+        self.assertEqual(self.c.client(leader).get("wipe2"), b"kept")
+        # n1 is re-admitted (learner, caught up, promoted) and then holds the write too.
+        self.wait_members([1, 2, 3])
+        self.assertEqual(self.c.client(self.c.leader()).get("wipe2"), b"kept")
+        self.wait_identical([1, 2, 3])
+
+    def test_wiped_follower_is_readmitted_by_itself(self):
+        for k in range(100):
+            self.assertTrue(self.c.write(f"f{k}", f"v{k}"))
+        leader = self.c.leader()
+        f = next(i for i in self.c.ids() if i != leader)
+        self.c.kill(f)
+        self.c.wipe(f)
+        self.c.start(f)  # same flags, empty data dir: a new incarnation
+        self.wait_members([1, 2, 3])
+        self.assertTrue(self.c.write("after-wipe", "y"))
+        self.wait_identical([1, 2, 3])
+        self.assert_readable({f"f{k}": f"v{k}" for k in range(100)}, [1, 2, 3])
+
+    def test_force_new_cluster_after_losing_two_of_three(self):
+        acked = {}
+        for k in range(100):
+            self.assertTrue(self.c.write(f"s{k}", f"v{k}"))
+            acked[f"s{k}"] = f"v{k}"
+        leader = self.c.leader()
+        survivor = next(i for i in self.c.ids() if i != leader)
+        self.c.wait_applied(survivor, int(self.c.info_raft(leader)["commit_index"]))
+        for i in self.c.ids():
+            self.c.kill(i)
+        self.c.extra_args.append("--force-new-cluster")
+        self.c.start(survivor)
+        self.c.extra_args.remove("--force-new-cluster")
+        self.assertEqual(self.c.leader(among=[survivor]), survivor)
+        self.assertEqual(set(self.members(survivor)), {survivor})
+        self.assert_readable(acked, [survivor])
+        self.assertTrue(self.c.client(survivor).set("alone", "1"))
+        # Restarted without the flag, it keeps serving alone with everything it had.
+        self.c.kill(survivor, signal.SIGTERM)
+        self.c.start(survivor)
+        self.assertEqual(self.c.leader(among=[survivor]), survivor)
+        self.assert_readable(acked | {"alone": "1"}, [survivor])
+
+
+if __name__ == "__main__":
+    SERVER_BIN = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
