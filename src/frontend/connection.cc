@@ -42,6 +42,11 @@ void Connection::start(uint64_t id) {
     state_.remote_addr = endpoint_text(remote);
   if (const auto local = socket_.local_endpoint(ec); !ec) state_.local_addr = endpoint_text(local);
   server_->log.debug("client {} connected from {}", id, state_.remote_addr);
+  if (auto refusal = server_->dispatcher.admit(state_)) {  // protected mode: answer, then close
+    input_done_ = true;
+    answer_protocol_error(std::move(*refusal));
+    return;
+  }
   read_more();
 }
 
@@ -85,6 +90,7 @@ void Connection::complete(uint64_t sequence, std::string reply) {
   ++buffered_replies_;
   if (slot.order == CommandOrder::kRead) --reads_in_flight_;
   if (slot.order == CommandOrder::kWrite) --writes_in_flight_;
+  if (slot.order == CommandOrder::kExclusive) --exclusive_in_flight_;
   if (enforce_output_limit()) return;
   update_window(slot.bytes.size());
   if (sequence == first_sequence_) schedule_write();
@@ -135,6 +141,7 @@ void Connection::update_window(size_t bytes) {
 }
 
 bool Connection::may_dispatch(CommandOrder order) const {
+  if (exclusive_in_flight_ > 0) return false;
   switch (order) {
     case CommandOrder::kLocal:
     case CommandOrder::kRead:
@@ -142,6 +149,7 @@ bool Connection::may_dispatch(CommandOrder order) const {
     case CommandOrder::kWrite:
       return reads_in_flight_ == 0;
     case CommandOrder::kBarrier:
+    case CommandOrder::kExclusive:
       return reads_in_flight_ == 0 && writes_in_flight_ == 0;
   }
   return true;
@@ -169,6 +177,7 @@ void Connection::dispatch(resp::Command command, CommandOrder order) {
   state_.own_writes_in_flight = writes_in_flight_ > 0;
   if (order == CommandOrder::kRead) ++reads_in_flight_;
   if (order == CommandOrder::kWrite) ++writes_in_flight_;
+  if (order == CommandOrder::kExclusive) ++exclusive_in_flight_;
   // The completion may run here (local commands) or on a backend thread: post it back.
   auto done = [self = shared_from_this(), sequence](std::string reply) {
     if (self->strand_.running_in_this_thread()) {
@@ -180,7 +189,10 @@ void Connection::dispatch(resp::Command command, CommandOrder order) {
     });
   };
   server_->dispatcher.dispatch(std::move(command), state_, std::move(done));
-  if (state_.close_after_reply) close_after_sequence_ = sequence;
+  if (state_.close_after_reply) {  // QUIT, or a deleted user's connection: read nothing more
+    close_after_sequence_ = sequence;
+    input_done_ = true;
+  }
 }
 
 void Connection::answer_protocol_error(std::string reply) {
@@ -301,7 +313,10 @@ void Connection::write_ready() {
       break;
     }
   }
-  if (out_.empty()) return;
+  if (out_.empty()) {
+    if (close_after_write) close();  // a command answered by closing (a deleted user's)
+    return;
+  }
   std::error_code ec;
   const size_t n = socket_.write_some(asio::buffer(out_), ec);  // non-blocking
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
