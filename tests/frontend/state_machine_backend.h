@@ -66,6 +66,14 @@ class StateMachineBackend : public Backend {
     std::lock_guard lock(mu_);
     return status_;
   }
+  // The ACL tests do not change membership: a single fixed member.
+  void change_membership(MemberChange, Completion done) override {
+    done(Status(ErrorCode::kInvalidArgument, "a single-node test store has a fixed membership"));
+  }
+  void transfer_leadership(NodeId, Completion done) override {
+    done(Status(ErrorCode::kInvalidArgument, "a single-node test store has a fixed membership"));
+  }
+  void list_members(Completion done) override { done(kv::Reply::array({})); }
   void set_indexes(uint64_t commit, uint64_t applied) {
     std::lock_guard lock(mu_);
     status_.commit_index = Index(commit);
