@@ -119,6 +119,9 @@ Status MemoryStorage::create_snapshot(Index i, const ConfState& conf, std::strin
   snap->meta = SnapshotMeta{i, ents_[i - offset].term, conf};
   snap->data = std::move(data);
   snapshot_ = std::move(snap);
+  // A restart replays the log after the snapshot, so it starts from the snapshot's membership
+  // (the entries that built it may be compacted away).
+  conf_state_ = conf;
   return Status::ok();
 }
 

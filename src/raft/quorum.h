@@ -1,4 +1,9 @@
 // Majority quorum math (etcd raft's quorum/). Pure functions over small voter sets.
+//
+// Joint consensus (thesis §4.3, etcd's JointConfig): while a configuration is joint, elections,
+// commitment, check-quorum and read rounds need a majority of the incoming voters AND a
+// majority of the outgoing ones. An empty configuration (the outgoing one when not joint)
+// agrees to everything, so the joint functions below serve plain configurations unchanged.
 #pragma once
 
 #include <algorithm>
@@ -6,6 +11,7 @@
 #include <vector>
 
 #include "base/ids.h"
+#include "raft/types.h"
 
 namespace raftkv::raft {
 
@@ -31,12 +37,36 @@ Index majority_acked_index(const std::vector<NodeId>& voters, MatchOf&& match_of
   return acked[k];
 }
 
+// Commitment while joint: the largest index acknowledged by both majorities.
+template <typename MatchOf>
+Index joint_acked_index(const ConfState& conf, MatchOf&& match_of) {
+  return std::min(majority_acked_index(conf.voters, match_of),
+                  majority_acked_index(conf.voters_outgoing, match_of));
+}
+
+// True when the voters for which `yes(id)` holds are a majority of `voters` (always for none).
+template <typename Pred>
+bool majority_agrees(const std::vector<NodeId>& voters, Pred&& yes) {
+  if (voters.empty()) return true;
+  size_t n = 0;
+  for (NodeId v : voters) n += yes(v) ? 1 : 0;
+  return n >= majority(voters.size());
+}
+
+// Check-quorum and read rounds while joint: a majority of each configuration.
+template <typename Pred>
+bool joint_agrees(const ConfState& conf, Pred&& yes) {
+  return majority_agrees(conf.voters, yes) && majority_agrees(conf.voters_outgoing, yes);
+}
+
 enum class VoteResult { kPending, kLost, kWon };
 
 // Tally of an election (Raft §5.2): won with a majority of grants, lost once a majority can no
-// longer be reached. `votes` maps voter → granted; non-voters in it are ignored.
+// longer be reached. `votes` maps voter → granted; non-voters in it are ignored. An empty voter
+// set is won (the outgoing side of a configuration that is not joint).
 inline VoteResult tally_votes(const std::vector<NodeId>& voters,
                               const std::map<NodeId, bool>& votes) {
+  if (voters.empty()) return VoteResult::kWon;
   size_t granted = 0, rejected = 0;
   for (NodeId v : voters) {
     auto it = votes.find(v);
@@ -46,6 +76,16 @@ inline VoteResult tally_votes(const std::vector<NodeId>& voters,
   const size_t need = majority(voters.size());
   if (granted >= need) return VoteResult::kWon;
   if (voters.size() - rejected < need) return VoteResult::kLost;
+  return VoteResult::kPending;
+}
+
+// An election while joint: won when both are won, lost when either is lost (etcd's
+// JointConfig.VoteResult).
+inline VoteResult tally_joint_votes(const ConfState& conf, const std::map<NodeId, bool>& votes) {
+  const VoteResult in = tally_votes(conf.voters, votes);
+  const VoteResult out = tally_votes(conf.voters_outgoing, votes);
+  if (in == out) return in;
+  if (in == VoteResult::kLost || out == VoteResult::kLost) return VoteResult::kLost;
   return VoteResult::kPending;
 }
 

@@ -168,6 +168,7 @@ Ready RaftImpl::ready() {
 void RaftImpl::advance(const Ready& rd) {
   if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
   if (rd.snapshot) log_.applied_to(rd.snapshot->meta.index);
+  maybe_auto_leave();
 }
 
 Result<ConfState> RaftImpl::apply_conf_change(const ConfChange& cc) {
@@ -182,14 +183,21 @@ Result<ConfState> RaftImpl::apply_conf_change(const ConfChange& cc) {
   rebuild_progress();
   logger_.info("membership now {}", describe_conf(conf_));
   if (role_ == Role::kLeader) {
-    if (!is_voter(id_)) {
-      logger_.info("removed from the voters; stepping down");
+    if (!promotable()) {
+      // Thesis §4.2.2: a leader that is not part of the (now applied) configuration steps down
+      // (while joint it is still a voter of the outgoing one and leads until the leave).
+      logger_.info("no longer a voter of the configuration; stepping down");
       become_follower(term_, NodeId());
     } else {
-      if (prs_.find(lead_transferee_) == prs_.end()) abort_leader_transfer();
-      // The quorum changed: entries may now be committed.
+      auto t = prs_.find(lead_transferee_);
+      if (t == prs_.end() || t->second.learner) abort_leader_transfer();
+      // The quorum changed: entries may now be committed; new members hear from us now.
       if (maybe_commit()) bcast_commit();
+      bcast_append();
     }
+  } else if (role_ != Role::kFollower && !promotable()) {
+    logger_.info("no longer a voter of the configuration; abandoning the campaign");
+    become_follower(term_, NodeId());
   }
   return conf_;
 }
@@ -218,8 +226,36 @@ Status RaftImpl::check_invariants() const {
   if (role_ == Role::kCandidate && vote_ != id_) {
     return broken(fmt::format("candidate voted for itself (vote {})", vote_));
   }
-  if (!std::is_sorted(conf_.voters.begin(), conf_.voters.end())) return broken("voters sorted");
+  if (Status s = validate_conf_state(conf_); !s) {
+    return broken(fmt::format("membership well formed ({})", s.message()));
+  }
+  // Progress is tracked for exactly the members, learners flagged as such.
+  {
+    std::vector<NodeId> members = all_voters(conf_);
+    members.insert(members.end(), conf_.learners.begin(), conf_.learners.end());
+    std::sort(members.begin(), members.end());
+    if (members.size() != prs_.size()) {
+      return broken(fmt::format("progress for each of the {} members ({} tracked)", members.size(),
+                                prs_.size()));
+    }
+    for (NodeId id : members) {
+      auto it = prs_.find(id);
+      if (it == prs_.end()) return broken(fmt::format("progress for member {}", id));
+      if (it->second.learner != is_learner_of(conf_, id)) {
+        return broken(fmt::format("progress of {} is a learner's iff {} is a learner", id, id));
+      }
+    }
+  }
+  // Thesis §4.2.2 / issue 12: only a voter of its own membership, of the recorded incarnation,
+  // campaigns or leads.
+  if (role_ != Role::kFollower && !promotable()) {
+    return broken(fmt::format("{} is a voter of the recorded incarnation", role_name(role_)));
+  }
   if (role_ == Role::kLeader) {
+    if (pending_conf_index_ > log_.last_index()) {
+      return broken(fmt::format("pending conf index {} <= last index {}", pending_conf_index_,
+                                log_.last_index()));
+    }
     for (const auto& [id, pr] : prs_) {
       if (pr.match >= pr.next) {
         return broken(fmt::format("progress of {}: match {} < next {}", id, pr.match, pr.next));

@@ -127,6 +127,14 @@ class RaftImpl {
   bool maybe_commit();
   void on_commit_in_term();
   bool quorum_active() const;
+  // The leader alone is a majority of every configuration (a single voter).
+  bool self_is_quorum() const;
+  // Acknowledgements behind `pr` come from `id`'s recorded incarnation (or it is unbound).
+  bool acks_count(NodeId id, const Progress& pr) const;
+  // A response from another incarnation than `pr`'s resets it (issue 12).
+  void track_incarnation(const Message& m, Progress& pr);
+  // Leader: proposes leaving an auto-leave joint configuration once it is applied.
+  void maybe_auto_leave();
   bool committed_entry_in_current_term() const;
   uint64_t start_read_round();
   void respond_to_read(const PendingRead& read, Index index);

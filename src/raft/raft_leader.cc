@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "raft/confchange.h"
 #include "raft/quorum.h"
 #include "raft/raft_impl.h"
 
@@ -42,6 +43,7 @@ Status RaftImpl::step_leader(Message& m) {
   auto it = prs_.find(m.from);
   if (it == prs_.end()) return Status::ok();  // not a member (any more)
   Progress& pr = it->second;
+  if (!is_local_message(m.type)) track_incarnation(m, pr);
   switch (m.type) {
     case MessageType::kAppResp:
       handle_append_response(m, pr);
@@ -115,7 +117,7 @@ Status RaftImpl::handle_propose(Message& m) {
 
 Status RaftImpl::handle_read_index(Message& m) {
   const NodeId requester = m.from.is_none() ? id_ : m.from;
-  if (conf_.voters.size() == 1 && is_voter(id_)) {
+  if (self_is_quorum()) {
     respond_to_read(PendingRead{requester, m.context}, log_.committed());
     return Status::ok();
   }
@@ -161,7 +163,7 @@ bool RaftImpl::committed_entry_in_current_term() const {
 bool RaftImpl::lease_valid() const {
   if (role_ != Role::kLeader || cfg_.read_mode != ReadMode::kLease) return false;
   if (!lead_transferee_.is_none()) return false;  // a transfer may elect someone any moment
-  if (conf_.voters.size() == 1 && is_voter(id_)) return true;
+  if (self_is_quorum()) return true;
   return now_ < lease_until_tick_;
 }
 
@@ -174,9 +176,11 @@ void RaftImpl::on_commit_in_term() {
 
 bool RaftImpl::maybe_commit() {
   if (conf_.voters.empty()) return false;
-  const Index acked = majority_acked_index(conf_.voters, [&](NodeId v) {
+  // Thesis §4.3: while joint, an entry commits once both majorities hold it. Only
+  // acknowledgements from a voter's recorded incarnation count (issue 12).
+  const Index acked = joint_acked_index(conf_, [&](NodeId v) {
     auto it = prs_.find(v);
-    return it == prs_.end() ? Index() : it->second.match;
+    return it == prs_.end() || !acks_count(v, it->second) ? Index() : it->second.match;
   });
   // Raft §5.4.2 (Figure 8): only entries of the current term commit by counting replicas.
   if (acked <= log_.committed() || log_.term_or_zero(acked) != term_) return false;
@@ -187,12 +191,50 @@ bool RaftImpl::maybe_commit() {
 }
 
 bool RaftImpl::quorum_active() const {
-  size_t active = 0;
-  for (NodeId v : conf_.voters) {
+  return joint_agrees(conf_, [&](NodeId v) {
+    if (v == id_) return true;
     auto it = prs_.find(v);
-    if (v == id_ || (it != prs_.end() && it->second.recent_active)) ++active;
+    return it != prs_.end() && it->second.recent_active && acks_count(v, it->second);
+  });
+}
+
+bool RaftImpl::self_is_quorum() const {
+  return joint_agrees(conf_, [&](NodeId v) { return v == id_; });
+}
+
+bool RaftImpl::acks_count(NodeId id, const Progress& pr) const {
+  return incarnation_counts(conf_, id, pr.incarnation);
+}
+
+void RaftImpl::track_incarnation(const Message& m, Progress& pr) {
+  if (m.from_incarnation == pr.incarnation) return;
+  // Another incarnation of the follower answers: the one whose acknowledgements `pr` holds may
+  // have lost its disk, so start over (match 0, probing from our last index; a wiped follower's
+  // rejection hint brings us down to its real log at once). Lowering match never un-commits.
+  logger_.warn("follower {} answers as incarnation {:x}, its progress was of {:x}; re-probing",
+               m.from, m.from_incarnation, pr.incarnation);
+  Progress fresh(log_.last_index() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes,
+                 pr.learner);
+  fresh.recent_active = true;
+  fresh.incarnation = m.from_incarnation;
+  pr = std::move(fresh);
+}
+
+void RaftImpl::maybe_auto_leave() {
+  // Thesis §4.3 / etcd: once the joint configuration is applied, the leader proposes leaving it
+  // (an empty change). Retried from tick_heartbeat while it cannot be appended (e.g. during a
+  // leadership transfer).
+  if (role_ != Role::kLeader || !conf_.joint() || !conf_.auto_leave) return;
+  if (pending_conf_index_ > log_.applied()) return;
+  Message m{.type = MessageType::kPropose};
+  m.entries.push_back(
+      Entry{Term(), Index(), EntryType::kConfChange, ConfChange::leave_joint().encode()});
+  const Status s = handle_propose(m);
+  if (s.is_ok()) {
+    logger_.info("leaving the joint configuration {}", describe_conf(conf_));
+  } else {
+    logger_.debug("not leaving the joint configuration yet: {}", s.to_string());
   }
-  return active >= majority(conf_.voters.size());
 }
 
 void RaftImpl::bcast_append() {
@@ -340,12 +382,11 @@ void RaftImpl::handle_heartbeat_response(const Message& m, Progress& pr) {
     maybe_send_append(m.from, pr.state == ProgressState::kProbe);
   }
 
-  if (m.context == 0) return;
+  if (m.context == 0 || !acks_count(m.from, pr)) return;
   const auto* acks = read_only_.ack(m.context, m.from);
   if (acks == nullptr) return;
-  size_t voters_acked = 0;
-  for (NodeId id : *acks) voters_acked += is_voter(id) ? 1 : 0;
-  if (voters_acked < majority(conf_.voters.size())) return;
+  // Thesis §6.4 with §4.3: a majority of each configuration confirms the leadership.
+  if (!joint_agrees(conf_, [&](NodeId v) { return acks->count(v) > 0; })) return;
   for (ReadRound& round : read_only_.release_through(m.context)) {
     if (cfg_.read_mode == ReadMode::kLease && round.id == m.context) {
       // Followers that acknowledged this round reset their election timers no earlier than

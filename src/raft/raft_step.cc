@@ -33,8 +33,12 @@ Status RaftImpl::validate(const Message& m) const {
       prev = e.term;
     }
   }
-  if (m.type == MessageType::kSnap && (!m.snapshot || m.snapshot->is_empty())) {
-    return bad("missing snapshot");
+  if (m.type == MessageType::kSnap) {
+    if (!m.snapshot || m.snapshot->is_empty()) return bad("missing snapshot");
+    ConfState conf = m.snapshot->meta.conf;
+    normalize_conf_state(conf);
+    if (Status s = validate_conf_state(conf); !s) return bad("snapshot membership: " + s.message());
+    if (conf.voters.empty()) return bad("snapshot membership has no voters");
   }
   return Status::ok();
 }
@@ -67,11 +71,13 @@ void RaftImpl::send(Message m) {
 }
 
 bool RaftImpl::is_voter(NodeId id) const {
-  return std::binary_search(conf_.voters.begin(), conf_.voters.end(), id);
+  return is_voter_of(conf_, id);
 }
 
 bool RaftImpl::promotable() const {
-  return is_voter(id_);
+  // Learners never campaign; neither does a node whose recorded incarnation is another one (it
+  // lost the disk that made its promises: issue 12).
+  return is_voter(id_) && incarnation_counts(conf_, id_, cfg_.incarnation);
 }
 
 void RaftImpl::reset_randomized_election_timeout() {
@@ -93,7 +99,9 @@ void RaftImpl::rebuild_progress() {
       prs.emplace(id, std::move(pr));
     }
   };
-  for (NodeId v : conf_.voters) add(v, false);
+  // Every member: voters of both configurations (an outgoing voter made a learner, in
+  // learners_next, still votes until the leave) and learners.
+  for (NodeId v : all_voters(conf_)) add(v, false);
   for (NodeId l : conf_.learners) add(l, true);
   prs_ = std::move(prs);
 }
@@ -200,12 +208,13 @@ void RaftImpl::campaign(bool pre_vote, bool transfer) {
     Message self{.type = MessageType::kVoteResp, .to = id_, .term = term_};
     send(std::move(self));
   }
-  if (tally_votes(conf_.voters, votes_) == VoteResult::kWon) {
+  if (tally_joint_votes(conf_, votes_) == VoteResult::kWon) {
     // Single voter pre-vote: go straight to the real election.
     campaign(false, transfer);
     return;
   }
-  for (NodeId v : conf_.voters) {
+  // Thesis §4.3: while joint, a candidate needs a majority of each configuration.
+  for (NodeId v : all_voters(conf_)) {
     if (v == id_) continue;
     Message m{.type = pre_vote ? MessageType::kPreVote : MessageType::kVote,
               .to = v,
@@ -223,12 +232,22 @@ void RaftImpl::handle_vote_request(const Message& m) {
                         (m.type == MessageType::kPreVote && m.term > term_);
   const MessageType resp =
       m.type == MessageType::kVote ? MessageType::kVoteResp : MessageType::kPreVoteResp;
-  if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
+  // Issue 12: the candidate asks a particular incarnation of us. Another one's promises (its
+  // votes, its log) may have been lost with its disk: only the incarnation asked for answers.
+  const bool asked_us = m.to_incarnation == 0 || m.to_incarnation == cfg_.incarnation;
+  if (!asked_us) {
+    logger_.info("{} from {} is for incarnation {:x}, we are {:x}: rejected",
+                 message_type_name(m.type), m.from, m.to_incarnation, cfg_.incarnation);
+  }
+  if (asked_us && can_vote && log_.is_up_to_date(m.index, m.log_term)) {
     send(Message{.type = resp, .to = m.from, .term = m.term});
     if (m.type == MessageType::kVote) {
       election_elapsed_ = 0;
       vote_ = m.from;
     }
+  } else if (term_ == Term()) {
+    // A fresh (e.g. wiped) node rejecting a pre-vote has no term to answer with; the candidate
+    // times out instead.
   } else {
     send(Message{.type = resp, .to = m.from, .term = term_, .reject = true});
   }
@@ -389,10 +408,21 @@ Status RaftImpl::step_candidate(Message& m) {
       break;
     default:
       if (m.type != my_resp) break;
+      // Issue 12: a vote counts only from the voter's recorded incarnation, so a node that lost
+      // its disk (and its vote) cannot vote again in this term.
+      if (!incarnation_counts(conf_, m.from, m.from_incarnation)) {
+        logger_.info("{} from {} incarnation {:x} (recorded {:x}) does not count",
+                     message_type_name(m.type), m.from, m.from_incarnation,
+                     recorded_incarnation(conf_, m.from));
+        break;
+      }
       votes_.emplace(m.from, !m.reject);  // the first answer from each voter counts
-      switch (tally_votes(conf_.voters, votes_)) {
+      switch (tally_joint_votes(conf_, votes_)) {
         case VoteResult::kWon:
-          if (role_ == Role::kPreCandidate) {
+          if (!promotable()) {
+            // The membership changed during the campaign and no longer makes us a voter.
+            become_follower(term_, NodeId());
+          } else if (role_ == Role::kPreCandidate) {
             campaign(false, m.transfer);
           } else {
             become_leader();
@@ -459,7 +489,8 @@ bool RaftImpl::restore(const std::shared_ptr<const Snapshot>& snap) {
     return false;
   }
   log_.restore(snap);
-  conf_ = meta.conf;
+  conf_ = meta.conf;  // thesis §4 / §5: the membership as of the snapshot (joint included)
+  normalize_conf_state(conf_);
   rebuild_progress();
   return true;
 }
@@ -495,6 +526,7 @@ void RaftImpl::tick_heartbeat() {
     }
   }
   if (role_ != Role::kLeader) return;
+  maybe_auto_leave();
   if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
     (void)step(Message{.type = MessageType::kBeat});

@@ -158,5 +158,178 @@ TEST(Membership, InvalidChangesAreRefusedWithTheReason) {
   EXPECT_TRUE(c.node(1).propose_conf_change(remove(3)).is_ok());
 }
 
+ConfChange add_learner(uint64_t id) {
+  return ConfChange::single(ConfChangeType::kAddLearner, NodeId(id));
+}
+
+// Voters 1 2 3 led by 1, and learner 4 caught up.
+TestCluster with_learner() {
+  TestCluster c(3);
+  EXPECT_TRUE(c.elect(1));
+  EXPECT_EQ(c.add_node(), 4u);
+  EXPECT_TRUE(c.node(1).propose_conf_change(add_learner(4)).is_ok());
+  c.stabilize();
+  EXPECT_TRUE(c.propose(1, "x").is_ok());
+  EXPECT_EQ(c.applied_data(4), std::vector<std::string>{"x"});
+  return c;
+}
+
+TEST(Learner, NeverCampaigns) {
+  TestCluster c = with_learner();
+  c.isolate(4);
+  c.tick(4, 200);
+  c.stabilize();
+  EXPECT_EQ(c.node(4).role(), Role::kFollower);
+  EXPECT_EQ(c.node(4).term(), c.node(1).term());
+  EXPECT_TRUE(c.node(4).campaign().is_ok());  // asked to: nothing happens
+  c.stabilize();
+  EXPECT_EQ(c.node(4).role(), Role::kFollower);
+}
+
+TEST(Learner, TimeoutNowDoesNothing) {
+  TestCluster c = with_learner();
+  const Term term = c.node(4).term();
+  Message m{.type = MessageType::kTimeoutNow, .from = NodeId(1), .to = NodeId(4), .term = term};
+  m.transfer = true;
+  ASSERT_TRUE(c.node(4).step(m).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.node(4).role(), Role::kFollower);
+  EXPECT_EQ(c.node(4).term(), term);
+  EXPECT_EQ(c.leader(), 1u);
+  // Nor does the leader hand leadership to a learner.
+  ASSERT_TRUE(c.node(1).transfer_leadership(NodeId(4)).is_ok());
+  c.stabilize();
+  c.tick_all(15);
+  EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c.delivered[MessageType::kTimeoutNow], 0u);
+}
+
+TEST(Learner, AcknowledgementsDoNotCount) {
+  TestCluster c = with_learner();
+  c.isolate(2);
+  c.isolate(3);
+  const Index commit = c.node(1).commit_index();
+  ASSERT_TRUE(c.propose(1, "needs a voter").is_ok());
+  EXPECT_EQ(c.node(1).commit_index(), commit);
+  EXPECT_EQ(c.node(4).last_index(), c.node(1).last_index());  // replicated, not counted
+  // Nor toward check-quorum: the leader steps down with only the learner heard.
+  c.tick(1, 25);
+  c.stabilize();
+  EXPECT_NE(c.node(1).role(), Role::kLeader);
+}
+
+TEST(Learner, VotesDoNotCount) {
+  TestCluster c = with_learner();
+  c.crash(1);
+  c.partition({{2, 4}, {3}});
+  // 2 has 2 and the learner 4: not a majority of {1 2 3}.
+  c.tick_all(60);
+  EXPECT_NE(c.node(2).role(), Role::kLeader);
+  EXPECT_NE(c.node(3).role(), Role::kLeader);
+  c.heal();
+  c.tick_all(40);
+  EXPECT_TRUE(c.leader() == 2 || c.leader() == 3) << c.leader();
+}
+
+TEST(Learner, PromotedOnceAppliedCountsTowardQuorum) {
+  TestCluster c = with_learner();
+  ASSERT_TRUE(c.node(1).propose_conf_change(add_voter(4)).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.node(1).conf_state().voters.size(), 4u);
+  // {1 4} of {1 2 3 4} is not a majority, {1 3 4} is.
+  c.isolate(2);
+  ASSERT_TRUE(c.propose(1, "three of four").is_ok());
+  EXPECT_EQ(c.applied_data(4).back(), "three of four");
+}
+
+// Thesis §4.2.3: a server removed while partitioned never learns it, times out and campaigns;
+// PreVote and CheckQuorum keep it from deposing the leader.
+TEST(Membership, RemovedServerDoesNotDisruptTheLeader) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(3);
+  ASSERT_TRUE(c.node(1).propose_conf_change(remove(3)).is_ok());
+  c.stabilize();
+  ASSERT_EQ(c.node(1).conf_state().voters, (std::vector<NodeId>{NodeId(1), NodeId(2)}));
+  EXPECT_EQ(c.node(3).conf_state().voters.size(), 3u);  // it does not know
+  const Term term = c.node(1).term();
+  c.tick(3, 100);  // it campaigns (pre-votes) on its own
+  c.stabilize();
+  c.heal();
+  for (int i = 0; i < 100; ++i) c.tick_all(1);
+  EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c.node(1).term(), term);
+  EXPECT_EQ(c.node(2).term(), term);
+  ASSERT_TRUE(c.propose(1, "undisturbed").is_ok());
+  EXPECT_EQ(c.applied_data(2).back(), "undisturbed");
+}
+
+TEST(Membership, ARemovedServerThatKnowsNeverCampaigns) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.node(1).propose_conf_change(remove(3)).is_ok());
+  c.stabilize();
+  c.tick_all(1);  // 3 learns the commit and applies its removal
+  EXPECT_TRUE(c.node(3).conf_state().voters.size() == 2u);
+  c.isolate(3);
+  const Term term = c.node(3).term();
+  c.tick(3, 200);
+  c.stabilize();
+  EXPECT_EQ(c.node(3).term(), term);
+  EXPECT_EQ(c.node(3).role(), Role::kFollower);
+}
+
+// A change proposed on the minority side of a partition never commits and is discarded; the
+// majority side changes the membership meanwhile and the minority follows once healed.
+TEST(Membership, AChangeDuringAPartition) {
+  TestCluster c(5);
+  ASSERT_TRUE(c.elect(1));
+  c.partition({{1, 2}, {3, 4, 5}});
+  ASSERT_TRUE(c.node(1).propose_conf_change(remove(5)).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.node(1).conf_state().voters.size(), 5u);  // not committed, not applied
+  EXPECT_EQ(c.node(1).propose_conf_change(remove(4)).code(), ErrorCode::kProposalDropped);
+  c.tick_all(40);
+  const uint64_t l = c.leader() == 1 ? 0 : c.leader();
+  uint64_t majority_leader = 0;
+  for (uint64_t id : {3, 4, 5}) {
+    if (c.node(id).role() == Role::kLeader) majority_leader = id;
+  }
+  ASSERT_NE(majority_leader, 0u) << l;
+  ASSERT_TRUE(c.node(majority_leader).propose_conf_change(remove(2)).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c.node(majority_leader).conf_state().voters.size(), 4u);
+  c.heal();
+  c.tick_all(30);
+  for (uint64_t id : {1, 3, 4, 5}) {
+    EXPECT_EQ(c.node(id).conf_state().voters,
+              (std::vector<NodeId>{NodeId(1), NodeId(3), NodeId(4), NodeId(5)}))
+        << "node " << id;
+  }
+  const uint64_t now = c.leader();
+  ASSERT_NE(now, 0u);
+  ASSERT_TRUE(c.propose(now, "healed").is_ok());
+  EXPECT_EQ(c.applied_data(1).back(), "healed");
+}
+
+TEST(Membership, ANewLeaderWaitsForItsLogToApplyBeforeAChange) {
+  // A new leader cannot tell whether its log holds an unapplied change from an earlier term:
+  // it refuses one until everything up to its election is applied (etcd's pendingConfIndex).
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.drop_types({MessageType::kAppResp});
+  ASSERT_TRUE(c.propose(1, "uncommitted").is_ok());
+  c.crash(1);
+  c.tick_all(40);
+  const uint64_t l = c.leader();
+  ASSERT_TRUE(l == 2 || l == 3) << l;
+  const Status early = c.node(l).propose_conf_change(remove(1));
+  EXPECT_EQ(early.code(), ErrorCode::kProposalDropped) << early.to_string();
+  c.heal();
+  c.tick_all(2);
+  EXPECT_EQ(c.applied_data(l).back(), "uncommitted");
+  EXPECT_TRUE(c.node(l).propose_conf_change(remove(1)).is_ok());
+}
+
 }  // namespace
 }  // namespace raftkv::raft::testing

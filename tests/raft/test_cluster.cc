@@ -24,8 +24,8 @@ std::vector<std::string> decode_state(const std::string& data) {
 }
 }  // namespace
 
-TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
-    : tweak_(std::move(tweak)), seed_(seed), initial_voters_(n), nodes_(n) {
+TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed, Bootstrap bootstrap)
+    : tweak_(std::move(tweak)), seed_(seed), initial_voters_(n), bootstrap_(bootstrap), nodes_(n) {
   // Quiet by default; RAFTKV_LOG=debug (or info, trace) shows the cores' log lines.
   LogLevel level = LogLevel::kWarn;
   if (const char* env = std::getenv("RAFTKV_LOG")) parse_log_level(env, &level);
@@ -33,14 +33,27 @@ TestCluster::TestCluster(size_t n, ConfigTweak tweak, uint64_t seed)
   for (uint64_t id = 1; id <= n; ++id) {
     Node& node = nodes_[id - 1];
     node.storage = std::make_unique<MemoryStorage>();
-    restart(id);
+    if (bootstrap_ == Bootstrap::kBound) node.incarnation = id * 1000 + 1;
   }
+  for (uint64_t id = 1; id <= n; ++id) restart(id);
+}
+
+MemberInfo TestCluster::member_info(uint64_t id) const {
+  return MemberInfo{incarnation(id), fmt::format("n{}:7000", id), fmt::format("n{}:6379", id)};
+}
+
+void TestCluster::wipe(uint64_t id) {
+  Node& n = nodes_.at(id - 1);
+  n.storage = std::make_unique<MemoryStorage>();
+  if (bootstrap_ == Bootstrap::kBound) ++n.incarnation;
+  n.bootstrapped = true;  // a wiped node never bootstraps again: it is re-admitted
 }
 
 Config TestCluster::make_config(uint64_t id) const {
   Config c;
   c.id = NodeId(id);
-  if (id <= initial_voters_) {
+  c.incarnation = nodes_.at(id - 1).incarnation;
+  if (id <= initial_voters_ && bootstrap_ == Bootstrap::kLegacy) {
     for (uint64_t v = 1; v <= initial_voters_; ++v) c.voters.push_back(NodeId(v));
   }
   c.election_ticks = 10;
@@ -61,12 +74,22 @@ void TestCluster::restart(uint64_t id) {
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   n.raft = std::move(*r);
   n.read_states.clear();
+  if (bootstrap_ == Bootstrap::kBound && id <= initial_voters_ && !n.bootstrapped) {
+    ConfState conf;
+    for (uint64_t v = 1; v <= initial_voters_; ++v) {
+      conf.voters.push_back(NodeId(v));
+      conf.members[NodeId(v)] = member_info(v);
+    }
+    ASSERT_TRUE(n.raft->bootstrap(conf).is_ok());
+  }
+  n.bootstrapped = true;
 }
 
 uint64_t TestCluster::add_node() {
   nodes_.emplace_back();
   nodes_.back().storage = std::make_unique<MemoryStorage>();
   const uint64_t id = nodes_.size();
+  if (bootstrap_ == Bootstrap::kBound) nodes_.back().incarnation = id * 1000 + 1;
   restart(id);
   return id;
 }

@@ -24,8 +24,13 @@ namespace raftkv::raft::testing {
 class TestCluster {
  public:
   using ConfigTweak = std::function<void(Config&)>;
+  // kLegacy: Config::voters (unbound members, incarnations 0). kBound: every node has an
+  // incarnation (id * 1000 + generation) and the initial members bootstrap (Raft::bootstrap)
+  // a membership that records each one's.
+  enum class Bootstrap { kLegacy, kBound };
 
-  explicit TestCluster(size_t n, ConfigTweak tweak = {}, uint64_t seed = 1);
+  explicit TestCluster(size_t n, ConfigTweak tweak = {}, uint64_t seed = 1,
+                       Bootstrap bootstrap = Bootstrap::kLegacy);
 
   size_t size() const { return nodes_.size(); }
   Raft& node(uint64_t id) { return *nodes_.at(id - 1).raft; }
@@ -58,8 +63,12 @@ class TestCluster {
   // Adds a node with the next id and no membership of its own: it learns the configuration
   // from the log once the leader adds it (propose a ConfChange). Returns its id.
   uint64_t add_node();
-  // Replaces a crashed node's disk with an empty one (it restarts as a fresh node).
-  void wipe(uint64_t id) { nodes_.at(id - 1).storage = std::make_unique<MemoryStorage>(); }
+  // Replaces a crashed node's disk with an empty one (it restarts as a fresh node, of a new
+  // incarnation when bound, and without bootstrapping).
+  void wipe(uint64_t id);
+  uint64_t incarnation(uint64_t id) const { return nodes_.at(id - 1).incarnation; }
+  // The record for node `id` as the bound bootstrap writes it (its current incarnation).
+  MemberInfo member_info(uint64_t id) const;
   bool alive(uint64_t id) const { return nodes_.at(id - 1).raft != nullptr; }
 
   // Data of the normal entries node `id` applied (leader no-ops skipped), in order.
@@ -86,6 +95,8 @@ class TestCluster {
     Index applied;
     std::vector<std::string> state;  // state machine: data of applied normal entries
     std::vector<ReadState> read_states;
+    uint64_t incarnation = 0;  // kBound: id * 1000 + generation
+    bool bootstrapped = false;
   };
 
   Config make_config(uint64_t id) const;
@@ -96,6 +107,7 @@ class TestCluster {
   ConfigTweak tweak_;
   uint64_t seed_;
   size_t initial_voters_;
+  Bootstrap bootstrap_;
   std::vector<Node> nodes_;
   std::vector<Message> inflight_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
