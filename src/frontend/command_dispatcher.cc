@@ -24,6 +24,8 @@ constexpr uint32_t kStatus = kFlagAdmin | kFlagStale;
 // Sorted by name (checked by a test). KV rows use handlers::kv_command; their key positions
 // match Redis's, so cluster clients route them by themselves.
 constexpr std::array kCommandTable = {
+    // ACL <subcommand>: acl_commands.cc; SETUSER and DELUSER replicate (kv/acl_state.h).
+    CommandSpec{"acl", -2, kLocal, 0, 0, 0, handlers::acl},
     CommandSpec{"append", 3, kWrite, 1, 1, 1, handlers::kv_command},
     CommandSpec{"auth", -2, kLocal, 0, 0, 0, handlers::auth},
     CommandSpec{"client", -2, kLocal, 0, 0, 0, handlers::client},
@@ -152,7 +154,13 @@ CommandDispatcher::CommandDispatcher(Backend& backend, FrontendStats& stats,
     : backend_(backend),
       stats_(stats),
       options_(std::move(options)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      security_(options_.acl) {
+  if (options_.loading_until_applied) {
+    loading_target_ = backend_.status().commit_index.value();
+    loaded_.store(false, std::memory_order_release);
+  }
+}
 
 uint64_t CommandDispatcher::uptime_seconds() const {
   return static_cast<uint64_t>(
@@ -177,6 +185,7 @@ void CommandDispatcher::dispatch(std::vector<std::string> args, ConnectionState&
     call.reply_error(handlers::wrong_arity_error(spec->name));
     return;
   }
+  if (!admit_command(call, *spec)) return;
   spec->handler(call);
 }
 
@@ -185,6 +194,7 @@ CommandOrder CommandDispatcher::order_of(std::span<const std::string> args) {
   const CommandSpec* spec = find_command(args[0]);
   if (spec == nullptr || !arity_ok(*spec, args.size())) return CommandOrder::kLocal;  // an error
   if (spec->handler == handlers::raftkv_digest) return CommandOrder::kRead;
+  if (spec->handler == handlers::acl) return handlers::acl_order(args);
   if (spec->handler == handlers::raftkv_req) {
     // Classified by the wrapped command, which must be a KV command (one level: a wrapper of a
     // wrapper, or of anything else, is answered with an error at once).

@@ -6,21 +6,27 @@
 // table (name, arity, flags, key positions, handler) that also feeds COMMAND / COMMAND INFO, so
 // Redis Cluster clients learn key positions from it.
 //
+// Every command passes the authentication and ACL checks of auth.h before its handler runs.
+//
 // Thread-safety: dispatch() for one ConnectionState is called by one thread at a time (the
-// connection's strand); different connections may dispatch concurrently (the dispatcher holds
-// no mutable state; FrontendStats are atomics). `done` runs exactly once: synchronously inside
-// dispatch() for local commands, or later on any thread (the backend's) for KV commands.
+// connection's strand); different connections may dispatch concurrently (the dispatcher's
+// mutable state is thread-safe: FrontendStats are atomics, Security locks). `done` runs exactly
+// once: synchronously inside dispatch() for local commands, or later on any thread (the backend's)
+// for KV commands.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "frontend/auth.h"
 #include "frontend/backend.h"
 
 namespace raftkv::frontend {
@@ -37,6 +43,7 @@ struct ConnectionState {
   // Set by the connection before each dispatch: writes it dispatched earlier have not
   // completed yet, so a read must be served after them (ReadOptions::after_own_writes).
   bool own_writes_in_flight = false;
+  AuthState auth;  // AUTH / HELLO AUTH; set at connect by CommandDispatcher::admit()
 };
 
 // How a command is ordered against the connection's other commands in flight (Redis runs a
@@ -48,10 +55,15 @@ struct ConnectionState {
 //              it after them).
 //   kWrite   — replicated: only once the connection's earlier reads (and barriers) have
 //              completed, so that a read never observes a write sent after it.
-//   kBarrier — reports or changes the node's state (INFO, CLUSTER, ROLE, RAFTKV.MEMBER,
-//              RAFTKV.TRANSFER): once nothing is in flight; while it is in flight (membership
-//              changes complete asynchronously) no read, write or barrier after it goes.
-enum class CommandOrder : uint8_t { kLocal, kRead, kWrite, kBarrier };
+//   kBarrier — reports or changes the node's state (INFO, CLUSTER, ROLE, ACL GETUSER,
+//              RAFTKV.MEMBER, RAFTKV.TRANSFER): once nothing is in flight; while it is in flight
+//              (membership changes complete asynchronously) no read, write or barrier after it
+//              goes.
+//   kExclusive — changes what later commands may do (ACL SETUSER / DELUSER): once nothing is in
+//              flight, and nothing after it, local commands included, is dispatched until it
+//              completes, so the connection's next commands are checked against the ACL it
+//              produced.
+enum class CommandOrder : uint8_t { kLocal, kRead, kWrite, kBarrier, kExclusive };
 
 // Server-wide counters shown by INFO. Thread-safe (relaxed atomics: figures, not invariants).
 struct FrontendStats {
@@ -61,12 +73,27 @@ struct FrontendStats {
   std::atomic<uint64_t> rejected_connections{0};
   // Connections closed for exceeding the output buffer limit (Redis 7 INFO stats name).
   std::atomic<uint64_t> client_output_buffer_limit_disconnections{0};
+  // Failed AUTH / HELLO AUTH, and commands refused by the ACL (Redis 7.2 INFO stats
+  // acl_access_denied_auth / _cmd / _key).
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> acl_denied_commands{0};
+  std::atomic<uint64_t> acl_denied_keys{0};
   std::atomic<uint16_t> tcp_port{0};  // set once the listener is bound
 };
 
 struct DispatcherOptions {
   uint64_t max_clients = 10000;         // shown by INFO clients
   std::string redis_version = "7.0.0";  // what clients that check versions see
+  // The ACL in force (the state machine publishes to it). Null: a publisher of Redis's default
+  // user alone (on, nopass, every command and key), for tests and embedders without ACLs.
+  std::shared_ptr<kv::acl::AclPublisher> acl;
+  // Redis protected-mode: while the default user is nopass, refuse non-loopback clients.
+  bool protected_mode = true;
+  // Whether a client address ("ip:port") is local; null: is_loopback_client (tests override).
+  std::function<bool(std::string_view remote_addr)> is_local_client;
+  // Answer -LOADING until the backend has applied up to the commit index it reported when the
+  // dispatcher was made (a restarted node replaying its log enforces an older ACL meanwhile).
+  bool loading_until_applied = false;
 };
 
 // What a handler sees: the request, its connection, and where the reply goes.
@@ -121,6 +148,10 @@ class CommandDispatcher {
   CommandDispatcher(Backend& backend, FrontendStats& stats, DispatcherOptions options = {});
 
   void dispatch(std::vector<std::string> args, ConnectionState& conn, ReplyCallback done) const;
+  // A new connection (remote_addr set): sets its initial authentication (Redis: authenticated
+  // as `default` when that user is on and nopass). Returns the bytes to send before closing it
+  // when it is refused (protected mode), else nullopt.
+  std::optional<std::string> admit(ConnectionState& conn) const;
   // How dispatch(args) must be ordered against the connection's commands in flight.
   static CommandOrder order_of(std::span<const std::string> args);
 
@@ -128,12 +159,22 @@ class CommandDispatcher {
   FrontendStats& stats() const { return stats_; }
   const DispatcherOptions& options() const { return options_; }
   uint64_t uptime_seconds() const;
+  const Security& security() const { return security_; }
 
  private:
+  // The checks of auth.h for a known command of the right arity; false when it must not run
+  // (then it has been answered, or the connection is to close).
+  bool admit_command(CommandCall& call, const CommandSpec& spec) const;
+  // True while loading_until_applied holds commands back.
+  bool loading() const;
+
   Backend& backend_;
   FrontendStats& stats_;
   DispatcherOptions options_;
   std::chrono::steady_clock::time_point started_;
+  Security security_;
+  uint64_t loading_target_ = 0;             // commit index at construction
+  mutable std::atomic<bool> loaded_{true};  // false until applied >= loading_target_
 };
 
 }  // namespace raftkv::frontend

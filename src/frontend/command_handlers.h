@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,14 +16,18 @@ namespace raftkv::frontend::handlers {
 // connection_commands.cc
 void ping(CommandCall& call);
 void echo(CommandCall& call);
-void hello(CommandCall& call);
-void auth(CommandCall& call);
 void command(CommandCall& call);
 void client(CommandCall& call);
 void select(CommandCall& call);
 void quit(CommandCall& call);
 void readonly(CommandCall& call);
 void readwrite(CommandCall& call);
+
+// acl_commands.cc: AUTH, HELLO and ACL; acl_order() is ACL's CommandOrder by subcommand.
+void hello(CommandCall& call);
+void auth(CommandCall& call);
+void acl(CommandCall& call);
+CommandOrder acl_order(std::span<const std::string> args);
 
 // status_commands.cc
 void info(CommandCall& call);
@@ -55,5 +60,11 @@ bool iequals(std::string_view a, std::string_view b);
 std::pair<std::string, uint16_t> split_host_port(std::string_view addr);
 // Redis Cluster node name of a node: its id as 40 hex digits.
 std::string cluster_node_name(uint64_t node_id);
+// connection_commands.cc: the CLIENT INFO / CLIENT LIST line of a connection (ends with '\n').
+std::string client_info_line(const ConnectionState& conn);
+// Redis allows client names of printable ASCII without spaces ('!'..'~').
+bool valid_client_name(std::string_view name);
+inline constexpr std::string_view kBadClientName =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
 
 }  // namespace raftkv::frontend::handlers

@@ -42,6 +42,11 @@ void Connection::start(uint64_t id) {
     state_.remote_addr = endpoint_text(remote);
   if (const auto local = socket_.local_endpoint(ec); !ec) state_.local_addr = endpoint_text(local);
   server_->log.debug("client {} connected from {}", id, state_.remote_addr);
+  if (auto refusal = server_->dispatcher.admit(state_)) {  // protected mode: answer, then close
+    input_done_ = true;
+    answer_protocol_error(std::move(*refusal));
+    return;
+  }
   read_more();
 }
 
@@ -86,6 +91,7 @@ void Connection::complete(uint64_t sequence, std::string reply) {
   if (slot.order == CommandOrder::kRead) --reads_in_flight_;
   if (slot.order == CommandOrder::kWrite) --writes_in_flight_;
   if (slot.order == CommandOrder::kBarrier) --barriers_in_flight_;
+  if (slot.order == CommandOrder::kExclusive) --exclusive_in_flight_;
   if (enforce_output_limit()) return;
   update_window(slot.bytes.size());
   if (sequence == first_sequence_) schedule_write();
@@ -136,6 +142,7 @@ void Connection::update_window(size_t bytes) {
 }
 
 bool Connection::may_dispatch(CommandOrder order) const {
+  if (exclusive_in_flight_ > 0) return false;
   switch (order) {
     case CommandOrder::kLocal:
       return true;
@@ -144,6 +151,7 @@ bool Connection::may_dispatch(CommandOrder order) const {
     case CommandOrder::kWrite:
       return reads_in_flight_ == 0 && barriers_in_flight_ == 0;
     case CommandOrder::kBarrier:
+    case CommandOrder::kExclusive:
       return reads_in_flight_ == 0 && writes_in_flight_ == 0 && barriers_in_flight_ == 0;
   }
   return true;
@@ -172,6 +180,7 @@ void Connection::dispatch(resp::Command command, CommandOrder order) {
   if (order == CommandOrder::kRead) ++reads_in_flight_;
   if (order == CommandOrder::kWrite) ++writes_in_flight_;
   if (order == CommandOrder::kBarrier) ++barriers_in_flight_;
+  if (order == CommandOrder::kExclusive) ++exclusive_in_flight_;
   // The completion may run here (local commands) or on a backend thread: post it back.
   auto done = [self = shared_from_this(), sequence](std::string reply) {
     if (self->strand_.running_in_this_thread()) {
@@ -183,7 +192,10 @@ void Connection::dispatch(resp::Command command, CommandOrder order) {
     });
   };
   server_->dispatcher.dispatch(std::move(command), state_, std::move(done));
-  if (state_.close_after_reply) close_after_sequence_ = sequence;
+  if (state_.close_after_reply) {  // QUIT, or a deleted user's connection: read nothing more
+    close_after_sequence_ = sequence;
+    input_done_ = true;
+  }
 }
 
 void Connection::answer_protocol_error(std::string reply) {
@@ -304,7 +316,10 @@ void Connection::write_ready() {
       break;
     }
   }
-  if (out_.empty()) return;
+  if (out_.empty()) {
+    if (close_after_write) close();  // a command answered by closing (a deleted user's)
+    return;
+  }
   std::error_code ec;
   const size_t n = socket_.write_some(asio::buffer(out_), ec);  // non-blocking
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {

@@ -1,5 +1,5 @@
-// Commands answered from the connection alone: PING ECHO HELLO AUTH COMMAND CLIENT SELECT QUIT
-// READONLY READWRITE.
+// Commands answered from the connection alone: PING ECHO COMMAND CLIENT SELECT QUIT READONLY
+// READWRITE (HELLO and AUTH: acl_commands.cc).
 #include <fmt/format.h>
 
 #include "frontend/command_handlers.h"
@@ -8,17 +8,6 @@
 
 namespace raftkv::frontend::handlers {
 namespace {
-
-// Redis allows client names of printable ASCII without spaces ('!'..'~').
-bool valid_client_name(std::string_view name) {
-  for (const char c : name) {
-    if (c < '!' || c > '~') return false;
-  }
-  return true;
-}
-
-constexpr std::string_view kBadClientName =
-    "ERR Client names cannot contain spaces, newlines or special characters.";
 
 void append_flag_names(std::string& out, uint32_t flags) {
   static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
@@ -49,13 +38,21 @@ void append_help(std::string& out, std::initializer_list<std::string_view> lines
   for (const auto line : lines) resp::append_simple_string(out, line);
 }
 
-std::string client_info_line(const ConnectionState& conn) {
-  const bool readonly = conn.read_consistency == ReadConsistency::kFollower;
-  return fmt::format("id={} addr={} laddr={} name={} db=0 flags={} resp=2 user=default\n", conn.id,
-                     conn.remote_addr, conn.local_addr, conn.name, readonly ? "r" : "N");
+}  // namespace
+
+bool valid_client_name(std::string_view name) {
+  for (const char c : name) {
+    if (c < '!' || c > '~') return false;
+  }
+  return true;
 }
 
-}  // namespace
+std::string client_info_line(const ConnectionState& conn) {
+  const bool readonly = conn.read_consistency == ReadConsistency::kFollower;
+  return fmt::format("id={} addr={} laddr={} name={} db=0 flags={} resp=2 user={}\n", conn.id,
+                     conn.remote_addr, conn.local_addr, conn.name, readonly ? "r" : "N",
+                     conn.auth.user);
+}
 
 void ping(CommandCall& call) {
   if (call.args.size() > 2) {
@@ -75,72 +72,6 @@ void echo(CommandCall& call) {
   std::string out;
   resp::append_bulk(out, call.args[1]);
   call.reply(std::move(out));
-}
-
-// HELLO [protover [AUTH username password] [SETNAME clientname]]. Only RESP2 is spoken; there
-// is no authentication, so AUTH is accepted with any credentials (Redis's nopass default user).
-void hello(CommandCall& call) {
-  if (call.args.size() >= 2) {
-    int64_t version = 0;
-    if (!resp::parse_int64_strict(call.args[1], version)) {
-      call.reply_error("ERR Protocol version is not an integer or out of range");
-      return;
-    }
-    if (version != 2) {
-      call.reply_error("NOPROTO sorry, this protocol version is not supported");
-      return;
-    }
-  }
-  std::string new_name = call.conn.name;
-  for (size_t i = 2; i < call.args.size(); ++i) {
-    const bool has_more = i + 1 < call.args.size();
-    if (iequals(call.args[i], "AUTH") && i + 2 < call.args.size()) {
-      i += 2;
-    } else if (iequals(call.args[i], "SETNAME") && has_more) {
-      new_name = call.args[++i];
-      if (!valid_client_name(new_name)) {
-        call.reply_error(kBadClientName);
-        return;
-      }
-    } else {
-      call.reply_error(fmt::format("ERR Syntax error in HELLO option '{}'", call.args[i]));
-      return;
-    }
-  }
-  call.conn.name = std::move(new_name);
-  const bool leader = call.dispatcher.backend().status().role == "leader";
-  std::string out;
-  resp::append_array_header(out, 14);
-  resp::append_bulk(out, "server");
-  resp::append_bulk(out, "redis");
-  resp::append_bulk(out, "version");
-  resp::append_bulk(out, call.dispatcher.options().redis_version);
-  resp::append_bulk(out, "proto");
-  resp::append_integer(out, 2);
-  resp::append_bulk(out, "id");
-  resp::append_integer(out, static_cast<int64_t>(call.conn.id));
-  resp::append_bulk(out, "mode");
-  resp::append_bulk(out, "cluster");
-  resp::append_bulk(out, "role");
-  resp::append_bulk(out, leader ? "master" : "replica");
-  resp::append_bulk(out, "modules");
-  resp::append_array_header(out, 0);
-  call.reply(std::move(out));
-}
-
-// AUTH [username] password: no password is configured, as in a default Redis.
-void auth(CommandCall& call) {
-  if (call.args.size() > 3) {
-    call.reply_error("ERR syntax error");
-    return;
-  }
-  if (call.args.size() == 2) {
-    call.reply_error(
-        "ERR AUTH <password> called without any password configured for the default user. Are "
-        "you sure your configuration is correct?");
-    return;
-  }
-  call.reply_ok();
 }
 
 // COMMAND, COMMAND COUNT, COMMAND LIST, COMMAND INFO [name...], COMMAND DOCS [name...] (empty

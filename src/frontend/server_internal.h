@@ -137,10 +137,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Requests parsed after one that had to wait, in arrival order. Invariant: the front one
   // does not satisfy may_dispatch(), or held_ is empty.
   std::deque<HeldRequest> held_;
-  // Dispatched reads / writes / barriers whose reply has not arrived (CommandOrder).
+  // Dispatched reads / writes / barriers / exclusive commands whose reply has not arrived
+  // (CommandOrder).
   size_t reads_in_flight_ = 0;
   size_t writes_in_flight_ = 0;
   size_t barriers_in_flight_ = 0;
+  size_t exclusive_in_flight_ = 0;
   // Replies completed and waiting behind the write in progress (ready slots of pending_):
   // what the output buffer limit counts.
   size_t buffered_bytes_ = 0;

@@ -60,6 +60,9 @@ Lines stats_section(const CommandDispatcher& dispatcher) {
   return {{"total_connections_received", std::to_string(stats.total_connections_received.load())},
           {"total_commands_processed", std::to_string(stats.total_commands_processed.load())},
           {"rejected_connections", std::to_string(stats.rejected_connections.load())},
+          {"acl_access_denied_auth", std::to_string(stats.auth_failures.load())},
+          {"acl_access_denied_cmd", std::to_string(stats.acl_denied_commands.load())},
+          {"acl_access_denied_key", std::to_string(stats.acl_denied_keys.load())},
           {"client_output_buffer_limit_disconnections",
            std::to_string(stats.client_output_buffer_limit_disconnections.load())}};
 }

@@ -88,6 +88,7 @@ enum class Op : uint8_t {
   kDecrby,
   kMset,
   kGetdel,
+  kAcl,
 };
 
 struct CommandSpec {
@@ -115,6 +116,8 @@ constexpr CommandSpec kCommands[] = {
     {"DECRBY", Op::kDecrby, CommandKind::kWrite, 3},
     {"MSET", Op::kMset, CommandKind::kWrite, -3},
     {"GETDEL", Op::kGetdel, CommandKind::kWrite, 2},
+    // A replicated ACL change (acl_state.h): a write, applied by the state machine itself.
+    {"RAFTKV.ACL", Op::kAcl, CommandKind::kWrite, -4},
 };
 
 const CommandSpec* find_spec(std::string_view name) {
@@ -165,6 +168,8 @@ class Executor {
         return mset();
       case Op::kGetdel:
         return getdel();
+      case Op::kAcl:  // StateMachine::apply() takes these before they get here
+        return Reply::error("ERR RAFTKV.ACL is applied by the state machine's ACL, not executed");
     }
     RAFTKV_FATAL("command {} in the table but not dispatched", spec.name);
   }

@@ -37,7 +37,7 @@ struct CommandLimits {
 
 enum class CommandKind : uint8_t {
   kRead,     // GET MGET EXISTS STRLEN SCAN DBSIZE: may be served from the state (ReadIndex)
-  kWrite,    // SET SETNX DEL APPEND INCR INCRBY DECR DECRBY MSET GETDEL: must go through the log
+  kWrite,    // SET SETNX DEL APPEND INCR INCRBY DECR DECRBY MSET GETDEL RAFTKV.ACL: through the log
   kUnknown,  // not a KV command
 };
 

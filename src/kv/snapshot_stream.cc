@@ -27,9 +27,11 @@ size_t append_record(std::string& out, Space space, std::string_view key, std::s
   return key_offset;
 }
 
-Writer::Writer(const SnapshotSink& sink) : sink_(sink) {
-  hash_.update(kMagic);
-  buffer_.append(kMagic);
+Writer::Writer(const SnapshotSink& sink, uint8_t version) : sink_(sink) {
+  std::string magic(kMagic);
+  magic.back() = static_cast<char>(version);
+  hash_.update(magic);
+  buffer_.append(magic);
 }
 
 Status Writer::append(std::string_view bytes) {

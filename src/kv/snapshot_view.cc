@@ -91,12 +91,13 @@ constexpr size_t kMergeKeysPerLock = 1024;
 }  // namespace
 
 SnapshotView::SnapshotView(const Engine& engine, std::shared_ptr<detail::SnapshotShadow> shadow,
-                           Index index, Term term, std::string meta_records)
+                           Index index, Term term, std::string meta_records, uint8_t format_version)
     : engine_(engine),
       shadow_(std::move(shadow)),
       index_(index),
       term_(term),
-      meta_records_(std::move(meta_records)) {}
+      meta_records_(std::move(meta_records)),
+      format_version_(format_version) {}
 
 SnapshotView::~SnapshotView() {
   shadow_->end(/*cancel=*/false);
@@ -118,7 +119,7 @@ size_t SnapshotView::shadow_bytes() const {
 
 Status SnapshotView::write(const SnapshotSink& sink, const SnapshotWriteOptions& options) const {
   RAFTKV_ASSERT(options.scan_batch_keys > 0, "scan_batch_keys must be positive");
-  snapshot_stream::Writer writer(sink);
+  snapshot_stream::Writer writer(sink, format_version_);
   detail::SnapshotShadow& shadow = *shadow_;
   const auto& pre_images = shadow.pre_images;
   // One scan batch, already encoded as stream records in key order (one buffer, no allocation

@@ -113,7 +113,7 @@ class SnapshotView {
  private:
   friend class StateMachine;
   SnapshotView(const Engine& engine, std::shared_ptr<detail::SnapshotShadow> shadow, Index index,
-               Term term, std::string meta_records);
+               Term term, std::string meta_records, uint8_t format_version);
 
   const Engine& engine_;
   const std::shared_ptr<detail::SnapshotShadow> shadow_;
@@ -121,6 +121,7 @@ class SnapshotView {
   const Term term_;
   // The kMeta space at I, encoded as stream records in key order.
   const std::string meta_records_;
+  const uint8_t format_version_;  // of the stream at I (snapshot_stream.h)
 };
 
 }  // namespace raftkv::kv

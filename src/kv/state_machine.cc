@@ -62,6 +62,7 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
                 entry.index.value(), applied);
   WriteBatch& batch = batch_;
   batch.clear();
+  applying_index_ = entry.index.value();
   std::optional<Reply> reply;
   if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
     reply = apply_request(entry.data, batch);
@@ -77,7 +78,29 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   applied_term_ = entry.term;
   has_applied_record_ = true;
   applied_index_.store(entry.index.value(), std::memory_order_release);
+  if (acl_changed_) {  // once the records are written, so what connections enforce is durable
+    acl_changed_ = false;
+    publish_acl();
+  }
   return reply;
+}
+
+Reply StateMachine::apply_acl(std::span<const std::string_view> args, WriteBatch& batch) {
+  std::vector<std::string> changed;
+  Reply reply = acl_.apply_entry(args, applying_index_, changed);
+  for (const std::string& name : changed) {
+    if (const acl::AclUser* user = acl_.find(name)) {
+      batch.put(Space::kMeta, acl::AclState::record_key(name), acl_.record_value(*user));
+    } else {
+      batch.del(Space::kMeta, acl::AclState::record_key(name));
+    }
+  }
+  acl_changed_ = acl_changed_ || !changed.empty();
+  return reply;
+}
+
+void StateMachine::publish_acl() const {
+  if (options_.acl != nullptr) options_.acl->publish(acl_);
 }
 
 Reply StateMachine::apply_request(std::string_view payload, WriteBatch& batch) {
@@ -94,7 +117,10 @@ Reply StateMachine::apply_request(std::string_view payload, WriteBatch& batch) {
     now_ms_.store(now, std::memory_order_release);
     expire_sessions(batch, std::nullopt);
     args_.assign(request.args().begin(), request.args().end());
-    if (request.client_id() == 0) {
+    if (!args_.empty() && acl::is_entry_command(args_[0])) {
+      // ACL entries carry no session (the frontend proposes them without one).
+      reply = apply_acl(args_, batch);
+    } else if (request.client_id() == 0) {
       reply = execute_command(*engine_, &batch, args_, now, options_.limits);
     } else {
       reply = apply_session_request(request.client_id(), request.sequence(),
@@ -227,8 +253,12 @@ void StateMachine::scan_meta(const ScanVisitor& visit) const {
   if (go_on && applied_pending) visit(kAppliedKey, applied_record);
 }
 
+uint8_t StateMachine::snapshot_version() const {
+  return acl_.is_set() ? snapshot_stream::kVersionWithAcl : snapshot_stream::kVersion;
+}
+
 Status StateMachine::snapshot(const SnapshotSink& sink) const {
-  snapshot_stream::Writer writer(sink);
+  snapshot_stream::Writer writer(sink, snapshot_version());
   Status status;
   std::string record;
   const auto append = [&](Space space, std::string_view key, std::string_view value) {
@@ -269,8 +299,9 @@ Result<std::unique_ptr<SnapshotView>> StateMachine::begin_snapshot() {
     return true;
   });
   shadow_ = std::make_shared<detail::SnapshotShadow>();
-  return std::unique_ptr<SnapshotView>(
-      new SnapshotView(*engine_, shadow_, applied_index(), applied_term_, std::move(meta_records)));
+  return std::unique_ptr<SnapshotView>(new SnapshotView(*engine_, shadow_, applied_index(),
+                                                        applied_term_, std::move(meta_records),
+                                                        snapshot_version()));
 }
 
 std::pair<size_t, size_t> StateMachine::snapshot_shadow_size() const {
@@ -308,6 +339,8 @@ void StateMachine::reset_memory_state() {
   sessions_.clear();
   sessions_by_activity_.clear();
   keys_with_ttl_.store(0, std::memory_order_release);
+  acl_ = acl::AclState();
+  acl_changed_ = false;
 }
 
 void StateMachine::count_ttl_changes(const WriteBatch& batch) {
@@ -372,10 +405,11 @@ Status StateMachine::restore(const SnapshotSource& source) {
   if (bytes.substr(0, 7) != snapshot_stream::kMagic.substr(0, 7)) {
     return fail(Status(ErrorCode::kCorruption, "not a raftkv KV snapshot (bad magic)"));
   }
-  if (bytes[7] != snapshot_stream::kMagic[7]) {
-    return fail(Status(ErrorCode::kVersionMismatch,
-                       fmt::format("KV snapshot format version {} is not supported (expected 1)",
-                                   static_cast<int>(static_cast<uint8_t>(bytes[7])))));
+  const auto version = static_cast<uint8_t>(bytes[7]);
+  if (version != snapshot_stream::kVersion && version != snapshot_stream::kVersionWithAcl) {
+    return fail(Status(
+        ErrorCode::kVersionMismatch,
+        fmt::format("KV snapshot format version {} is not supported (expected 1 or 2)", version)));
   }
   WriteBatch batch;
   std::string key;
@@ -452,6 +486,9 @@ Status StateMachine::load_meta() {
       session.acked_sequence = header.acked_sequence();
     } else if (key.size() == 17 && key[0] == 'r') {
       sessions_[read_u64_be(key.substr(1))].cached_sequences.insert(read_u64_be(key.substr(9)));
+    } else if (!key.empty() && key[0] == acl::kRecordPrefix) {
+      status = acl_.load_record(key, value);
+      return status.is_ok();
     } else {
       status = Status(ErrorCode::kCorruption, "unknown meta record");
       return false;
@@ -459,6 +496,7 @@ Status StateMachine::load_meta() {
     return true;
   });
   if (!status.is_ok()) return status;
+  if (Status s = acl_.finish_load(); !s.is_ok()) return s;
   if (has_applied_record_) {
     // From here on the members are the record (see has_applied_record_).
     WriteBatch batch;
@@ -468,6 +506,9 @@ Status StateMachine::load_meta() {
   for (const auto& [client_id, session] : sessions_) {
     sessions_by_activity_.emplace(session.last_active_ms, client_id);
   }
+  // Only a state that loaded completely is published: after a failed restore connections keep
+  // the previous ACL rather than fall back to the seed.
+  publish_acl();
   return Status::ok();
 }
 

@@ -18,6 +18,10 @@
 // session_ttl_ms of entry time, or the least recently active beyond max_sessions, are
 // removed. Clients must stop retrying a request well before session_ttl_ms.
 //
+// ACL (acl_state.h): RAFTKV.ACL entries change the replicated users, stored as meta records
+// (so in snapshots); after each such entry, and after a restore, the state machine publishes
+// the users to StateMachineOptions::acl, from which client connections check every command.
+//
 // Snapshots: snapshot() streams the current state synchronously (apply waits meanwhile);
 // begin_snapshot() returns a SnapshotView that streams the state of that moment from any thread
 // while apply() continues (copy-on-write; costs and contract in snapshot_view.h).
@@ -44,6 +48,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "kv/acl_state.h"
 #include "kv/commands.h"
 #include "kv/engine.h"
 #include "kv/reply.h"
@@ -61,6 +66,9 @@ struct StateMachineOptions {
   int64_t session_ttl_ms = 60 * 60 * 1000;
   uint64_t max_sessions = 100'000;
   uint64_t max_cached_replies_per_session = 1024;
+  // Where the ACL in force is published for the connections (may be null: not published). An
+  // output, not an input: it may differ between replicas (its seed is the node's own).
+  std::shared_ptr<acl::AclPublisher> acl;
 };
 
 // Fills up to `capacity` bytes at `buffer`; returns the count, 0 at the end of the snapshot.
@@ -96,6 +104,8 @@ class StateMachine {
   // Keys stored with a TTL, the expired ones not yet deleted included (Redis's INFO keyspace
   // "expires" counts the same way). Any thread; exact as of the last apply() or restore().
   uint64_t keys_with_ttl() const { return keys_with_ttl_.load(std::memory_order_acquire); }
+  // The replicated ACL (unset until the first RAFTKV.ACL entry). Apply thread.
+  const acl::AclState& acl() const { return acl_; }
 
   // Streams a self-checking image of the whole state (data, sessions, applied index) to
   // `sink`, in chunks of about 64 KiB. Deterministic: equal states give equal bytes.
@@ -128,6 +138,9 @@ class StateMachine {
   };
 
   Reply apply_request(std::string_view payload, WriteBatch& batch);
+  // A RAFTKV.ACL entry: changes acl_ and writes its user records to `batch`.
+  Reply apply_acl(std::span<const std::string_view> args, WriteBatch& batch);
+  void publish_acl() const;
   Reply apply_session_request(uint64_t client_id, uint64_t sequence, uint64_t acked_sequence,
                               std::span<const std::string_view> args, WriteBatch& batch);
   void expire_sessions(WriteBatch& batch, std::optional<uint64_t> keep_client);
@@ -142,6 +155,8 @@ class StateMachine {
   // the applied record made from the members.
   void scan_meta(const ScanVisitor& visit) const;
   void reset_memory_state();
+  // The snapshot stream format of the current state (snapshot_stream.h).
+  uint8_t snapshot_version() const;
   // Moves keys_with_ttl_ by what `batch` changes, before the engine applies it.
   void count_ttl_changes(const WriteBatch& batch);
 
@@ -162,6 +177,10 @@ class StateMachine {
   // Invariant: the number of kData values in the engine with stored_value_has_ttl().
   std::atomic<uint64_t> keys_with_ttl_{0};
   std::map<uint64_t, Session> sessions_;
+  // Invariant: equals what the engine's "u" meta records describe (acl_state.h).
+  acl::AclState acl_;
+  bool acl_changed_ = false;     // by the entry being applied: publish once it is written
+  uint64_t applying_index_ = 0;  // the index of the entry being applied
   // (last_active_ms, client_id) for every session: expiry order.
   std::set<std::pair<int64_t, uint64_t>> sessions_by_activity_;
   // Apply thread scratch, reused by every entry (apply_request): the parsed request and views

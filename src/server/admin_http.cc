@@ -1,5 +1,6 @@
 #include "server/admin_http.h"
 
+#include "frontend/command_dispatcher.h"
 #include "server/node_backend.h"
 
 #include <fmt/format.h>
@@ -9,8 +10,9 @@
 namespace raftkv::server {
 
 // Out of line: unwinding the constructor destroys http_, which needs httplib::Server complete.
-AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend)
-    : node_(node), backend_(backend) {}
+AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend,
+                     const frontend::FrontendStats* clients)
+    : node_(node), backend_(backend), clients_(clients) {}
 
 AdminHttp::~AdminHttp() {
   stop();
@@ -101,6 +103,12 @@ std::string AdminHttp::metrics_text() const {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
   };
   metric("raftkv_term", "gauge", "Current Raft term.", st.term.value());
+  if (clients_ != nullptr) {
+    metric("raftkv_auth_failures_total", "counter", "Failed AUTH and HELLO AUTH (ACL LOG).",
+           clients_->auth_failures.load());
+    metric("raftkv_acl_denied_total", "counter", "Commands refused by the ACL (NOPERM).",
+           clients_->acl_denied_commands.load() + clients_->acl_denied_keys.load());
+  }
   metric("raftkv_is_leader", "gauge", "1 if this node leads its group.",
          st.role == raft::Role::kLeader ? 1 : 0);
   metric("raftkv_commit_index", "gauge", "Highest committed log index.", st.commit_index.value());

@@ -14,13 +14,18 @@
 namespace httplib {
 class Server;
 }
+namespace raftkv::frontend {
+struct FrontendStats;
+}
 
 namespace raftkv::server {
 
 class AdminHttp {
  public:
-  // `backend` (optional) provides per-command request latency for /metrics.
-  AdminHttp(node::GroupNode& node, const class NodeBackend* backend);
+  // `backend` (optional) provides per-command request latency for /metrics, `clients`
+  // (optional) the client-side counters (failed AUTHs, ACL denials).
+  AdminHttp(node::GroupNode& node, const class NodeBackend* backend,
+            const frontend::FrontendStats* clients = nullptr);
   ~AdminHttp();
   // Binds synchronously (an error names the address), then serves on a thread.
   Status start(const std::string& addr);
@@ -33,6 +38,7 @@ class AdminHttp {
  private:
   node::GroupNode& node_;
   const NodeBackend* backend_;
+  const frontend::FrontendStats* clients_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

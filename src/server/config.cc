@@ -185,6 +185,9 @@ Status ServerConfig::validate() const {
     return bad(fmt::format("--max-value-bytes must be between 1 and {} (1 GiB); got {}",
                            kv::kMaxValueBytesCeiling, max_value_bytes));
   }
+  if (protected_mode != "yes" && protected_mode != "no") {
+    return bad(fmt::format("--protected-mode must be yes or no (got '{}')", protected_mode));
+  }
   LogLevel level;
   if (!parse_log_level(log_level, &level)) {
     return bad("--log-level must be trace, debug, info, warn, error or off");
@@ -237,6 +240,10 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "as Redis: 'normal <hard> <soft> <soft-seconds>' (default 'normal 128mb 0 0')");
   app.add_option("--io-threads", c.io_threads, "threads for client connections (1..64)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--requirepass", c.requirepass,
+                 "the default user's password until ACL SETUSER first runs (docs/security.md)");
+  app.add_option("--protected-mode", c.protected_mode,
+                 "yes (default): without a password, accept loopback clients only");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -293,6 +300,8 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("client-output-buffer-limit", c.client_output_buffer_limit, "--client-output-buffer-limit");
     num("io-threads", c.io_threads, "--io-threads");
     str("log-level", c.log_level, "--log-level");
+    str("requirepass", c.requirepass, "--requirepass");
+    str("protected-mode", c.protected_mode, "--protected-mode");
     for (auto&& [key, value] : t) {
       static const std::set<std::string_view> kKnown = {"id",
                                                         "client-addr",
@@ -319,7 +328,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "request-timeout-ms",
                                                         "client-output-buffer-limit",
                                                         "io-threads",
-                                                        "log-level"};
+                                                        "log-level",
+                                                        "requirepass",
+                                                        "protected-mode"};
       if (!kKnown.count(key.str())) {
         return bad(fmt::format("{}: unknown key '{}'", config_file, key.str()));
       }

@@ -61,6 +61,10 @@ struct ServerConfig {
   // connection hand-offs wake the other io thread.
   uint32_t io_threads = 1;
   std::string log_level = "info";
+  // Redis's requirepass: the default user's password, used only while the replicated ACL has
+  // never been set (docs/security.md). Redis's protected-mode: "yes" or "no".
+  std::string requirepass;
+  std::string protected_mode = "yes";
 
   Status validate() const;
 };

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "frontend/resp_server.h"
+#include "kv/acl_state.h"
 #include "node/node.h"
 #include "server/admin_http.h"
 #include "server/joiner.h"
@@ -116,6 +117,10 @@ Status Server::open() {
   nopts.raft.ordered_app_bytes = topts.max_batch_bytes / 2;
   nopts.wal.cache_bytes = limits.wal_cache_bytes;
   nopts.request_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
+  // The replicated ACL, seeded by --requirepass until first set (kv/acl_state.h).
+  auto acl =
+      std::make_shared<kv::acl::AclPublisher>(kv::acl::seed_rules_for_password(cfg_.requirepass));
+  nopts.kv.acl = acl;
   auto node = node::GroupNode::open(raft_io_, nopts, transport_.get());
   if (!node.is_ok()) {
     return Status(node.code(),
@@ -148,11 +153,14 @@ Status Server::open() {
   fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;
   fopts.output_limit = {cfg_.output_limit_hard_bytes, cfg_.output_limit_soft_bytes,
                         std::chrono::seconds(cfg_.output_limit_soft_seconds)};
+  fopts.dispatcher.acl = acl;
+  fopts.dispatcher.protected_mode = cfg_.protected_mode == "yes";
+  fopts.dispatcher.loading_until_applied = true;
   resp_ = std::make_unique<frontend::RespServer>(client_io_, *backend_, fopts);
   if (Status s = resp_->start(); !s) {
     return Status(s.code(), fmt::format("client listener: {}", s.message()));
   }
-  admin_ = std::make_unique<AdminHttp>(*node_, backend_.get());
+  admin_ = std::make_unique<AdminHttp>(*node_, backend_.get(), &resp_->stats());
   if (!cfg_.admin_addr.empty()) {
     if (Status s = admin_->start(cfg_.admin_addr); !s) return s;
   }

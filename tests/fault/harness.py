@@ -242,42 +242,85 @@ class NetnsNet:
 
 
 class Cluster:
-    """n raftkv-server processes on `net`; every process is started here and ended by PID."""
+    """raftkv-server processes on `net`; every process is started here and ended by PID.
 
-    def __init__(self, server_bin, net, tick_ms=20, extra_args=(), data_dir=None):
-        self.server_bin, self.net, self.n = server_bin, net, net.n
+    Node ids and network slots: the net has slots 1..net.n (an address triple each, a namespace
+    with NetnsNet); node i lives in slot self.slot[i]. The first `nodes` ids (default net.n)
+    bootstrap together from --peers in slots 1..nodes. Membership faults (membership.py) remove
+    nodes and add new ids in free slots; those start with --join. ids() is the current members.
+    """
+
+    def __init__(self, server_bin, net, tick_ms=20, extra_args=(), data_dir=None, nodes=None):
+        self.server_bin, self.net = server_bin, net
+        self.n = nodes or net.n  # the initial members, ids 1..n in slots 1..n
         self.tick_ms, self.extra_args = tick_ms, list(extra_args)
         self.dir = data_dir or tempfile.mkdtemp(prefix="raftkv-fault-")
         os.makedirs(self.dir, exist_ok=True)
         self.procs = {}
         self.paused = set()
         self.exits = []  # (node, returncode) of processes that ended without being killed here
+        self.slot = {i: i for i in range(1, self.n + 1)}
+        self.members = set(self.slot)
+        self.joins = set()  # ids that start with --join (added after the bootstrap)
+        self.next_id = self.n + 1
 
     def ids(self):
-        return range(1, self.n + 1)
+        return sorted(self.members)
 
     def addr(self, i):
-        host, port = self.net.client_addr(i)
+        host, port = self.net.client_addr(self.slot[i])
         return f"{host}:{port}"
+
+    def peer_addr_of(self, i):
+        host, port = self.net.peer_addr(self.slot[i])
+        return f"{host}:{port}"
+
+    def data_dir(self, i):
+        return os.path.join(self.dir, f"node-{i}")
+
+    def free_slot(self):
+        """A slot no node holds (None when every slot is taken)."""
+        used = set(self.slot.values())
+        return next((s for s in range(1, self.net.n + 1) if s not in used), None)
 
     def start(self, i):
         fmt = lambda a: f"{a[0]}:{a[1]}"  # noqa: E731
-        peers = ",".join(f"{j}={fmt(self.net.peer_addr(j))}" for j in self.ids())
-        clients = ",".join(f"{j}={fmt(self.net.client_addr(j))}" for j in self.ids())
+        s = self.slot[i]
         argv = [self.server_bin, "--id", str(i),
-                "--client-addr", fmt(self.net.client_addr(i)),
-                "--peer-addr", fmt(self.net.peer_addr(i)),
-                "--admin-addr", fmt(self.net.admin_addr(i)),
-                "--peers", peers, "--clients", clients,
-                "--data-dir", os.path.join(self.dir, f"node-{i}"),
-                "--tick-ms", str(self.tick_ms)] + self.extra_args
+                "--client-addr", fmt(self.net.client_addr(s)),
+                "--peer-addr", fmt(self.net.peer_addr(s)),
+                "--admin-addr", fmt(self.net.admin_addr(s)),
+                "--data-dir", self.data_dir(i),
+                "--tick-ms", str(self.tick_ms)]
+        if i in self.joins:
+            # Any other member will do (it forwards to the leader); a running one first.
+            others = [j for j in self.ids() if j != i]
+            via = next((j for j in others if self.alive(j)), others[0] if others else i)
+            argv += ["--join", self.addr(via)]
+        else:
+            initial = range(1, self.n + 1)
+            argv += ["--peers", ",".join(f"{j}={fmt(self.net.peer_addr(j))}" for j in initial),
+                     "--clients", ",".join(f"{j}={fmt(self.net.client_addr(j))}"
+                                           for j in initial)]
+        argv += self.extra_args
         with open(os.path.join(self.dir, f"node-{i}.log"), "ab") as log:
-            self.procs[i] = subprocess.Popen(self.net.wrap(i, argv), stdout=log,
+            self.procs[i] = subprocess.Popen(self.net.wrap(s, argv), stdout=log,
                                              stderr=subprocess.STDOUT)
 
     def start_all(self):
         for i in self.ids():
             self.start(i)
+
+    def wipe(self, i):
+        """Deletes node i's data directory (it must not be running)."""
+        assert i not in self.procs, f"node {i} is running"
+        shutil.rmtree(self.data_dir(i), ignore_errors=True)
+
+    def isolate(self, i):
+        self.net.isolate(self.slot[i])
+
+    def partition(self, groups):
+        self.net.partition([[self.slot[i] for i in g] for g in groups])
 
     def kill(self, i):
         """kill -9 and reap; a paused process dies too."""
@@ -287,6 +330,20 @@ class Cluster:
         p.kill()
         p.wait(timeout=30)
         self.paused.discard(i)
+
+    def retire(self, i):
+        """Ends a node that left the membership: kill -9 and reap, without counting an exit of
+        its own as a crash (a removed node may stop by itself). Its slot is freed."""
+        p = self.procs.pop(i, None)
+        if p is not None:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+            p.wait(timeout=30)
+        self.paused.discard(i)
+        self.members.discard(i)
+        self.joins.discard(i)
+        self.slot.pop(i, None)
 
     def pause(self, i):
         self.procs[i].send_signal(signal.SIGSTOP)
@@ -305,7 +362,7 @@ class Cluster:
                              if p.poll() is not None]
 
     def client(self, i, timeout=1.0):
-        host, port = self.net.client_addr(i)
+        host, port = self.net.client_addr(self.slot[i])
         return redis.Redis(host=host, port=port, socket_timeout=timeout,
                            socket_connect_timeout=timeout)
 

@@ -7,9 +7,13 @@ C client threads (one connection each, following MOVED to the leader) doing GET 
 APPEND / INCR over a few keys that rotate every --ops-per-key ops, with a unique value per
 write so a lost write shows. Meanwhile a nemesis injects one fault at a time on a seeded
 schedule: kill -9 then restart one node or, at times, all of them (kill), SIGSTOP then SIGCONT
-(stop), isolating a node or a minority both ways (partition), or any of these (mixed). Then
-every fault is healed, each key is read once more through the leader, and lincheck.py judges
-the history.
+(stop), isolating a node or a minority both ways (partition), a membership change (member:
+remove a node and add it back with an empty disk, or replace a node by a new one; membership.py),
+or any of kill, stop and partition (mixed). Then every fault is healed, each key is read once more through the
+leader, and lincheck.py judges the history.
+
+The network has one spare slot (an address, a namespace) beyond --nodes when membership faults
+run, for the new node of a replace; clients address slots, not node ids, and follow MOVED.
 
 Each operation is recorded with monotonic invoke/complete times and a status: ok; fail (it
 cannot have taken effect: MOVED or CLUSTERDOWN, answered before proposing, or any error on a
@@ -36,12 +40,13 @@ import redis
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import lincheck  # noqa: E402
+import membership  # noqa: E402
 from lincheck import FAIL, INFO, OK  # noqa: E402
 
 # "amnesia" is a self-test of the harness, not a fault Raft tolerates: once, every node is
 # killed and restarted with its data directory wiped, so acknowledged writes vanish and the
 # checker must answer "no".
-NEMESES = ("none", "kill", "stop", "partition", "mixed", "amnesia")
+NEMESES = ("none", "kill", "stop", "partition", "member", "mixed", "amnesia")
 SKIP = 77
 
 
@@ -74,6 +79,7 @@ class Client(threading.Thread):
         # Follower reads: GETs go, on a READONLY connection, to one fixed node whatever its
         # role; a follower forwards ReadIndex to the leader, so they must stay linearizable.
         self.follower_reads = follower_reads
+        self.slots = cluster.net.n  # clients address network slots: a node id may move
         self.read_node = (p % cluster.n) + 1
         self.p, self.cluster, self.workload, self.stop = p, cluster, workload, stop
         self.timeout = timeout
@@ -84,7 +90,7 @@ class Client(threading.Thread):
         self.seq = 0
         self.history = []
         self.unexpected = []  # error replies that fit no known case
-        self.by_addr = {cluster.addr(i): i for i in cluster.ids()}
+        self.by_addr = {"%s:%d" % cluster.net.client_addr(s): s for s in range(1, self.slots + 1)}
 
     def _connect(self, node):
         if self.conn is not None and self.conn_node != node:
@@ -104,7 +110,7 @@ class Client(threading.Thread):
             self.conn.disconnect()
             self.conn = None
         if move_on:
-            self.node = self.node % self.cluster.n + 1
+            self.node = self.node % self.slots + 1
 
     def _pick(self):
         f = self.rng.choices([m[0] for m in self.MIX], [m[1] for m in self.MIX])[0]
@@ -174,6 +180,7 @@ class Nemesis(threading.Thread):
         super().__init__(name="nemesis", daemon=True)
         self.kind, self.cluster, self.stop = kind, cluster, stop
         self.rng = random.Random(seed)
+        self.member = membership.MemberFaults(cluster, self.rng)
         self.t0, self.interval, self.hold = t0, interval, hold
         self.log = []  # (start, end, description)
         self.error = None
@@ -196,8 +203,8 @@ class Nemesis(threading.Thread):
         try:
             while self.kind != "none" and not self.stop.wait(self.rng.uniform(*self.interval)):
                 kind = self.kind if self.kind != "mixed" else self.rng.choice(
-                    ["kill", "stop", "partition"] if self.cluster.net.can_partition
-                    else ["kill", "stop"])
+                    ["kill", "stop"] +
+                    (["partition"] if self.cluster.net.can_partition else []))
                 with self.lock:
                     start = time.monotonic()
                     heal, what = self.inject(kind)
@@ -229,15 +236,18 @@ class Nemesis(threading.Thread):
             i = self.target()
             c.pause(i)
             return (lambda: c.resume(i)), f"SIGSTOP node {i}, SIGCONT"
+        if kind == "member":
+            return self.member.inject(self.target())
         net = c.net
         nodes = list(c.ids())
-        if c.n >= 5 and self.rng.random() < 0.5:
+        if len(nodes) >= 5 and self.rng.random() < 0.5:
             self.rng.shuffle(nodes)
-            minority = sorted(nodes[:c.n // 2])
-            net.partition([minority, sorted(nodes[c.n // 2:])])
-            return net.heal, f"partition {minority} | {sorted(nodes[c.n // 2:])}"
+            half = len(nodes) // 2
+            minority, majority = sorted(nodes[:half]), sorted(nodes[half:])
+            c.partition([minority, majority])
+            return net.heal, f"partition {minority} | {majority}"
         i = self.target()
-        net.isolate(i)
+        c.isolate(i)
         return net.heal, f"isolate node {i} both ways"
 
 
@@ -252,39 +262,46 @@ def heal_all(cluster, nemesis=None):
         for i in cluster.ids():
             if i not in cluster.procs:
                 cluster.start(i)
+        if nemesis and nemesis.member.injected:
+            # After a change whose outcome was unknown, the cluster's list decides.
+            if not nemesis.member.reconcile():
+                nemesis.member.problems.append("no RAFTKV.MEMBER LIST after healing")
 
 
 def final_reads(cluster, keys, deadline, p):
     """One linearizable GET of every key after healing, through whichever node leads."""
-    ops, node = [], 1
+    ops, node, slots = [], 1, cluster.net.n
+    by_addr = {"%s:%d" % cluster.net.client_addr(s): s for s in range(1, slots + 1)}
     for key in sorted(keys):
         while True:
             if time.monotonic() > deadline:
                 return ops, f"no final read of {key} before the deadline"
             t0 = time.monotonic()
             try:
-                v = cluster.client(node, 2.0).get(key)
+                host, port = cluster.net.client_addr(node)
+                v = redis.Redis(host=host, port=port, socket_timeout=2.0,
+                                socket_connect_timeout=2.0).get(key)
                 ops.append(lincheck.Op("get", key, None, None if v is None else v.decode(),
                                        OK, t0, time.monotonic(), p))
                 break
             except redis.ResponseError as e:
                 msg = str(e)
-                by_addr = {cluster.addr(i): i for i in cluster.ids()}
-                node = by_addr.get(msg.split()[-1], node % cluster.n + 1) \
-                    if msg.startswith("MOVED") else node % cluster.n + 1
+                node = by_addr.get(msg.split()[-1], node % slots + 1) \
+                    if msg.startswith("MOVED") else node % slots + 1
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                node = node % cluster.n + 1
+                node = node % slots + 1
             time.sleep(0.05)  # bounded by the deadline: waiting for an election
     return ops, None
 
 
 def make_net(kind, nodes, nemesis):
     ok, why = harness.netns_available() if kind != "loopback" else (False, "--net loopback")
+    slots = nodes + (1 if nemesis == "member" else 0)  # a replace's new node
     if ok:
-        return harness.NetnsNet(nodes), None
+        return harness.NetnsNet(slots), None
     if kind == "netns" or nemesis == "partition":
         return None, f"network namespaces unavailable ({why})"
-    return harness.LoopbackNet(nodes), None
+    return harness.LoopbackNet(slots), None
 
 
 def run(a):
@@ -292,7 +309,7 @@ def run(a):
     if net is None:
         print(f"SKIP: {why}")
         return SKIP
-    cluster = harness.Cluster(a.server, net, tick_ms=a.tick_ms,
+    cluster = harness.Cluster(a.server, net, tick_ms=a.tick_ms, nodes=a.nodes,
                               extra_args=["--read-mode", a.read_mode, "--request-timeout-ms",
                                           str(a.request_timeout_ms), "--log-level", "info"]
                               + (["--snapshot-entries", str(a.snapshot_entries),
@@ -367,7 +384,7 @@ def run(a):
         for _, _, what in faults:
             k = what.split()[0]
             kinds[k] = kinds.get(k, 0) + 1
-        print(f"faults injected: {len(faults)} {kinds}")
+        print(f"faults injected: {len(faults)} {kinds}; members at the end: {cluster.ids()}")
         for s, e, what in faults:
             print(f"  {s:7.2f}s .. {e:7.2f}s  {what}")
         print(f"ops: {len(history)} (ok {counts[OK]}, fail {counts[FAIL]}, info {counts[INFO]}) "
@@ -389,6 +406,8 @@ def run(a):
             anomalies.append(f"cluster did not recover after healing: {hang}")
         if nemesis and nemesis.error:
             anomalies.append("nemesis failed")
+        for x in (nemesis.member.problems if nemesis else []):
+            anomalies.append(f"membership: {x}")
         for x in anomalies:
             print(f"ANOMALY: {x}")
         if (v.verdict != "yes" or anomalies) and a.nemesis != "amnesia":

@@ -9,8 +9,12 @@ losing 2 of 3. What is asserted: replies, membership lists, acknowledged writes 
 state digests equal on every member; never times.
 """
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -257,6 +261,93 @@ class MembershipTest(unittest.TestCase):
         self.c.start(survivor)
         self.assertEqual(self.c.leader(among=[survivor]), survivor)
         self.assert_readable(acked | {"alone": "1"}, [survivor])
+
+
+def free_base_port(nodes):
+    """A base port P such that P+i, P+100+i and P+200+i (i = 1..nodes) are free now."""
+    for _ in range(50):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1] - 1
+        probe.close()
+        if base + 200 + nodes > 65535:
+            continue
+        socks = []
+        try:
+            for off in (0, 100, 200):
+                for i in range(1, nodes + 1):
+                    s = socket.socket()
+                    socks.append(s)
+                    s.bind(("127.0.0.1", base + off + i))
+            return base
+        except OSError:
+            pass
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free port range")
+
+
+@unittest.skipIf(not os.environ.get("RAFTKV_CLI"), "RAFTKV_CLI (the raftkv binary) not set")
+class CliTest(unittest.TestCase):
+    """`raftkv cluster add` grows a local cluster; `raftkv member` and `transfer` drive it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="raftkv-cli-")
+        self.base = free_base_port(4)
+        self.layout = ["--dir", self.dir, "--base-port", str(self.base)]
+        self.addrs = ",".join(f"127.0.0.1:{self.base + i}" for i in (1, 2, 3))
+
+    def tearDown(self):
+        self.raftkv("cluster", "stop", *self.layout)
+        if os.environ.get("RAFTKV_KEEP_LOGS"):
+            print(f"logs kept in {self.dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def raftkv(self, *args):
+        return subprocess.run([os.environ["RAFTKV_CLI"], *args], capture_output=True, text=True,
+                              timeout=120)
+
+    def member_table(self):
+        out = self.raftkv("member", "list", "--addrs", self.addrs)
+        if out.returncode != 0:
+            return out.stderr  # an election in progress: looked at again by wait_table
+        rows = [line.split() for line in out.stdout.splitlines()[1:]]
+        return {int(r[0]): (r[1], r[2]) for r in rows}
+
+    def wait_table(self, expected, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        table = None
+        while time.monotonic() < deadline:
+            table = self.member_table()
+            if table == expected:
+                return
+            time.sleep(0.1)
+        self.fail(f"members {table}, expected {expected}; logs in {self.dir}")
+
+    def test_cluster_add_member_commands_and_transfer(self):
+        server = ["--server-bin", SERVER_BIN, "--server-arg=--tick-ms", "--server-arg=20"]
+        out = self.raftkv("cluster", "start", *self.layout, "--nodes", "3", *server)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        out = self.raftkv("cluster", "add", *self.layout, *server)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("node 4 ", out.stdout)
+        self.assertRegex(out.stdout, rf"\n4 +(voter|learner) .*127\.0\.0\.1:{self.base + 4}\n")
+        voter = ("voter", "caught-up")
+        self.wait_table({1: voter, 2: voter, 3: voter, 4: voter})
+        out = self.raftkv("transfer", "4", "--addrs", self.addrs)
+        self.assertEqual((out.returncode, out.stdout), (0, "OK\n"), out.stderr)
+        out = self.raftkv("member", "remove", "1", "--addrs", self.addrs)
+        self.assertEqual((out.returncode, out.stdout), (0, "OK\n"), out.stderr)
+        self.wait_table({2: voter, 3: voter, 4: voter})
+        out = self.raftkv("member", "promote", "9", "--addrs", self.addrs)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("(error) ERR", out.stderr)
+        out = self.raftkv("member", "add", "5", "nope", "127.0.0.1:1", "--addrs", self.addrs)
+        self.assertEqual((out.returncode, out.stderr), (1, "(error) ERR invalid address 'nope'\n"))
+        status = self.raftkv("cluster", "status", *self.layout)
+        self.assertIn("\n4 ", status.stdout)
 
 
 if __name__ == "__main__":
