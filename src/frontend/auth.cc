@@ -234,7 +234,9 @@ std::optional<std::string> CommandDispatcher::admit(ConnectionState& conn) const
   security_.refresh(auth);
   RAFTKV_ASSERT(auth.compiled_user != nullptr, "the ACL has no '{}' user", auth.user);
   const kv::acl::AclUser& user = *auth.compiled_user->user;
-  auth.authenticated = user.user.enabled && user.user.nopass;
+  // Not while loading: the ACL in force may be older than the node's log (say, the seed's
+  // nopass default user), and an authenticated connection would stay so.
+  auth.authenticated = user.user.enabled && user.user.nopass && !loading();
   auth.generation = user.generation;
   if (options_.protected_mode && user.user.nopass) {
     const bool local = options_.is_local_client ? options_.is_local_client(conn.remote_addr)

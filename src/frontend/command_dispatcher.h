@@ -149,8 +149,8 @@ class CommandDispatcher {
 
   void dispatch(std::vector<std::string> args, ConnectionState& conn, ReplyCallback done) const;
   // A new connection (remote_addr set): sets its initial authentication (Redis: authenticated
-  // as `default` when that user is on and nopass). Returns the bytes to send before closing it
-  // when it is refused (protected mode), else nullopt.
+  // as `default` when that user is on and nopass; never while loading()). Returns the bytes to send
+  // before closing it when it is refused (protected mode), else nullopt.
   std::optional<std::string> admit(ConnectionState& conn) const;
   // How dispatch(args) must be ordered against the connection's commands in flight.
   static CommandOrder order_of(std::span<const std::string> args);

@@ -482,9 +482,21 @@ TEST(AclLoading, CommandsWaitUntilTheLogKnownAtStartIsApplied) {
     dispatcher.dispatch(std::move(args), conn, [&](std::string reply) { out = reply; });
     return out;
   };
+  EXPECT_FALSE(conn.auth.authenticated);  // not by the ACL in force while loading
   EXPECT_EQ(run({"PING"}), "-LOADING Redis is loading the dataset in memory\r\n");
   EXPECT_EQ(run({"AUTH", "x"}), "-LOADING Redis is loading the dataset in memory\r\n");
+  // The log replayed meanwhile gave the default user a password: the connection admitted while
+  // the seed (nopass) was in force must authenticate.
+  kv::acl::AclState state;
+  std::vector<std::string> changed;
+  const std::vector<std::string> args = {"RAFTKV.ACL", std::string(kv::acl::kDefaultUserRules),
+                                         "SETUSER", "default", ">pw"};
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  ASSERT_EQ(state.apply_entry(views, 6, changed), kv::Reply::ok());
+  backend.publisher()->publish(state);
   backend.set_indexes(/*commit=*/12, /*applied=*/10);  // what was committed at start is applied
+  EXPECT_EQ(run({"PING"}), "-NOAUTH Authentication required.\r\n");
+  EXPECT_EQ(run({"AUTH", "pw"}), "+OK\r\n");
   EXPECT_EQ(run({"PING"}), "+PONG\r\n");
 }
 
