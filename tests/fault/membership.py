@@ -20,9 +20,11 @@ import redis
 CHANGE_TIMEOUT = 20.0  # one membership change: its commit, and a new node's catch-up
 
 
-def admin(cluster, *args, timeout=CHANGE_TIMEOUT):
+def admin(cluster, *args, timeout=CHANGE_TIMEOUT, resend=False):
     """Sends RAFTKV.MEMBER/TRANSFER to a running member, following MOVED, moving on from nodes
-    that do not answer or know no leader. Returns the reply, or the last error text (str)."""
+    that do not answer or know no leader. With `resend` (a command that may be re-sent until it
+    completes, as REPLACE), TRYAGAIN is retried too. Returns the reply, or the last error text
+    (str)."""
     slots = {cluster.addr(i): i for i in cluster.slot}
     candidates = [i for i in cluster.ids() if cluster.alive(i) and i not in cluster.paused]
     if not candidates:
@@ -40,7 +42,8 @@ def admin(cluster, *args, timeout=CHANGE_TIMEOUT):
             if last.startswith("MOVED"):
                 node = slots.get(last.split()[-1], node)
                 continue
-            if not last.startswith("CLUSTERDOWN"):
+            if not last.startswith("CLUSTERDOWN") and not (resend and
+                                                           last.startswith("TRYAGAIN")):
                 return last  # the change's own outcome: ERR ..., TRYAGAIN ...
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             last = f"{type(e).__name__}: {e}"
@@ -90,8 +93,11 @@ class MemberFaults:
             return (lambda: None), f"member-remove node {i}: skipped (last member)"
         r = admin(c, "RAFTKV.MEMBER", "REMOVE", i)
         if r != b"OK":
-            self.reconcile()
-            return (lambda: None), f"member-remove node {i}: not removed ({r})"
+            # An unknown outcome (TRYAGAIN, a timeout): the cluster's list decides.
+            listed = member_list(c)
+            if listed is None or i in listed:
+                self.reconcile()
+                return (lambda: None), f"member-remove node {i}: not removed ({r})"
         c.retire(i)
         c.wipe(i)
 
@@ -118,7 +124,7 @@ class MemberFaults:
         reply = {}
         t = threading.Thread(target=lambda: reply.setdefault(
             "r", admin(c, "RAFTKV.MEMBER", "REPLACE", old, new, c.peer_addr_of(new),
-                       c.addr(new), timeout=CHANGE_TIMEOUT)), daemon=True)
+                       c.addr(new), timeout=CHANGE_TIMEOUT, resend=True)), daemon=True)
         c.members.add(new)  # so that admin() and start() see it
         t.start()
         c.start(new)

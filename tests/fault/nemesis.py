@@ -9,7 +9,7 @@ write so a lost write shows. Meanwhile a nemesis injects one fault at a time on 
 schedule: kill -9 then restart one node or, at times, all of them (kill), SIGSTOP then SIGCONT
 (stop), isolating a node or a minority both ways (partition), a membership change (member:
 remove a node and add it back with an empty disk, or replace a node by a new one; membership.py),
-or any of kill, stop and partition (mixed). Then every fault is healed, each key is read once more through the
+or any of these (mixed). Then every fault is healed, each key is read once more through the
 leader, and lincheck.py judges the history.
 
 The network has one spare slot (an address, a namespace) beyond --nodes when membership faults
@@ -203,7 +203,7 @@ class Nemesis(threading.Thread):
         try:
             while self.kind != "none" and not self.stop.wait(self.rng.uniform(*self.interval)):
                 kind = self.kind if self.kind != "mixed" else self.rng.choice(
-                    ["kill", "stop"] +
+                    ["kill", "stop", "member"] +
                     (["partition"] if self.cluster.net.can_partition else []))
                 with self.lock:
                     start = time.monotonic()
@@ -296,7 +296,7 @@ def final_reads(cluster, keys, deadline, p):
 
 def make_net(kind, nodes, nemesis):
     ok, why = harness.netns_available() if kind != "loopback" else (False, "--net loopback")
-    slots = nodes + (1 if nemesis == "member" else 0)  # a replace's new node
+    slots = nodes + (1 if nemesis in ("member", "mixed") else 0)  # a replace's new node
     if ok:
         return harness.NetnsNet(slots), None
     if kind == "netns" or nemesis == "partition":

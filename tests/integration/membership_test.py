@@ -9,6 +9,7 @@ losing 2 of 3. What is asserted: replies, membership lists, acknowledged writes 
 state digests equal on every member; never times.
 """
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ class Writer(threading.Thread):
         self.acked = {}
         self.errors = 0
         self.node = 1
+        self.conns = {}  # node -> redis.Redis (its own connection pool)
 
     def run(self):
         n = 0
@@ -45,7 +47,9 @@ class Writer(threading.Thread):
             key, value = f"{self.prefix}{n}", f"v{n}-{time.monotonic_ns()}"
             n += 1
             try:
-                if self.c.client(self.node, 2.0).set(key, value):
+                if self.node not in self.conns:
+                    self.conns[self.node] = self.c.client(self.node, 2.0)
+                if self.conns[self.node].set(key, value):
                     self.acked[key] = value
             except redis.ResponseError as e:
                 self.errors += 1
@@ -57,8 +61,17 @@ class Writer(threading.Thread):
                 self.stop.wait(0.01)
             except (redis.RedisError, OSError):
                 self.errors += 1
+                self.conns.pop(self.node, None)
                 self.node = self.node % self.c.n + 1
                 self.stop.wait(0.01)
+
+    def wait_more(self, n, timeout=30.0):
+        """Until n more writes than now are acknowledged (the load goes on across changes)."""
+        target = len(self.acked) + n
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < target and self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.acked) >= target, f"{len(self.acked)} writes acked, wanted {target}"
 
     def finish(self):
         self.stop.set()
@@ -137,12 +150,17 @@ class MembershipTest(unittest.TestCase):
     def test_grow_3_to_5_and_shrink_to_3_under_writes(self):
         w = Writer(self.c)
         w.start()
-        added = [self.join(via=2), self.join(via=3)]
+        w.wait_more(50)
+        added = []
+        for via in (2, 3):
+            added.append(self.join(via=via))
+            w.wait_more(50)
         self.wait_members([1, 2, 3] + added)
         # Shrink by two of the original nodes, one at a time (each a simple change).
         for old in (1, 2):
             self.assertEqual(self.member("RAFTKV.MEMBER", "REMOVE", old), b"OK")
             self.c.kill(old)
+            w.wait_more(50)
         remaining = [3] + added
         self.wait_members(remaining)
         acked = w.finish()
@@ -264,27 +282,25 @@ class MembershipTest(unittest.TestCase):
 
 
 def free_base_port(nodes):
-    """A base port P such that P+i, P+100+i and P+200+i (i = 1..nodes) are free now."""
-    for _ in range(50):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1] - 1
-        probe.close()
-        if base + 200 + nodes > 65535:
-            continue
+    """A base port P such that P+i, P+100+i and P+200+i (i = 1..nodes) are free now. Below the
+    ephemeral range (32768+), where no client connection's TIME_WAIT can hold one of them."""
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20000, 32768 - 200 - nodes)
         socks = []
         try:
             for off in (0, 100, 200):
                 for i in range(1, nodes + 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", base + off + i))
+                    sock = socket.socket()
+                    socks.append(sock)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server
+                    sock.bind(("127.0.0.1", base + off + i))
             return base
         except OSError:
             pass
         finally:
-            for s in socks:
-                s.close()
+            for sock in socks:
+                sock.close()
     raise AssertionError("no free port range")
 
 
