@@ -372,6 +372,15 @@ void NodeImpl::handle_ready() {
   bool conf_may_have_changed = false;
   while (!stopped_.load() && raft_->has_ready()) {
     raft::Ready rd = raft_->ready();
+    // Membership changes take effect in the core as they are handed out, before advance()
+    // marks them applied (etcd applies a conf change before Advance): the core's applied index
+    // never runs ahead of its membership, which its one-change-at-a-time rule, its campaign
+    // guard and auto-leave rely on (thesis §4.1: a server uses the latest configuration in its
+    // log; the core adopts it at commit). The applier records it for snapshots only.
+    for (const raft::Entry& e : rd.committed_entries) {
+      if (e.type != raft::EntryType::kConfChange) continue;
+      if (auto cc = raft::ConfChange::decode(e.data)) on_conf_applied(*cc, e.index, e.term);
+    }
     // Acknowledge first: advance() reads the batch, which is taken apart below.
     raft_->advance(rd);
     count_elections();

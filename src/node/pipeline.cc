@@ -112,12 +112,11 @@ void NodeImpl::apply_job(ApplyJob& job) {
     std::optional<kv::Reply> reply = sm_->apply(e);
     if (e.type == raft::EntryType::kConfChange) {
       if (auto cc = raft::ConfChange::decode(e.data)) {
-        // The membership snapshots record (the core's own copy is updated on the strand).
+        // The membership snapshots record (the core's own copy was updated on the strand when
+        // the entry was handed out, node.cc handle_ready).
         if (auto next = raft::apply_conf_change_to(applied_conf_, *cc); next.is_ok()) {
           applied_conf_ = std::move(next).value();
         }
-        post(
-            [this, cc = *cc, index = e.index, term = e.term] { on_conf_applied(cc, index, term); });
       }
     }
     auto w = job.waiters.find(e.index);

@@ -94,15 +94,24 @@ struct Reader {
 // --- application ------------------------------------------------------------------------------
 
 // etcd's makeVoter / makeLearner / remove, on the incoming configuration.
+// The record an add leaves: `info`, except that an add naming no record at all (a PROMOTE that
+// gives only the node id) keeps the member's existing one, so that it is never unbound or
+// stripped of its addresses by omission.
+void set_record(ConfState& c, NodeId id, const MemberInfo& info) {
+  auto it = c.members.find(id);
+  if (it != c.members.end() && info == MemberInfo{}) return;
+  c.members[id] = info;
+}
+
 void make_voter(ConfState& c, NodeId id, const MemberInfo& info) {
   erase(c.learners, id);
   erase(c.learners_next, id);
   insert(c.voters, id);
-  c.members[id] = info;
+  set_record(c, id, info);
 }
 
 void make_learner(ConfState& c, NodeId id, const MemberInfo& info) {
-  c.members[id] = info;
+  set_record(c, id, info);
   erase(c.voters, id);
   erase(c.learners, id);
   erase(c.learners_next, id);
@@ -251,13 +260,25 @@ Result<ConfState> apply_conf_change_to(const ConfState& conf_in, const ConfChang
           "change)");
     }
   }
+  // A bound member is never unbound (0 would count any incarnation's votes and acks again).
+  for (const auto& [id, info] : next.members) {
+    const uint64_t before = recorded_incarnation(conf, id);
+    if (before != 0 && info.incarnation == 0) {
+      return invalid(
+          fmt::format("node {} is bound to incarnation {:x}; a change may not unbind it (name the "
+                      "incarnation, or leave the record out to keep it)",
+                      id, before));
+    }
+  }
   // A voter that stays a voter keeps its identity: re-binding it to a new incarnation would
-  // count the new one's vote next to the old one's (lost) promises.
+  // count the new one's vote next to the old one's (lost) promises. Binding an unbound voter
+  // (0 -> X) is allowed: it only narrows which messages count, so every quorum that forms
+  // afterwards would also have formed before.
   for (NodeId id : all_voters(next)) {
     if (!is_voter_of(conf, id)) continue;
     const uint64_t before = recorded_incarnation(conf, id);
     const uint64_t after = recorded_incarnation(next, id);
-    if (before != after) {
+    if (before != after && before != 0) {
       return invalid(fmt::format(
           "node {} stays a voter but its incarnation would change from {:x} to {:x}; make it a "
           "learner of the new incarnation first",

@@ -23,10 +23,33 @@ std::optional<ConfChange> next_membership_change(const ConfState& conf, NodeId s
     for (const auto& [id, info] : conf.members) {
       if (id == self || info.incarnation == 0) continue;  // unbound: any incarnation counts
       const std::optional<uint64_t> seen = seen_incarnation(id);
-      if (!seen || *seen == info.incarnation) continue;
+      // 0: a peer that does not announce one (an older version) is no evidence of a new disk.
+      if (!seen || *seen == 0 || *seen == info.incarnation) continue;
+      // The core's progress must agree (its acknowledgements come from the new incarnation):
+      // one handshake alone does not demote a healthy voter.
+      auto st = status.find(id);
+      if (st == status.end() || st->second->incarnation != *seen) continue;
       MemberInfo next = info;
       next.incarnation = *seen;
       const ConfChange cc = ConfChange::single(ConfChangeType::kAddLearner, id, next);
+      if (valid(cc)) return cc;
+    }
+  }
+
+  // Bind voters recorded as 0 (data from before incarnations existed) to the incarnation their
+  // acknowledgements come from: from then on a wiped disk behind them no longer counts.
+  if (options.readmit) {
+    for (NodeId id : conf.voters) {
+      if (id == self || recorded_incarnation(conf, id) != 0) continue;
+      auto it = status.find(id);
+      if (it == status.end() || !it->second->recent_active || it->second->incarnation == 0) {
+        continue;
+      }
+      const std::optional<uint64_t> seen = seen_incarnation(id);
+      if (seen && *seen != it->second->incarnation) continue;
+      MemberInfo next = member_info(conf, id);
+      next.incarnation = it->second->incarnation;
+      const ConfChange cc = ConfChange::single(ConfChangeType::kAddVoter, id, next);
       if (valid(cc)) return cc;
     }
   }
@@ -38,7 +61,8 @@ std::optional<ConfChange> next_membership_change(const ConfState& conf, NodeId s
     // Caught up, heard from, and acknowledging as the recorded incarnation (if one is recorded:
     // a learner added before it connected is bound to the incarnation it caught up as).
     if (!f.recent_active || f.match < commit || commit == Index()) continue;
-    if (!incarnation_counts(conf, id, f.incarnation)) continue;
+    // A voter is always bound: promotion records the incarnation that caught up.
+    if (f.incarnation == 0 || !incarnation_counts(conf, id, f.incarnation)) continue;
     MemberInfo next = member_info(conf, id);
     next.incarnation = f.incarnation;
     const ConfChange cc = ConfChange::single(ConfChangeType::kAddVoter, id, next);

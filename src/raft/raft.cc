@@ -180,6 +180,9 @@ Result<ConfState> RaftImpl::apply_conf_change(const ConfChange& cc) {
   }
   if (*next == conf_) return conf_;  // e.g. the bootstrap entries, re-applied after restart
   conf_ = std::move(next).value();
+  // A lease was earned from the old configuration's acknowledgements: the new one's voters
+  // made no promise not to elect another leader (thesis §6.4.1 holds per configuration).
+  lease_until_tick_ = 0;
   rebuild_progress();
   logger_.info("membership now {}", describe_conf(conf_));
   if (role_ == Role::kLeader) {

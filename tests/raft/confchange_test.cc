@@ -128,6 +128,22 @@ TEST(ConfChangeRules, AVoterKeepsItsIncarnation) {
   EXPECT_EQ(r->members.at(NodeId(2)).peer_addr, "elsewhere:1");
 }
 
+TEST(ConfChangeRules, AnUnboundVoterMayBeBoundButABoundMemberIsNeverUnbound) {
+  ConfState c = three_and_a_learner();
+  c.members[NodeId(2)].incarnation = 0;  // data from before incarnations
+  auto bound = apply_conf_change_to(c, simple(add_voter(2, 77)));
+  ASSERT_TRUE(bound.is_ok()) << bound.status().to_string();
+  EXPECT_EQ(bound->members.at(NodeId(2)).incarnation, 77u);
+  // Unbinding, of a voter or a learner, is refused.
+  expect_invalid(three_and_a_learner(), simple(add_voter(3, 0)), "may not unbind");
+  expect_invalid(three_and_a_learner(), simple(add_learner(4, 0)), "may not unbind");
+  // An add that names no record at all (PROMOTE by id) keeps the member's record.
+  auto promoted = apply_conf_change_to(
+      three_and_a_learner(), simple(ConfChangeSingle{ConfChangeType::kAddVoter, NodeId(4), {}}));
+  ASSERT_TRUE(promoted.is_ok()) << promoted.status().to_string();
+  EXPECT_EQ(promoted->members.at(NodeId(4)), (MemberInfo{41, "", ""}));
+}
+
 TEST(ConfChangeRules, JointEnterAndLeave) {
   const ConfState c = three_and_a_learner();
   // Replace 3 by 4 (a learner promoted) in one joint change, 3 staying on as a learner.

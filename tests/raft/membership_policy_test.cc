@@ -48,17 +48,34 @@ TEST(MembershipPolicy, AMemberOfAnotherIncarnationBecomesALearnerOfIt) {
   ASSERT_TRUE(cc.has_value());
   EXPECT_EQ(*cc,
             ConfChange::single(ConfChangeType::kAddLearner, NodeId(3), MemberInfo{99, "p3", "c3"}));
-  // What the driver observed (e.g. the handshake) takes precedence over the progress.
-  cc = next_membership_change(conf(), NodeId(1), kCommit, healthy(50), {{NodeId(2), 77}}, {});
+  // What the driver observed (e.g. the handshake) must agree with the progress: one handshake
+  // alone does not demote a voter whose acknowledgements still come from the recorded one.
+  EXPECT_FALSE(
+      next_membership_change(conf(), NodeId(1), kCommit, healthy(50), {{NodeId(2), 77}}, {}));
+  auto both = healthy(50);
+  both[1].incarnation = 77;
+  cc = next_membership_change(conf(), NodeId(1), kCommit, both, {{NodeId(2), 77}}, {});
   ASSERT_TRUE(cc.has_value());
   EXPECT_EQ(cc->changes[0].node, NodeId(2));
   EXPECT_EQ(cc->changes[0].info.incarnation, 77u);
-  // Never itself, never an unbound member.
+  // A peer that announces no incarnation (0) is no evidence of a new disk.
+  auto zero = healthy(50);
+  zero[1].incarnation = 0;
+  EXPECT_FALSE(next_membership_change(conf(), NodeId(1), kCommit, zero, {{NodeId(2), 0}}, {}));
+  // Never itself.
   EXPECT_FALSE(
       next_membership_change(conf(), NodeId(1), kCommit, healthy(50), {{NodeId(1), 5}}, {}));
+  // An unbound voter is bound to the incarnation its acknowledgements come from (in place).
   ConfState unbound = conf();
   unbound.members[NodeId(3)].incarnation = 0;
-  EXPECT_FALSE(next_membership_change(unbound, NodeId(1), kCommit, followers, {}, {}));
+  cc = next_membership_change(unbound, NodeId(1), kCommit, followers, {}, {});
+  ASSERT_TRUE(cc.has_value());
+  EXPECT_EQ(*cc,
+            ConfChange::single(ConfChangeType::kAddVoter, NodeId(3), MemberInfo{99, "p3", "c3"}));
+  // ...but not while silent, nor to 0.
+  auto silent = followers;
+  silent[2].recent_active = false;
+  EXPECT_FALSE(next_membership_change(unbound, NodeId(1), kCommit, silent, {}, {}));
   MembershipPolicyOptions off;
   off.readmit = false;
   EXPECT_FALSE(next_membership_change(conf(), NodeId(1), kCommit, followers, {}, {}, off));
@@ -89,6 +106,10 @@ TEST(MembershipPolicy, ACaughtUpLearnerIsPromoted) {
   cc = next_membership_change(unbound, NodeId(1), kCommit, healthy(100), {}, {});
   ASSERT_TRUE(cc.has_value());
   EXPECT_EQ(cc->changes[0].info.incarnation, 41u);
+  // Never promoted unbound: a learner acknowledging without an incarnation stays a learner.
+  auto anonymous = healthy(100);
+  anonymous[3].incarnation = 0;
+  EXPECT_FALSE(next_membership_change(unbound, NodeId(1), kCommit, anonymous, {}, {}));
 }
 
 TEST(MembershipPolicy, WithoutAutoPromoteOnlyTheNamedLearners) {
