@@ -223,8 +223,9 @@ class Cluster {
   raft::ConfState initial_conf_;
   // Nodes a leader's policy re-admitted as learners (promoted even without auto_promote_).
   std::set<NodeId> readmitted_;
-  bool unrecoverable_ = false;  // the healed phase found the membership unrecoverable
-  Index last_conf_counted_;     // conf entries up to here are counted in stats_
+  bool unrecoverable_ = false;    // the healed phase found the membership unrecoverable
+  Index last_conf_counted_;       // conf entries up to here are counted in stats_
+  bool membership_dirty_ = true;  // some node started, stopped or applied a membership
   // (voter, candidate, term) -> the incarnation the vote request delivered to the voter named.
   std::map<std::tuple<uint64_t, uint64_t, uint64_t>, uint64_t> vote_asks_;
   uint64_t snapshot_every_ = 0;  // entries applied beyond the snapshot before taking another

@@ -120,6 +120,7 @@ void Cluster::start_node(SimNode& n) {
   }
   n.up = true;
   n.started_once = true;
+  membership_dirty_ = true;
   n.core = std::move(created).value();
   const raft::MemoryStorage& durable = n.disk.durable();
   if (n.initial_member && !n.wiped && durable.last_index() == Index() &&
@@ -153,6 +154,7 @@ void Cluster::crash_node(SimNode& n) {
              raft::role_name(n.role), n.term, n.disk.pending());
   ++stats_.crashes;
   n.up = false;
+  membership_dirty_ = true;
   ++n.incarnation;
   n.core.reset();
   n.rng.reset();

@@ -47,6 +47,7 @@ const raft::ConfState* Cluster::reference_conf() const {
 void Cluster::note_conf(SimNode& n) {
   n.conf = n.core->conf_state();
   n.conf_applied = n.sm.applied;
+  membership_dirty_ = true;
 }
 
 bool Cluster::is_member(NodeId id) const {
@@ -139,6 +140,8 @@ void Cluster::run_membership_policy(SimNode& n) {
 }
 
 void Cluster::follow_membership() {
+  if (!membership_dirty_) return;  // nothing it depends on changed
+  membership_dirty_ = false;
   const raft::ConfState* ref = reference_conf();
   if (ref == nullptr) {
     for (SimNode& n : nodes_) {

@@ -183,6 +183,7 @@ Result<ConfState> RaftImpl::apply_conf_change(const ConfChange& cc) {
   // A lease was earned from the old configuration's acknowledgements: the new one's voters
   // made no promise not to elect another leader (thesis §6.4.1 holds per configuration).
   lease_until_tick_ = 0;
+  ++conf_version_;
   rebuild_progress();
   logger_.info("membership now {}", describe_conf(conf_));
   if (role_ == Role::kLeader) {
@@ -229,22 +230,24 @@ Status RaftImpl::check_invariants() const {
   if (role_ == Role::kCandidate && vote_ != id_) {
     return broken(fmt::format("candidate voted for itself (vote {})", vote_));
   }
-  if (Status s = validate_conf_state(conf_); !s) {
-    return broken(fmt::format("membership well formed ({})", s.message()));
+  if (conf_checked_version_ != conf_version_) {
+    if (Status s = validate_conf_state(conf_); !s) {
+      return broken(fmt::format("membership well formed ({})", s.message()));
+    }
+    conf_checked_version_ = conf_version_;
   }
   // Progress is tracked for exactly the members, learners flagged as such.
   {
-    std::vector<NodeId> members = all_voters(conf_);
-    members.insert(members.end(), conf_.learners.begin(), conf_.learners.end());
-    std::sort(members.begin(), members.end());
-    if (members.size() != prs_.size()) {
-      return broken(fmt::format("progress for each of the {} members ({} tracked)", members.size(),
-                                prs_.size()));
+    size_t members = conf_.voters.size() + conf_.learners.size();
+    for (NodeId id : conf_.voters_outgoing) members += is_incoming_voter(conf_, id) ? 0 : 1;
+    if (members != prs_.size()) {
+      return broken(
+          fmt::format("progress for each of the {} members ({} tracked)", members, prs_.size()));
     }
-    for (NodeId id : members) {
-      auto it = prs_.find(id);
-      if (it == prs_.end()) return broken(fmt::format("progress for member {}", id));
-      if (it->second.learner != is_learner_of(conf_, id)) {
+    for (const auto& [id, pr] : prs_) {
+      const bool learner = is_learner_of(conf_, id);
+      if (!learner && !is_voter(id)) return broken(fmt::format("progress of {}, a member", id));
+      if (pr.learner != learner) {
         return broken(fmt::format("progress of {} is a learner's iff {} is a learner", id, id));
       }
     }

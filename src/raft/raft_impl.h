@@ -48,6 +48,9 @@ class RaftImpl {
   NodeId vote_;  // Invariant: role_ == kCandidate implies vote_ == id_.
   RaftLog log_;
   ConfState conf_;
+  // Bumped whenever conf_ changes; check_invariants validates conf_ once per version.
+  uint64_t conf_version_ = 0;
+  mutable uint64_t conf_checked_version_ = UINT64_MAX;
 
   // Volatile. Invariant: role_ == kLeader iff lead_ == id_.
   Role role_ = Role::kFollower;

@@ -490,6 +490,12 @@ void RaftImpl::handle_transfer_leader(const Message& m) {
     logger_.warn("cannot transfer leadership to {}: not a voter", target);
     return;
   }
+  if (!acks_count(target, it->second)) {
+    // It would not campaign (issue 12: not its recorded incarnation).
+    logger_.warn("cannot transfer leadership to {}: it answers as incarnation {:x}, not {:x}",
+                 target, it->second.incarnation, recorded_incarnation(conf_, target));
+    return;
+  }
   if (target == id_ || target == lead_transferee_) return;
   // Thesis §3.10: stop accepting proposals, bring the target up to date, then TimeoutNow.
   lead_transferee_ = target;

@@ -511,6 +511,7 @@ bool RaftImpl::restore(const std::shared_ptr<const Snapshot>& snap) {
   }
   log_.restore(snap);
   conf_ = meta.conf;  // thesis §4 / §5: the membership as of the snapshot (joint included)
+  ++conf_version_;
   normalize_conf_state(conf_);
   rebuild_progress();
   return true;

@@ -18,7 +18,7 @@ SimResult traced_run(uint64_t seed, int nodes, FaultMode faults) {
 }
 
 TEST(SimDeterminism, SameSeedReplaysTheSameTrace) {
-  for (FaultMode faults : {FaultMode::kAll, FaultMode::kNone}) {
+  for (FaultMode faults : {FaultMode::kAll, FaultMode::kMember, FaultMode::kNone}) {
     const SimResult a = traced_run(4242, 5, faults);
     const SimResult b = traced_run(4242, 5, faults);
     ASSERT_TRUE(a.ok) << a.violation;
