@@ -27,6 +27,30 @@ void Checker::on_leader(NodeId node, Term term) {
   }
 }
 
+void Checker::on_vote_granted(NodeId voter, uint64_t incarnation, Term term, NodeId candidate,
+                              uint64_t asked) {
+  if (asked != 0 && asked != incarnation) {
+    fail(fmt::format(
+        "vote safety: n{} (incarnation {:x}) granted a term-{} vote to n{} asking incarnation "
+        "{:x}",
+        voter, incarnation, term, candidate, asked));
+    return;
+  }
+  std::vector<Grant>& grants = grants_[{voter, term}];
+  for (const Grant& g : grants) {
+    if (g.candidate == candidate) continue;
+    const bool both_bound = g.incarnation != incarnation && g.asked != 0 && asked != 0;
+    if (!both_bound) {
+      fail(fmt::format(
+          "vote safety: n{} granted its term-{} vote to n{} (incarnation {:x}, asked {:x}) and "
+          "to n{} (incarnation {:x}, asked {:x})",
+          voter, term, g.candidate, g.incarnation, g.asked, candidate, incarnation, asked));
+      return;
+    }
+  }
+  grants.push_back(Grant{candidate, incarnation, asked});
+}
+
 void Checker::on_become_leader(NodeId node, Term term, Index first_index, Index last_index,
                                const TermReader& term_of) {
   on_leader(node, term);

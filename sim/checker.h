@@ -6,7 +6,16 @@
 // it fabricated histories and prove that each check can fail.
 //
 // Checks:
-//   election safety      at most one leader per term (Raft §5.2);
+//   election safety      at most one leader per term (Raft §5.2), across configurations;
+//   vote safety          no incarnation of a node grants its vote to two candidates in one term;
+//                        a grant answers only a request addressed to the granter's incarnation
+//                        (issue 12); and no node id grants two candidates in one term across
+//                        incarnations unless both grants were bound to their incarnation. Two
+//                        bound incarnations of one id are two different voters: a removed (or
+//                        wiped) node re-added with a new disk may vote in a term its old disk
+//                        voted in, and must be able to (nothing it can know bounds the terms its
+//                        old disk voted in); its vote counts only for candidates whose membership
+//                        records the new incarnation, which the old one's never did;
 //   log matching         an entry named by (index, term) has one payload and one predecessor
 //                        term in every log that holds it, so equal (index, term) implies equal
 //                        prefixes (Raft §5.3), and terms never decrease along a log;
@@ -42,6 +51,11 @@ class Checker {
 
   // `node` is leader of `term` (reported whenever it is seen leading).
   void on_leader(NodeId node, Term term);
+  // `voter` (of incarnation `incarnation`) granted its vote in `term` to `candidate`: the grant
+  // was durable and sent (or stepped back, for a candidate's own vote). `asked` is the
+  // incarnation the request named (the candidate's record of the voter; 0 if unbound).
+  void on_vote_granted(NodeId voter, uint64_t incarnation, Term term, NodeId candidate,
+                       uint64_t asked);
   // `node` just became leader of `term`; its log spans [first_index, last_index] (entries
   // before first_index are compacted into its snapshot).
   void on_become_leader(NodeId node, Term term, Index first_index, Index last_index,
@@ -97,6 +111,13 @@ class Checker {
   std::string violation_;
   // term -> leader. Invariant (election safety): one leader per term.
   std::map<Term, NodeId> leaders_;
+  struct Grant {
+    NodeId candidate;
+    uint64_t incarnation = 0;
+    uint64_t asked = 0;
+  };
+  // (voter, term) -> its grants. Invariant (vote safety): see the file comment.
+  std::map<std::pair<NodeId, Term>, std::vector<Grant>> grants_;
   // (index, term) -> payload and predecessor term, as first seen in any log.
   std::map<std::pair<Index, Term>, LogEntryFact> log_facts_;
   // committed_[i]: the committed entry at index i (slot 0 unused). Grows as commits are seen.

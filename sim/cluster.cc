@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "raft/confchange.h"
+
 namespace raftkv::sim {
 
 std::string_view fault_mode_name(FaultMode mode) {
@@ -14,6 +16,8 @@ std::string_view fault_mode_name(FaultMode mode) {
       return "net";
     case FaultMode::kCrash:
       return "crash";
+    case FaultMode::kMember:
+      return "member";
     case FaultMode::kAll:
       return "all";
   }
@@ -21,7 +25,8 @@ std::string_view fault_mode_name(FaultMode mode) {
 }
 
 std::optional<FaultMode> parse_fault_mode(std::string_view text) {
-  for (FaultMode m : {FaultMode::kNone, FaultMode::kNet, FaultMode::kCrash, FaultMode::kAll}) {
+  for (FaultMode m : {FaultMode::kNone, FaultMode::kNet, FaultMode::kCrash, FaultMode::kMember,
+                      FaultMode::kAll}) {
     if (fault_mode_name(m) == text) return m;
   }
   return std::nullopt;
@@ -32,12 +37,20 @@ SimResult run_simulation(const SimOptions& options) {
   return cluster.run();
 }
 
+namespace {
+// Nodes beyond the initial members, added (and removed, and re-added) by membership faults.
+int spare_nodes(const SimOptions& options) {
+  return has_membership_faults(options.faults) ? 2 : 0;
+}
+}  // namespace
+
 Cluster::Cluster(const SimOptions& options)
     : options_(options),
       rng_(options.seed),
       trace_(options.trace_all, options.trace_lines, options.trace_to_stdout),
-      network_(options.nodes, &rng_),
-      nodes_(static_cast<size_t>(options.nodes)) {
+      network_(options.nodes + spare_nodes(options), &rng_),
+      nodes_(static_cast<size_t>(options.nodes + spare_nodes(options))),
+      spares_(spare_nodes(options)) {
   RAFTKV_ASSERT(options.nodes >= 1 && options.nodes <= 9, "nodes must be in 1..9");
   // Per-run knobs: each seed explores a different configuration as well as a different
   // schedule. Safety must hold for all of them; the healed phase's liveness bounds too.
@@ -51,10 +64,20 @@ Cluster::Cluster(const SimOptions& options)
   snapshot_every_ = rng_.range(5, 60);
   snapshot_keep_ = rng_.range(0, 10);
   max_disk_latency_us_ = rng_.range(200, 8000);
-  for (int i = 0; i < options.nodes; ++i) {
-    nodes_[i].id = NodeId(static_cast<uint64_t>(i + 1));
-    nodes_[i].tick_interval_us = kBaseTickUs - 300 + rng_.uniform(601);
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    SimNode& n = nodes_[i];
+    n.id = NodeId(static_cast<uint64_t>(i + 1));
+    n.tick_interval_us = kBaseTickUs - 300 + rng_.uniform(601);
+    n.disk_incarnation = rng_.next_u64() | 1;  // never 0 (unbound)
+    n.initial_member = i < static_cast<size_t>(options.nodes);
   }
+  // Every initial member bootstraps the same membership, naming each one's incarnation.
+  for (const SimNode& n : nodes_) {
+    if (!n.initial_member) continue;
+    initial_conf_.voters.push_back(n.id);
+    initial_conf_.members[n.id] = member_info(n);
+  }
+  auto_promote_ = rng_.chance(0.7);
   // Lease reads are safe only under bounded clock drift (config.h); node clocks here drift by
   // at most ~6%, well inside election_ticks / (election_ticks - lease_margin_ticks).
   lease_reads_ = check_quorum_ && rng_.chance(0.25);
@@ -64,10 +87,10 @@ Cluster::Cluster(const SimOptions& options)
 
 Cluster::~Cluster() = default;
 
-raft::Config Cluster::make_config(NodeId id) const {
+raft::Config Cluster::make_config(const SimNode& n) const {
   raft::Config c;
-  c.id = id;
-  for (const SimNode& n : nodes_) c.voters.push_back(n.id);
+  c.id = n.id;
+  c.incarnation = n.disk_incarnation;  // the membership comes from Raft::bootstrap or the log
   c.election_ticks = election_ticks_;
   c.heartbeat_ticks = heartbeat_ticks_;
   c.max_msg_bytes = max_msg_bytes_;
@@ -87,12 +110,14 @@ SimResult Cluster::run() {
   trace_.log(now_,
              "seed={} nodes={} faults={} election_ticks={} heartbeat_ticks={} max_msg_bytes={} "
              "max_inflight_msgs={} max_uncommitted_bytes={} pre_vote={} check_quorum={} "
-             "lease_reads={} snapshot_every={} keep={} clients={}",
+             "lease_reads={} snapshot_every={} keep={} clients={} spares={} auto_promote={}",
              options_.seed, options_.nodes, fault_mode_name(options_.faults), election_ticks_,
              heartbeat_ticks_, max_msg_bytes_, max_inflight_msgs_, max_uncommitted_bytes_,
              pre_vote_, check_quorum_, lease_reads_, snapshot_every_, snapshot_keep_,
-             clients_.size());
-  for (SimNode& n : nodes_) start_node(n);
+             clients_.size(), spares_, auto_promote_);
+  for (SimNode& n : nodes_) {
+    if (n.initial_member) start_node(n);
+  }
   for (Client& c : clients_) {
     schedule(rng_.range(1, 30 * kBaseTickUs),
              Event{.kind = EventKind::kClientWake, .id = static_cast<uint64_t>(c.id)});
@@ -103,7 +128,7 @@ SimResult Cluster::run() {
   }
 
   SimTime healed_end = 0;
-  while (checker_.ok() && !events_.empty()) {
+  while (checker_.ok() && !unrecoverable_ && !events_.empty()) {
     if (!healed_ && fault_steps_done_ >= options_.steps) {
       heal();
       healed_end = heal_time_ +
@@ -117,7 +142,8 @@ SimResult Cluster::run() {
     dispatch(handle.mapped());
     if (healed_) check_healed_progress();
   }
-  if (checker_.ok()) final_checks();
+  if (checker_.ok() && !unrecoverable_) final_checks();
+  if (unrecoverable_) ++stats_.unrecoverable;
 
   SimResult result;
   result.ok = checker_.ok();
@@ -200,9 +226,14 @@ void Cluster::inject_fault() {
   if (!faults_active()) return;
   const bool net = has_net_faults(options_.faults);
   const bool crash = has_crash_faults(options_.faults);
+  const bool member = has_membership_faults(options_.faults);
   const uint64_t pick = rng_.uniform(100);
-  const bool do_net = net && (!crash || pick < 45);
-  if (pick >= 85) {
+  // Shares of the fault kinds in use (leadership disruptions always take 85..99).
+  const bool do_member = member && (!net && !crash ? pick < 85 : pick >= 65 && pick < 85);
+  const bool do_net = !do_member && net && (!crash || pick < 40);
+  if (do_member) {
+    inject_membership_fault();
+  } else if (pick >= 85) {
     // Leadership disruptions: a transfer from the current leader, or a forced campaign.
     std::vector<SimNode*> up;
     for (SimNode& n : nodes_) {
@@ -232,7 +263,7 @@ void Cluster::inject_fault() {
     if (kind < 30) {
       // Symmetric partition: a random non-empty proper subset on one side.
       std::vector<NodeId> side;
-      const uint64_t size = rng_.range(1, static_cast<uint64_t>(options_.nodes) - 1);
+      const uint64_t size = rng_.range(1, nodes_.size() - 1);
       std::vector<NodeId> all;
       for (const SimNode& n : nodes_) all.push_back(n.id);
       for (uint64_t k = 0; k < size; ++k) {
@@ -245,8 +276,8 @@ void Cluster::inject_fault() {
     } else if (kind < 50) {
       const uint64_t cuts = rng_.range(1, 3);
       for (uint64_t k = 0; k < cuts; ++k) {
-        const NodeId a(rng_.range(1, static_cast<uint64_t>(options_.nodes)));
-        const NodeId b(rng_.range(1, static_cast<uint64_t>(options_.nodes)));
+        const NodeId a(rng_.range(1, nodes_.size()));
+        const NodeId b(rng_.range(1, nodes_.size()));
         if (a != b) network_.cut_one_way(a, b);
       }
     } else if (kind < 75) {
@@ -268,7 +299,7 @@ void Cluster::inject_fault() {
       schedule_restart(victim);
     } else {
       for (SimNode& n : nodes_) {
-        if (!n.up) {
+        if (!n.up && n.started_once) {
           start_node(n);
           break;
         }
@@ -291,20 +322,23 @@ void Cluster::heal() {
   healed_ = true;
   heal_time_ = now_;
   network_.heal();
-  trace_.log(now_, "HEAL: perfect network, restarting every down node");
-  for (SimNode& n : nodes_) {
-    if (!n.up) start_node(n);
-  }
+  trace_.log(now_, "HEAL: perfect network, restarting every down member");
+  follow_membership();
 }
 
 void Cluster::check_healed_progress() {
   const uint64_t ticks_since_heal = (now_ - heal_time_) / kBaseTickUs;
+  follow_membership();
   if (!leader_after_heal_) {
-    // A leader that every node follows.
+    // A leader that every member of its membership follows.
     for (const SimNode& n : nodes_) {
       if (!n.up || n.role != raft::Role::kLeader) continue;
+      const raft::ConfState& conf = n.core->conf_state();
       bool all_follow = true;
-      for (const SimNode& m : nodes_) all_follow = all_follow && m.up && m.leader == n.id;
+      for (const SimNode& m : nodes_) {
+        if (!raft::is_member_of(conf, m.id)) continue;
+        all_follow = all_follow && m.up && m.leader == n.id;
+      }
       if (all_follow) {
         leader_after_heal_ = true;
         trace_.log(now_, "healed: n{} leads term {} followed by all, {} ticks after heal", n.id,
@@ -312,6 +346,14 @@ void Cluster::check_healed_progress() {
       }
     }
     if (!leader_after_heal_ && ticks_since_heal > kLeaderDeadlineTicks) {
+      if (const raft::ConfState* conf = reference_conf(); !conf || unrecoverable(*conf)) {
+        trace_.log(now_,
+                   "healed: the membership {} lost a majority to wiped disks; only "
+                   "safety is checked",
+                   conf ? raft::describe_conf(*conf) : std::string("(none)"));
+        unrecoverable_ = true;
+        return;
+      }
       checker_.fail(
           fmt::format("liveness: no leader followed by every node within {} ticks "
                       "after the faults healed",
@@ -325,6 +367,15 @@ void Cluster::check_healed_progress() {
 }
 
 void Cluster::final_checks() {
+  // Liveness is owed only by a membership that can still commit (see unrecoverable()).
+  if (const raft::ConfState* conf = reference_conf(); conf == nullptr || unrecoverable(*conf)) {
+    trace_.log(now_,
+               "end: the membership {} lost a majority to wiped disks; only safety is "
+               "checked",
+               conf ? raft::describe_conf(*conf) : std::string("(none)"));
+    unrecoverable_ = true;
+    return;
+  }
   if (!leader_after_heal_) {
     checker_.fail("liveness: no leader followed by every node after the faults healed");
     return;
@@ -335,8 +386,14 @@ void Cluster::final_checks() {
                     kLeaderDeadlineTicks + kHealedClientTicks));
     return;
   }
-  // Durability of acknowledged writes: each is applied on every node.
+  // Durability of acknowledged writes: each is applied on every member (of its recorded
+  // incarnation: a wiped one may still be catching up as a learner of its new one).
+  const raft::ConfState* conf = reference_conf();
   for (const SimNode& n : nodes_) {
+    if (conf == nullptr || !raft::is_member_of(*conf, n.id) || !n.up ||
+        !raft::incarnation_counts(*conf, n.id, n.disk_incarnation)) {
+      continue;
+    }
     std::vector<std::string> have = n.sm.values;
     std::sort(have.begin(), have.end());
     for (const std::string& v : acked_values_) {

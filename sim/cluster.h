@@ -11,14 +11,25 @@
 // After every event the cluster checks the affected core (check_invariants) and reports what
 // happened to the Checker (see checker.h for the checks).
 //
+// Membership: the initial members bootstrap (Raft::bootstrap) a membership that records each
+// one's incarnation. With membership faults, spare nodes (ids above `nodes`) start empty and
+// are added; members are promoted, removed, replaced in joint changes and re-added, and disks
+// are wiped (the node restarts empty, a new incarnation, without bootstrapping): whoever leads
+// runs the leader's policy (raft/membership_policy.h) every tick, as the node driver does, and
+// re-admits it. In the healed phase nodes follow the applied membership: members are running,
+// non-members are stopped.
+//
 // The implementation is split by concern: cluster.cc (event loop, faults, phases),
-// driver.cc (one node's Ready handling, disk, apply, snapshots), workload.cc (clients).
+// driver.cc (one node's Ready handling, disk, apply, snapshots), workload.cc (clients),
+// membership.cc (membership faults, wipes, the leader's policy, the healed membership).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -58,7 +69,16 @@ struct SimNode {
   // Bumped by every crash: events addressed to an older incarnation are void.
   uint64_t incarnation = 0;
   SimTime tick_interval_us = 0;  // this node's clock rate (nodes drift slightly)
-  SimDisk disk;                  // survives crashes
+  SimDisk disk;                  // survives crashes (not wipes)
+  // The data directory's incarnation (raft::Config::incarnation): drawn anew by every wipe.
+  uint64_t disk_incarnation = 0;
+  bool initial_member = false;  // bootstraps the initial membership while its disk is empty...
+  bool wiped = false;           // ...unless the disk was ever wiped (then it is re-admitted)
+  bool started_once = false;    // spares are not started until a membership fault adds them
+  // The membership the node last applied (kept while it is down; reset by a wipe), and the
+  // index it had applied then.
+  raft::ConfState conf;
+  Index conf_applied;
 
   // Volatile state (reset by a crash).
   std::unique_ptr<SeededRng> rng;
@@ -128,7 +148,30 @@ class Cluster {
   void check_healed_progress();
   void final_checks();
   bool faults_active() const { return !healed_ && options_.faults != FaultMode::kNone; }
-  raft::Config make_config(NodeId id) const;
+  raft::Config make_config(const SimNode& n) const;
+
+  // membership.cc
+  void inject_membership_fault();
+  // Crashes `n` and gives it an empty disk of a new incarnation; it restarts later.
+  void wipe_node(SimNode& n);
+  bool wipe_allowed(const SimNode& n) const;
+  // Leader: runs the membership policy and proposes what it returns.
+  void run_membership_policy(SimNode& n);
+  // The membership of the node that applied the most (the committed one, as far as anyone
+  // applied it; nodes that are down count with what they had applied), or null if none did.
+  const raft::ConfState* reference_conf() const;
+  // Records the membership `n`'s core applied (after start, a conf entry, a snapshot).
+  void note_conf(SimNode& n);
+  // Every member is recorded with the incarnation its disk has (or unbound).
+  bool incarnations_match(const raft::ConfState& conf) const;
+  // Some configuration of `conf` lost a majority to wiped disks: nothing can be committed
+  // (nor re-admitted) without unsafe recovery.
+  bool unrecoverable(const raft::ConfState& conf) const;
+  // Healed phase: members run, non-members are stopped (decommissioned).
+  void follow_membership();
+  SimNode* current_leader();
+  raft::MemberInfo member_info(const SimNode& n) const;
+  bool is_member(NodeId id) const;
 
   // driver.cc
   SimNode& node(NodeId id) { return nodes_[id.value() - 1]; }
@@ -175,6 +218,15 @@ class Cluster {
   bool pre_vote_ = true;
   bool check_quorum_ = true;
   bool lease_reads_ = false;
+  bool auto_promote_ = true;  // membership policy: promote every caught-up learner
+  int spares_ = 0;            // node ids above options_.nodes, not members at first
+  raft::ConfState initial_conf_;
+  // Nodes a leader's policy re-admitted as learners (promoted even without auto_promote_).
+  std::set<NodeId> readmitted_;
+  bool unrecoverable_ = false;  // the healed phase found the membership unrecoverable
+  Index last_conf_counted_;     // conf entries up to here are counted in stats_
+  // (voter, candidate, term) -> the incarnation the vote request delivered to the voter named.
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t>, uint64_t> vote_asks_;
   uint64_t snapshot_every_ = 0;  // entries applied beyond the snapshot before taking another
   uint64_t snapshot_keep_ = 0;   // entries kept in the log behind a new snapshot
   SimTime max_disk_latency_us_ = 0;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "raft/confchange.h"
 #include "sim/cluster.h"
 
 namespace raftkv::sim {
@@ -108,7 +109,7 @@ void Cluster::start_node(SimNode& n) {
     checker_.fail(fmt::format("n{}: durable snapshot data does not decode", n.id));
     return;
   }
-  raft::Config cfg = make_config(n.id);
+  raft::Config cfg = make_config(n);
   cfg.applied = sm.applied;
   n.rng = std::make_unique<SeededRng>(rng_.next_u64());
   auto created = raft::Raft::create(cfg, &n.disk.durable(), n.rng.get());
@@ -118,13 +119,24 @@ void Cluster::start_node(SimNode& n) {
     return;
   }
   n.up = true;
+  n.started_once = true;
   n.core = std::move(created).value();
+  const raft::MemoryStorage& durable = n.disk.durable();
+  if (n.initial_member && !n.wiped && durable.last_index() == Index() &&
+      durable.initial_state().hard_state.is_empty()) {
+    // First start (or a crash before the bootstrap was durable): the initial membership.
+    if (Status s = n.core->bootstrap(initial_conf_); !s.is_ok()) {
+      checker_.fail(fmt::format("n{}: bootstrap failed: {}", n.id, s.to_string()));
+      return;
+    }
+  }
   n.sm = std::move(sm);
   n.read_waiters.clear();
   n.role = n.core->role();
   n.term = n.core->term();
   n.leader = n.core->leader();
   n.commit_checked = n.sm.applied;
+  if (!n.core->conf_state().voters.empty()) note_conf(n);
   trace_.log(now_, "START n{} (incarnation {}): term {} commit {} log [{}..{}] snapshot {}", n.id,
              n.incarnation, n.term, n.core->commit_index(), n.core->first_index(),
              n.core->last_index(), n.sm.applied);
@@ -154,6 +166,7 @@ void Cluster::crash_node(SimNode& n) {
 void Cluster::on_tick(SimNode& n) {
   n.core->tick();
   observe(n);
+  if (n.role == raft::Role::kLeader) run_membership_policy(n);
   process_ready(n);
   if (n.up) {
     schedule(now_ + n.tick_interval_us, Event{.kind = EventKind::kTick,
@@ -165,9 +178,9 @@ void Cluster::on_tick(SimNode& n) {
 void Cluster::maybe_disrupt_new_leader(SimNode& n) {
   // A leader that dies or is cut off while it is still replicating its first entries is where
   // the subtle cases live (Raft §5.4.2, Figure 8): aim some faults at that window.
-  if (!faults_active() || !rng_.chance(0.25)) return;
   const bool crash = has_crash_faults(options_.faults);
   const bool net = has_net_faults(options_.faults);
+  if (!faults_active() || (!crash && !net) || !rng_.chance(0.25)) return;
   const EventKind kind =
       crash && (!net || rng_.chance(0.5)) ? EventKind::kCrash : EventKind::kIsolate;
   schedule(
@@ -281,6 +294,11 @@ void Cluster::process_ready(SimNode& n) {
 
 void Cluster::step_local(SimNode& n, raft::Message m) {
   trace_.log(now_, "n{} steps own {}", n.id, describe(m));
+  if (m.type == raft::MessageType::kVoteResp && !m.reject) {
+    // Its own vote, now durable; it counts as far as its membership records it.
+    checker_.on_vote_granted(n.id, n.disk_incarnation, m.term, n.id,
+                             raft::recorded_incarnation(n.core->conf_state(), n.id));
+  }
   const Status s = n.core->step(std::move(m));
   if (!s.is_ok()) trace_.log(now_, "  -> {}", s.to_string());
   observe(n);
@@ -288,6 +306,11 @@ void Cluster::step_local(SimNode& n, raft::Message m) {
 
 void Cluster::send(SimNode& from, raft::Message m) {
   ++stats_.messages;
+  if (m.type == raft::MessageType::kVoteResp && !m.reject) {
+    auto asked = vote_asks_.find({from.id.value(), m.to.value(), m.term.value()});
+    checker_.on_vote_granted(from.id, from.disk_incarnation, m.term, m.to,
+                             asked == vote_asks_.end() ? 0 : asked->second);
+  }
   if (m.type == raft::MessageType::kSnap) ++stats_.snapshots_sent;
   if (m.to.value() < 1 || m.to.value() > nodes_.size() || m.to == from.id || m.from != from.id ||
       raft::is_local_message(m.type)) {
@@ -339,6 +362,9 @@ void Cluster::on_deliver(Event& ev) {
     return;
   }
   trace_.log(now_, "deliver {}", describe(ev.msg));
+  if (ev.msg.type == raft::MessageType::kVote) {
+    vote_asks_[{to.id.value(), from.id.value(), ev.msg.term.value()}] = ev.msg.to_incarnation;
+  }
   const Status s = to.core->step(std::move(ev.msg));
   if (!s.is_ok()) trace_.log(now_, "  -> {}", s.to_string());
   observe(to);
@@ -422,7 +448,6 @@ void Cluster::apply(SimNode& n, const std::vector<raft::Entry>& entries) {
     n.sm.applied = e.index;
     n.sm.applied_term = e.term;
     if (e.type == raft::EntryType::kConfChange) {
-      // Only the bootstrap's AddVoter entries: the simulator proposes no membership changes.
       const std::optional<raft::ConfChange> cc = raft::ConfChange::decode(e.data);
       if (!cc) {
         checker_.fail(
@@ -430,9 +455,17 @@ void Cluster::apply(SimNode& n, const std::vector<raft::Entry>& entries) {
         return;
       }
       const Result<raft::ConfState> conf = n.core->apply_conf_change(*cc);
-      trace_.log(
-          now_, "n{} applies conf change at {}: {}", n.id, e.index,
-          conf.is_ok() ? fmt::format("{} voters", conf->voters.size()) : conf.status().to_string());
+      note_conf(n);
+      trace_.log(now_, "n{} applies conf change at {} ({}): {}", n.id, e.index,
+                 raft::describe_change(*cc),
+                 conf.is_ok() ? raft::describe_conf(*conf) : conf.status().to_string());
+      if (e.index > last_conf_counted_ && e.index > Index(1)) {
+        last_conf_counted_ = e.index;
+        ++stats_.conf_changes;
+      }
+      for (const raft::ConfChangeSingle& ch : cc->changes) {
+        if (ch.type != raft::ConfChangeType::kAddLearner) readmitted_.erase(ch.node);
+      }
     } else if (!applied.data.empty()) {
       n.sm.values.push_back(applied.data.str());
       on_write_applied(n, applied.data.str());
@@ -475,6 +508,7 @@ void Cluster::restore_snapshot(SimNode& n, const raft::Snapshot& snap) {
   trace_.log(now_, "n{} restores snapshot ({}, t{}) with {} values", n.id, snap.meta.index,
              snap.meta.term, sm.values.size());
   n.sm = std::move(sm);
+  note_conf(n);
 }
 
 void Cluster::serve_reads(SimNode& n) {

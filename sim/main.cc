@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", one_seed, "run exactly this seed (same as --seeds 1 --first-seed S)");
   app.add_option("--nodes", nodes, "cluster size")->check(CLI::IsMember({1, 3, 5, 7}));
   app.add_option("--faults", faults, "fault mode")
-      ->check(CLI::IsMember({"none", "net", "crash", "all"}));
+      ->check(CLI::IsMember({"none", "net", "crash", "member", "all"}));
   app.add_option("--steps", steps, "simulator events in the fault phase of each run")
       ->check(CLI::PositiveNumber);
   app.add_flag("--trace", trace, "print every event of each run as it happens");
@@ -162,8 +162,10 @@ int main(int argc, char** argv) {
   }
   fmt::print(
       "seeds={} violations={} nodes={} faults={} steps={} commits={} acked={} reads={} "
-      "elections={} crashes={} snapshots={} messages={} events={} time={:.1f}s\n",
+      "elections={} crashes={} snapshots={} messages={} events={} conf_changes={} wipes={} "
+      "readmissions={} unrecoverable={} time={:.1f}s\n",
       seeds, failures.size(), nodes, faults, steps, total.commits, total.acked_writes, total.reads,
-      total.elections, total.crashes, total.snapshots_sent, total.messages, total.steps, seconds);
+      total.elections, total.crashes, total.snapshots_sent, total.messages, total.steps,
+      total.conf_changes, total.wipes, total.readmissions, total.unrecoverable, seconds);
   return failures.empty() ? 0 : 1;
 }

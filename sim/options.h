@@ -13,10 +13,12 @@
 namespace raftkv::sim {
 
 enum class FaultMode : uint8_t {
-  kNone,   // reliable network (delays and reordering only), no crashes
-  kNet,    // loss, duplication, delay spikes, symmetric and one-way partitions
-  kCrash,  // crash/restart of nodes (unfinished writes are lost), reliable network otherwise
-  kAll,    // both
+  kNone,    // reliable network (delays and reordering only), no crashes
+  kNet,     // loss, duplication, delay spikes, symmetric and one-way partitions
+  kCrash,   // crash/restart of nodes (unfinished writes are lost), reliable network otherwise
+  kMember,  // membership changes (add learner, promote, remove, joint replace, re-add) and
+            // wiped-disk restarts, reliable network otherwise
+  kAll,     // all of the above
 };
 
 std::string_view fault_mode_name(FaultMode mode);
@@ -26,6 +28,9 @@ inline bool has_net_faults(FaultMode m) {
 }
 inline bool has_crash_faults(FaultMode m) {
   return m == FaultMode::kCrash || m == FaultMode::kAll;
+}
+inline bool has_membership_faults(FaultMode m) {
+  return m == FaultMode::kMember || m == FaultMode::kAll;
 }
 
 // Deliberate bugs the harness can plant to prove that the checker catches them.
@@ -59,8 +64,14 @@ struct SimStats {
   uint64_t elections = 0;  // distinct (term, leader) pairs observed
   uint64_t crashes = 0;
   uint64_t snapshots_sent = 0;
-  uint64_t messages = 0;  // network messages sent (before loss/duplication)
-  uint64_t ticks = 0;     // simulated ticks of the longest-lived clock (whole run)
+  uint64_t messages = 0;      // network messages sent (before loss/duplication)
+  uint64_t ticks = 0;         // simulated ticks of the longest-lived clock (whole run)
+  uint64_t conf_changes = 0;  // membership changes applied by a leader (its own entries)
+  uint64_t wipes = 0;         // restarts with an empty disk (a new incarnation)
+  uint64_t readmissions = 0;  // re-admissions proposed by a leader's policy
+  // Runs whose final membership had lost a majority of some configuration to wiped disks, so
+  // that no leader can be elected without unsafe recovery: safety is checked, liveness is not.
+  uint64_t unrecoverable = 0;
 
   void add(const SimStats& o) {
     steps += o.steps;
@@ -72,6 +83,10 @@ struct SimStats {
     snapshots_sent += o.snapshots_sent;
     messages += o.messages;
     ticks += o.ticks;
+    conf_changes += o.conf_changes;
+    wipes += o.wipes;
+    readmissions += o.readmissions;
+    unrecoverable += o.unrecoverable;
   }
 };
 

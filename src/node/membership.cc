@@ -309,15 +309,23 @@ void NodeImpl::on_conf_applied(const ConfChange& cc, Index index, Term term) {
 Status NodeImpl::propose_membership(const ConfChange& cc) {
   const Status s = raft_->propose_conf_change(cc);
   if (!s) {
-    if (s.code() == ErrorCode::kProposalDropped) {
-      return invalid(raft_->role() == raft::Role::kLeader
-                         ? "another membership change is in progress"
-                         : "this node lost leadership; retry");
+    if (s.code() != ErrorCode::kProposalDropped) return s;
+    if (raft_->role() != raft::Role::kLeader) return invalid("this node lost leadership; retry");
+    // The core holds back a change while an earlier one is unapplied: the driver's automatic
+    // change, the leave of a joint configuration, or (for a new leader) whatever its log may
+    // hold. Those apply within a few round trips; asked again every tick until retry_until.
+    if (member_op_) {
+      member_op_->to_propose = cc;
+      member_op_->retry_until =
+          std::chrono::steady_clock::now() +
+          std::max<std::chrono::milliseconds>(std::chrono::seconds(1), transfer_timeout());
+      return Status::ok();
     }
-    return s;
+    return invalid("another membership change is in progress");
   }
   log_.info("membership: proposed {} at index {}", describe(cc), raft_->last_index());
   if (member_op_) {
+    member_op_->to_propose.reset();
     member_op_->index = raft_->last_index();
     member_op_->term = raft_->term();
   }
@@ -493,7 +501,10 @@ NodeId NodeImpl::best_transfer_target(NodeId except) const {
 }
 
 std::chrono::milliseconds NodeImpl::transfer_timeout() const {
-  return 2 * opts_.raft.election_ticks * opts_.tick_interval;
+  // The core gives one attempt an election timeout (the target must catch up first); several
+  // attempts, and never less than 2 s (a busy machine delays a fast-ticking test cluster).
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(2),
+                                             5 * opts_.raft.election_ticks * opts_.tick_interval);
 }
 
 void NodeImpl::advance_membership_op(bool committed) {
@@ -501,6 +512,16 @@ void NodeImpl::advance_membership_op(bool committed) {
   MembershipOp& op = *member_op_;
   const ConfState& conf = raft_->conf_state();
   const auto now = std::chrono::steady_clock::now();
+  if (op.to_propose) {
+    if (raft_->role() != raft::Role::kLeader) return;  // membership_tick() fails or forwards it
+    if (now >= op.retry_until) {
+      finish_membership_op(invalid("another membership change is in progress"));
+      return;
+    }
+    const ConfChange cc = *op.to_propose;
+    if (Status s = propose_membership(cc); !s) finish_membership_op(s);
+    return;
+  }
   switch (op.stage) {
     case MembershipOp::Stage::kCommit:
       if (committed) finish_membership_op(Status::ok());
@@ -510,7 +531,13 @@ void NodeImpl::advance_membership_op(bool committed) {
         if (!raft_->leader().is_none()) finish_membership_op(not_leader());
         return;
       }
-      if (now >= op.transfer_deadline) {
+      if (now < op.transfer_deadline) {
+        // The core gives a transfer one election timeout; ask again until our own deadline
+        // (a no-op while one is in progress).
+        if (const NodeId to = best_transfer_target(op.request.node); !to.is_none()) {
+          (void)raft_->transfer_leadership(to);
+        }
+      } else {
         finish_membership_op(Status(ErrorCode::kTimeout,
                                     fmt::format("handing leadership over before removing node {} "
                                                 "did not complete; nothing was changed, retry",
@@ -532,11 +559,7 @@ void NodeImpl::advance_membership_op(bool committed) {
         cc.changes.push_back(
             ConfChangeSingle{ConfChangeType::kRemoveNode, op.request.node, raft::MemberInfo{}});
         op.stage = MembershipOp::Stage::kJoint;
-        if (Status s = propose_membership(cc); !s) {
-          // E.g. the policy's change is still pending: try again next tick.
-          op.stage = MembershipOp::Stage::kCatchingUp;
-          op.index = Index();
-        }
+        if (Status s = propose_membership(cc); !s) finish_membership_op(s);
       }
       return;
     case MembershipOp::Stage::kJoint:
@@ -570,13 +593,15 @@ void NodeImpl::membership_tick() {
   for (auto it = transfers_.begin(); it != transfers_.end();) {
     if (raft_->leader() == it->to) {
       it->done(Status::ok());
-    } else if (now >= it->deadline) {
+    } else if (now < it->deadline) {
+      // Still leading: the core's attempt (one election timeout) may have ended; ask again.
+      if (raft_->role() == raft::Role::kLeader) (void)raft_->transfer_leadership(it->to);
+      ++it;
+      continue;
+    } else {
       it->done(
           Status(ErrorCode::kTimeout, fmt::format("leadership did not move to node {} within {} ms",
                                                   it->to, transfer_timeout().count())));
-    } else {
-      ++it;
-      continue;
     }
     it = transfers_.erase(it);
   }

@@ -53,6 +53,10 @@ struct MembershipOp {
   Index index;
   Term term;
   SteadyTime transfer_deadline;  // kTransferring
+  // A change the core held back (an earlier one unapplied): proposed again each tick until
+  // retry_until.
+  std::optional<raft::ConfChange> to_propose;
+  SteadyTime retry_until;
 };
 
 // A transfer_leadership() waiting for its target to lead.

@@ -89,6 +89,8 @@ class RaftImpl {
   void hup(bool transfer);
   void campaign(bool pre_vote, bool transfer);
   void handle_vote_request(const Message& m);
+  // A vote rejection's (commit, term at commit): commits our matching prefix.
+  void learn_commit(Index commit, Term term);
   void handle_storage_append_done(const Message& m);
   Status step_follower(Message& m);
   Status step_candidate(Message& m);

@@ -117,17 +117,19 @@ Status RaftImpl::handle_propose(Message& m) {
 
 Status RaftImpl::handle_read_index(Message& m) {
   const NodeId requester = m.from.is_none() ? id_ : m.from;
-  if (self_is_quorum()) {
-    respond_to_read(PendingRead{requester, m.context}, log_.committed());
-    return Status::ok();
-  }
   if (!committed_entry_in_current_term()) {
-    // Thesis §6.4 step 1: until an entry of this term commits, our commit index may be stale.
+    // Thesis §6.4 step 1: until an entry of this term commits, our commit index may be stale
+    // (also for a single voter: after a restart it may not know what it had committed; found by
+    // raftkv-sim with --nodes 1).
     if (pending_reads_.size() >= kMaxPendingReads) {
       return Status(ErrorCode::kTooLarge, "too many reads waiting for the leader's first commit");
     }
     m.from = requester;
     pending_reads_.push_back(std::move(m));
+    return Status::ok();
+  }
+  if (self_is_quorum()) {
+    respond_to_read(PendingRead{requester, m.context}, log_.committed());
     return Status::ok();
   }
   if (cfg_.read_mode == ReadMode::kLease && lease_valid()) {

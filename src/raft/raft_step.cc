@@ -249,7 +249,13 @@ void RaftImpl::handle_vote_request(const Message& m) {
     // A fresh (e.g. wiped) node rejecting a pre-vote has no term to answer with; the candidate
     // times out instead.
   } else {
-    send(Message{.type = resp, .to = m.from, .term = term_, .reject = true});
+    // The rejection carries what we know is committed (see learn_commit).
+    send(Message{.type = resp,
+                 .to = m.from,
+                 .term = term_,
+                 .log_term = log_.term_or_zero(log_.committed()),
+                 .commit = log_.committed(),
+                 .reject = true});
   }
 }
 
@@ -265,10 +271,25 @@ void RaftImpl::handle_storage_append_done(const Message& m) {
   }
 }
 
+void RaftImpl::learn_commit(Index commit, Term term) {
+  // Whoever knows that (commit, term) is committed, our log holding that entry holds the same
+  // prefix (log matching, Raft §5.3), so it is committed here too. Membership is applied, not
+  // appended, so a voter that missed the commit of a change may campaign with the old
+  // configuration and need the vote of a node that applied the new one and stepped down (e.g. a
+  // leader that removed itself and holds a longer log): such a node's rejection tells it.
+  if (commit <= log_.committed() || commit > log_.last_index() || term == Term()) return;
+  if (!log_.match_term(commit, term)) return;
+  logger_.info("learned from a vote rejection that {} is committed", commit);
+  log_.commit_to(commit);
+}
+
 Status RaftImpl::step(Message m) {
   if (Status s = validate(m); !s) {
     logger_.warn("dropping malformed message: {}", s.message());
     return s;
+  }
+  if ((m.type == MessageType::kVoteResp || m.type == MessageType::kPreVoteResp) && m.reject) {
+    learn_commit(m.commit, m.log_term);
   }
   if (m.term == Term()) {
     // Local message.

@@ -27,17 +27,20 @@ LeaderForwarder::~LeaderForwarder() {
     left.swap(queue_);
   }
   cv_.notify_all();
+  stop_cv_.notify_all();
   for (Request& r : left) r.done(Status(ErrorCode::kShutdown, "node is shutting down"));
   for (std::thread& t : workers_) t.join();
 }
 
 void LeaderForwarder::forward(std::string leader_addr, std::vector<std::string> args,
-                              std::chrono::milliseconds timeout, Done done) {
+                              std::chrono::milliseconds timeout, Done done,
+                              LeaderAddr current_leader) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < kMaxQueued) {
       queue_.push_back(Request{std::move(leader_addr), std::move(args),
-                               std::chrono::steady_clock::now() + timeout, std::move(done)});
+                               std::chrono::steady_clock::now() + timeout, std::move(done),
+                               std::move(current_leader)});
       cv_.notify_one();
       return;
     }
@@ -70,6 +73,14 @@ kv::Reply LeaderForwarder::to_kv_reply(const resp::Reply& r) {
   return kv::Reply::null();
 }
 
+bool LeaderForwarder::wait_for_stop(std::chrono::milliseconds wait,
+                                    std::chrono::steady_clock::time_point deadline) {
+  const auto until = std::min(std::chrono::steady_clock::now() + wait, deadline);
+  std::unique_lock lock(mu_);
+  stop_cv_.wait_until(lock, until, [&] { return stopping_; });
+  return !stopping_ && std::chrono::steady_clock::now() < deadline;
+}
+
 void LeaderForwarder::worker_loop() {
   Logger log("forward");
   std::unique_ptr<client::Connection> conn;  // reused while its target stays the same
@@ -99,7 +110,14 @@ void LeaderForwarder::worker_loop() {
               opened.code() == ErrorCode::kTimeout ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
               fmt::format("cannot reach the leader at {} to forward {}: {}", addr,
                           req.args.empty() ? "" : req.args[0], opened.status().message()));
-          break;
+          // Nothing was sent: wait for this node to learn of another leader and try there.
+          if (!req.current_leader || !wait_for_stop(kReconnectWait, req.deadline)) break;
+          const std::string next = req.current_leader();
+          if (next.empty()) break;
+          if (next != addr) log.info("forwarding {}: the leader is now at {}", req.args[0], next);
+          addr = next;
+          --hop;  // a reconnection is not a hop
+          continue;
         }
         conn = std::move(opened).value();
       }

@@ -32,6 +32,7 @@ class LeaderForwarder {
   static constexpr size_t kWorkers = 4;
   static constexpr size_t kMaxQueued = 64;
   static constexpr int kMaxHops = 3;
+  static constexpr std::chrono::milliseconds kReconnectWait{100};
 
   using Done = std::function<void(Result<kv::Reply>)>;
 
@@ -40,10 +41,16 @@ class LeaderForwarder {
   LeaderForwarder(const LeaderForwarder&) = delete;
   LeaderForwarder& operator=(const LeaderForwarder&) = delete;
 
+  // Where the leader serves clients now ("host:port"; "" when no leader is known). Called on a
+  // worker thread.
+  using LeaderAddr = std::function<std::string()>;
+
   // Sends `args` to `leader_addr` ("host:port") and completes with its reply (any RESP reply,
-  // errors included, as a kv::Reply), or kUnavailable / kTimeout / kTooLarge / kShutdown.
+  // errors included, as a kv::Reply), or kUnavailable / kTimeout / kTooLarge / kShutdown. If
+  // the leader cannot be connected to (nothing was sent), `current_leader` is asked again
+  // every kReconnectWait until the deadline: a leader that just died is replaced by another.
   void forward(std::string leader_addr, std::vector<std::string> args,
-               std::chrono::milliseconds timeout, Done done);
+               std::chrono::milliseconds timeout, Done done, LeaderAddr current_leader = {});
 
   // resp::Reply (what a client reads) → kv::Reply (what a Backend completes with).
   static kv::Reply to_kv_reply(const resp::Reply& reply);
@@ -54,12 +61,17 @@ class LeaderForwarder {
     std::vector<std::string> args;
     std::chrono::steady_clock::time_point deadline;
     Done done;
+    LeaderAddr current_leader;
   };
   void worker_loop();
+  // Sleeps `wait` (not past `deadline`); false if stopping or the deadline passed.
+  bool wait_for_stop(std::chrono::milliseconds wait,
+                     std::chrono::steady_clock::time_point deadline);
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Request> queue_;  // Invariant: size() <= kMaxQueued
+  std::condition_variable cv_;       // a request was queued, or stopping
+  std::condition_variable stop_cv_;  // stopping (wakes workers waiting to reconnect)
+  std::deque<Request> queue_;        // Invariant: size() <= kMaxQueued
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -155,6 +155,11 @@ constexpr std::chrono::milliseconds kForwardMargin{10'000};
 
 }  // namespace
 
+std::string NodeBackend::leader_client_addr() const {
+  const NodeId leader = node_.leader();
+  return leader.is_none() ? std::string() : node_.client_addr(leader);
+}
+
 void NodeBackend::forward(const Status& not_leader, std::vector<std::string> args,
                           std::chrono::milliseconds timeout, frontend::Completion done) {
   if (not_leader.message().empty()) {
@@ -162,7 +167,7 @@ void NodeBackend::forward(const Status& not_leader, std::vector<std::string> arg
     return;
   }
   forwarder_->forward(not_leader.message(), std::move(args), timeout + kForwardMargin,
-                      std::move(done));
+                      std::move(done), [this] { return leader_client_addr(); });
 }
 
 void NodeBackend::change_membership(frontend::MemberChange change, frontend::Completion done) {
@@ -200,7 +205,8 @@ void NodeBackend::list_members(frontend::Completion done) {
     const NodeId leader = node_.leader();
     const std::string addr = leader.is_none() ? std::string() : node_.client_addr(leader);
     if (!addr.empty()) {
-      forwarder_->forward(addr, {"RAFTKV.MEMBER", "LIST"}, kForwardMargin, std::move(done));
+      forwarder_->forward(addr, {"RAFTKV.MEMBER", "LIST"}, kForwardMargin, std::move(done),
+                          [this] { return leader_client_addr(); });
       return;
     }
   }

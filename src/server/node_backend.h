@@ -49,6 +49,8 @@ class NodeBackend final : public frontend::Backend {
   // Wraps `done` to record the command's latency.
   frontend::Completion timed(const std::string& command, frontend::Completion done);
 
+  // The leader's client address as this node knows it now ("" if none).
+  std::string leader_client_addr() const;
   // Relays `args` to the leader at `leader_addr` (kNotLeader's message), or fails with
   // `not_leader` when no leader is known.
   void forward(const Status& not_leader, std::vector<std::string> args,

@@ -147,7 +147,9 @@ Status Server::open() {
 
   backend_ = std::make_unique<NodeBackend>(
       *node_, nopts.kv.limits, nopts.membership_timeout,
-      2 * cfg_.election_ticks * std::chrono::milliseconds(cfg_.tick_ms));
+      std::max<std::chrono::milliseconds>(
+          std::chrono::seconds(2),
+          5 * cfg_.election_ticks * std::chrono::milliseconds(cfg_.tick_ms)));
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg_.client_addr;
   fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;

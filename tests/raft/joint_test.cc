@@ -256,5 +256,41 @@ TEST(Joint, ALeaderOnlyInTheOutgoingConfigurationLeadsUntilTheLeave) {
   ASSERT_TRUE(l == 2 || l == 3 || l == 4) << l;
 }
 
+// Membership takes effect when applied. A leader that leaves with the joint configuration steps
+// down once it applies the leave; followers that missed the commit still campaign with the
+// joint configuration, whose outgoing majority needs the old leader's vote, and the old leader
+// (holding a longer log) refuses it. Its rejection tells them what is committed, so they apply
+// the leave and elect among themselves. Found by raftkv-sim (seed 182, --faults member).
+TEST(Joint, FollowersThatMissedTheLeaveLearnItFromTheRemovedLeader) {
+  TestCluster c(2);
+  ASSERT_TRUE(c.elect(2));
+  ASSERT_EQ(c.add_node(), 3u);
+  change(c, 2, ConfChange{ConfChangeTransition::kAuto, {learner(3)}});
+  change(c, 2, ConfChange{ConfChangeTransition::kJointExplicit, {voter(3), removal(2)}});
+  ASSERT_EQ(c.node(1).conf_state().voters_outgoing, ids({1, 2}));
+  const Index leave = c.node(2).last_index() + 1;
+  // The followers get the leave entry but never learn it committed, nor an entry after it.
+  c.deliver_filter = [&](const Message& m) {
+    if (m.from != NodeId(2)) return true;
+    if ((m.type == MessageType::kApp || m.type == MessageType::kHeartbeat) && m.commit >= leave) {
+      return false;
+    }
+    return m.entries.empty() || m.entries.back().index <= leave;
+  };
+  ASSERT_TRUE(c.node(2).propose_conf_change(ConfChange::leave_joint()).is_ok());
+  ASSERT_TRUE(c.node(2).propose("extra").is_ok());
+  c.stabilize();
+  ASSERT_FALSE(c.node(2).conf_state().joint());
+  ASSERT_NE(c.node(2).role(), Role::kLeader);
+  ASSERT_TRUE(c.node(1).conf_state().joint());
+  ASSERT_TRUE(c.node(3).conf_state().joint());
+  ASSERT_GT(c.node(2).last_index(), c.node(1).last_index());
+  c.tick_all(100);
+  const uint64_t l = c.leader();
+  ASSERT_TRUE(l == 1 || l == 3) << l;
+  EXPECT_FALSE(c.node(l).conf_state().joint());
+  EXPECT_EQ(c.node(l).conf_state().voters, ids({1, 3}));
+}
+
 }  // namespace
 }  // namespace raftkv::raft::testing

@@ -213,5 +213,41 @@ TEST(Create, RejectsCommitBeyondLog) {
   EXPECT_EQ(r.code(), ErrorCode::kCorruption);
 }
 
+// A single voter restarted with a lagging hard-state commit must not serve a read at it: its
+// commit index is current only once an entry of its new term commits (thesis §6.4). Found by
+// raftkv-sim (--nodes 1 --faults all, seed 9).
+TEST(Create, ASingleVoterHoldsReadsUntilItsTermCommits) {
+  MemoryStorage s;
+  // Entries 1..3 committed before the crash (1 is the bootstrap's); the hard state says 2.
+  ASSERT_TRUE(s.append({Entry{Term(1), Index(1), EntryType::kConfChange,
+                              ConfChange::single(ConfChangeType::kAddVoter, NodeId(1)).encode()},
+                        Entry{Term(2), Index(2), EntryType::kNormal, "a"},
+                        Entry{Term(2), Index(3), EntryType::kNormal, "b"}})
+                  .is_ok());
+  s.set_hard_state(HardState{Term(2), NodeId(1), Index(2)});
+  Config c;
+  c.id = NodeId(1);
+  c.voters = {NodeId(1)};
+  c.applied = Index(2);
+  SeededRng rng(1);
+  auto r = Raft::create(c, &s, &rng);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  Raft& raft = **r;
+  ASSERT_TRUE(raft.campaign().is_ok());
+  Ready rd = raft.ready();
+  for (const Message& m : rd.messages_after_persist) ASSERT_TRUE(raft.step(m).is_ok());
+  raft.advance(rd);
+  ASSERT_EQ(raft.role(), Role::kLeader);
+  ASSERT_TRUE(raft.read_index(7).is_ok());
+  rd = raft.ready();
+  EXPECT_TRUE(rd.read_states.empty()) << "served at " << rd.read_states[0].index;
+  ASSERT_TRUE(s.append(rd.entries).is_ok());  // the new term's no-op
+  for (const Message& m : rd.messages_after_persist) ASSERT_TRUE(raft.step(m).is_ok());
+  raft.advance(rd);
+  rd = raft.ready();
+  ASSERT_EQ(rd.read_states.size(), 1u);
+  EXPECT_GE(rd.read_states[0].index, Index(4));
+}
+
 }  // namespace
 }  // namespace raftkv::raft
