@@ -4,8 +4,9 @@
           end its process and wipe its disk; the heal adds it back under the same id with an
           empty data dir (a new incarnation) by starting it with --join. The cluster promotes
           it once it has caught up.
-  replace: kill -9 a node (a dead machine), start a new node (a new id, in a free slot) with
-          --join, and RAFTKV.MEMBER REPLACE old new: learner catch-up, then one joint change.
+  replace: kill -9 a node (a dead machine), RAFTKV.MEMBER REPLACE old new (a new id, in a free
+          slot), and once the new node is listed as a learner start it with --join: its
+          catch-up, then one joint change promotes it and removes the old one.
 
 The harness's view of the membership (Cluster.members) follows the cluster's: after a change
 that was refused or whose outcome is unknown (TRYAGAIN, a timeout), reconcile() reads
@@ -127,6 +128,15 @@ class MemberFaults:
                        c.addr(new), timeout=CHANGE_TIMEOUT, resend=True)), daemon=True)
         c.members.add(new)  # so that admin() and start() see it
         t.start()
+        # The operator's order (docs/membership.md): start the new node once REPLACE has added
+        # it as a learner; its --join then finds it a member. (Started first, --join would add
+        # it and the leader promote it, and REPLACE would answer "already a voter".)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and t.is_alive():
+            listed = member_list(c, timeout=1.0)
+            if listed and new in listed:
+                break
+            time.sleep(0.05)
         c.start(new)
         t.join(timeout=CHANGE_TIMEOUT + 5)
         r = reply.get("r", "no reply")
