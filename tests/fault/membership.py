@@ -3,7 +3,8 @@
   remove: RAFTKV.MEMBER REMOVE a node (the leader at times: it hands over leadership first),
           end its process and wipe its disk; the heal adds it back under the same id with an
           empty data dir (a new incarnation) by starting it with --join. The cluster promotes
-          it once it has caught up.
+          it once it has caught up. (While a failed replace has left more members than the
+          initial count, a remove is not undone.)
   replace: kill -9 a node (a dead machine), RAFTKV.MEMBER REPLACE old new (a new id, in a free
           slot), and once the new node is listed as a learner start it with --join: its
           catch-up, then one joint change promotes it and removes the old one.
@@ -84,11 +85,14 @@ class MemberFaults:
 
     def inject(self, target):
         self.injected += 1
+        if len(self.c.ids()) > self.c.n:
+            # A replace that failed left both nodes members: back to the initial size.
+            return self.remove_and_readd(target, readd=False)
         if self.rng.random() < 0.5 or self.c.free_slot() is None:
             return self.remove_and_readd(target)
         return self.replace(target)
 
-    def remove_and_readd(self, i):
+    def remove_and_readd(self, i, readd=True):
         c = self.c
         if len(c.ids()) < 2:
             return (lambda: None), f"member-remove node {i}: skipped (last member)"
@@ -101,6 +105,8 @@ class MemberFaults:
                 return (lambda: None), f"member-remove node {i}: not removed ({r})"
         c.retire(i)
         c.wipe(i)
+        if not readd:
+            return (lambda: None), f"member-remove node {i} (members above {c.n})"
 
         def heal():
             slot = c.free_slot()
