@@ -3,9 +3,11 @@
   remove: RAFTKV.MEMBER REMOVE a node (the leader at times: it hands over leadership first),
           end its process and wipe its disk; the heal adds it back under the same id with an
           empty data dir (a new incarnation) by starting it with --join. The cluster promotes
-          it once it has caught up.
-  replace: kill -9 a node (a dead machine), start a new node (a new id, in a free slot) with
-          --join, and RAFTKV.MEMBER REPLACE old new: learner catch-up, then one joint change.
+          it once it has caught up. (While a failed replace has left more members than the
+          initial count, a remove is not undone.)
+  replace: kill -9 a node (a dead machine), RAFTKV.MEMBER REPLACE old new (a new id, in a free
+          slot), and once the new node is listed as a learner start it with --join: its
+          catch-up, then one joint change promotes it and removes the old one.
 
 The harness's view of the membership (Cluster.members) follows the cluster's: after a change
 that was refused or whose outcome is unknown (TRYAGAIN, a timeout), reconcile() reads
@@ -83,11 +85,14 @@ class MemberFaults:
 
     def inject(self, target):
         self.injected += 1
+        if len(self.c.ids()) > self.c.n:
+            # A replace that failed left both nodes members: back to the initial size.
+            return self.remove_and_readd(target, readd=False)
         if self.rng.random() < 0.5 or self.c.free_slot() is None:
             return self.remove_and_readd(target)
         return self.replace(target)
 
-    def remove_and_readd(self, i):
+    def remove_and_readd(self, i, readd=True):
         c = self.c
         if len(c.ids()) < 2:
             return (lambda: None), f"member-remove node {i}: skipped (last member)"
@@ -100,6 +105,8 @@ class MemberFaults:
                 return (lambda: None), f"member-remove node {i}: not removed ({r})"
         c.retire(i)
         c.wipe(i)
+        if not readd:
+            return (lambda: None), f"member-remove node {i} (members above {c.n})"
 
         def heal():
             slot = c.free_slot()
@@ -127,6 +134,15 @@ class MemberFaults:
                        c.addr(new), timeout=CHANGE_TIMEOUT, resend=True)), daemon=True)
         c.members.add(new)  # so that admin() and start() see it
         t.start()
+        # The operator's order (docs/membership.md): start the new node once REPLACE has added
+        # it as a learner; its --join then finds it a member. (Started first, --join would add
+        # it and the leader promote it, and REPLACE would answer "already a voter".)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and t.is_alive():
+            listed = member_list(c, timeout=1.0)
+            if listed and new in listed:
+                break
+            time.sleep(0.05)
         c.start(new)
         t.join(timeout=CHANGE_TIMEOUT + 5)
         r = reply.get("r", "no reply")

@@ -189,6 +189,12 @@ class MembershipTest(unittest.TestCase):
 
         t = threading.Thread(target=replace)
         t.start()
+        # Started once REPLACE has made it a learner (docs/membership.md: started earlier, its
+        # --join would add it and the leader promote it before the REPLACE).
+        deadline = time.monotonic() + 20.0
+        while new not in self.members() and t.is_alive():
+            self.assertLess(time.monotonic(), deadline, "REPLACE did not add the learner")
+            time.sleep(0.02)
         self.c.start_joining(new, via=leader)
         t.join(timeout=CHANGE_TIMEOUT + 10)
         self.assertEqual(result.get("reply"), b"OK")
