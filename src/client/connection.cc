@@ -103,6 +103,15 @@ Status Connection::fail(ErrorCode code, std::string message) {
   return Status(code, peer_.to_string() + ": " + message);
 }
 
+bool Connection::closed_while_idle() {
+  if (broken_) return true;
+  char byte;
+  const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  broken_ = true;  // 0: orderly close; > 0: an unsolicited reply; < 0: reset
+  return true;
+}
+
 Result<resp::Reply> Connection::call(const std::vector<std::string>& args, Deadline deadline) {
   std::string bytes;
   resp::append_command(bytes, args);

@@ -49,6 +49,11 @@ class Connection {
                                             Deadline deadline);
 
   bool broken() const { return broken_; }
+  // Without blocking: true (and the connection marked broken) if the server closed or reset
+  // this idle connection, or sent bytes nobody asked for. Checked before reusing a connection
+  // that sat idle, so a request is not lost on a socket the server already closed (a
+  // restarted leader) — sending on it would fail after the request may have been written.
+  bool closed_while_idle();
   const HostPort& peer() const { return peer_; }
 
  private:

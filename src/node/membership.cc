@@ -161,6 +161,24 @@ void NodeImpl::maybe_bootstrap() {
 
 // ---- Peers and addresses follow the applied membership. ----
 
+void NodeImpl::prune_transport_peers() {
+  const std::vector<NodeId> members = all_members(known_conf_);
+  kept_non_member_leader_ = false;
+  for (const auto& [id, addr] : transport_->peers()) {
+    if (contains(members, id)) continue;
+    if (id == soft_.leader) {
+      kept_non_member_leader_ = true;
+      log_.info(
+          "leader {} is not in the applied membership (an older one, from a snapshot?): "
+          "kept as a peer while it leads",
+          id);
+      continue;
+    }
+    log_.info("node {} is no longer a member: removed from the transport's peers", id);
+    transport_->remove_peer(id);
+  }
+}
+
 void NodeImpl::on_membership_changed() {
   const ConfState& conf = raft_->conf_state();
   if (conf == known_conf_) return;
@@ -182,11 +200,7 @@ void NodeImpl::on_membership_changed() {
   // Until the node holds the cluster's log and has applied a membership, the peers are the
   // seeds (the flags' initial members, or what --join learned): kept.
   if (transport_ != nullptr && initialized_.load() && !conf.voters.empty()) {
-    for (const auto& [id, addr] : transport_->peers()) {
-      if (contains(members, id)) continue;
-      log_.info("node {} is no longer a member: removed from the transport's peers", id);
-      transport_->remove_peer(id);
-    }
+    prune_transport_peers();
   }
   {
     std::lock_guard lock(addr_mu_);
@@ -301,7 +315,7 @@ void NodeImpl::on_conf_applied(const ConfChange& cc, Index index, Term term) {
   } else if (member_op_) {
     advance_membership_op(false);
   }
-  handle_ready();
+  // Called from handle_ready()'s loop, which goes on to what this made ready.
 }
 
 // ---- Operator changes. ----

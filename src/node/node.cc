@@ -369,6 +369,12 @@ void NodeImpl::publish_transfer_state() {
 }
 
 void NodeImpl::handle_ready() {
+  if (in_handle_ready_) return;
+  in_handle_ready_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{in_handle_ready_};
   bool conf_may_have_changed = false;
   while (!stopped_.load() && raft_->has_ready()) {
     raft::Ready rd = raft_->ready();
@@ -473,6 +479,10 @@ void NodeImpl::handle_ready() {
       apply_cv_.notify_one();
     }
     for (NodeId to : snapshots_failed) raft_->report_snapshot(to, false);
+    if (conf_may_have_changed && !raft_->has_ready()) {
+      conf_may_have_changed = false;
+      on_membership_changed();  // may make more ready: the loop goes on
+    }
   }
   if (conf_may_have_changed) on_membership_changed();
 }
@@ -519,6 +529,9 @@ void NodeImpl::on_soft_state(const raft::SoftState& ss) {
   if (leader_changed) {
     // The core forgets read requests when leadership changes; they are safe to retry.
     fail_all_reads(ErrorCode::kProposalDropped, "leadership changed; retry the read");
+    if (kept_non_member_leader_ && transport_ != nullptr) {
+      prune_transport_peers();
+    }
   }
   refresh_status();
   status_cv_.notify_all();

@@ -113,7 +113,13 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void on_receiver_outcome(SnapshotReceiver::Outcome out);
   void send_to_peer(raft::Message m);
   void publish_transfer_state();
+  // Processes every Ready the core has. Not re-entrant: a call made while it runs (a
+  // membership step proposing from on_conf_applied, inside its loop) returns at once, and the
+  // running loop picks up what that call made ready. A second Ready handed out before advance()
+  // of the first would queue later committed entries for the applier ahead of the batch being
+  // processed (the applier saw 8174 after 8171: nemesis mixed, seed 20).
   void handle_ready();
+  bool in_handle_ready_ = false;  // strand
   void on_persisted(std::vector<PersistJob> jobs);
   void on_soft_state(const raft::SoftState& ss);
   void count_elections();  // after each Ready: a new candidate term is one election started
@@ -136,6 +142,11 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   // The core's membership differs from known_conf_: update the transport's peers and the
   // members' client addresses.
   void on_membership_changed();
+  // Removes from the transport every peer that is not in known_conf_, except the current leader:
+  // a learner restoring a snapshot older than its own re-admission sees a membership without
+  // the leader that re-admitted it; dropping that leader would cut it off from the entries
+  // that bring the membership up to date. The leader kept is pruned once leadership moves.
+  void prune_transport_peers();
   std::string client_addr_of(NodeId id) const;  // any thread
   uint64_t observed_incarnation(NodeId id) const;
   bool caught_up(NodeId id) const;
@@ -275,6 +286,8 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   std::string waiting_for_;               // what an uninitialized node waits for
   SteadyTime next_waiting_log_;
   raft::ConfState known_conf_;  // the membership the peers and addresses below follow
+  // A leader outside known_conf_ was kept as a transport peer (prune_transport_peers).
+  bool kept_non_member_leader_ = false;
   mutable std::mutex addr_mu_;
   std::map<NodeId, std::string> member_client_addrs_;  // guarded by addr_mu_
   std::optional<MembershipOp> member_op_;

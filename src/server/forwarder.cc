@@ -102,7 +102,7 @@ void LeaderForwarder::worker_loop() {
                          fmt::format("leader address '{}': {}", addr, target.status().message()));
         break;
       }
-      if (conn && (conn->broken() || !(conn->peer() == *target))) conn.reset();
+      if (conn && (!(conn->peer() == *target) || conn->closed_while_idle())) conn.reset();
       if (!conn) {
         auto opened = client::Connection::open(*target, req.deadline);
         if (!opened) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <thread>
 
 #include "fake_resp_server.h"
@@ -273,6 +275,28 @@ TEST(Connection, SilentServerTimesOutAndBreaksTheConnection) {
   EXPECT_TRUE(connection.value()->broken());
   EXPECT_EQ(connection.value()->call({"PING"}, std::chrono::steady_clock::now()).code(),
             ErrorCode::kUnavailable);
+}
+
+// The forwarder reuses idle connections; one the server closed meanwhile (a restarted leader)
+// must be noticed before a request is written to it.
+TEST(Connection, ServerCloseOfAnIdleConnectionIsNoticedWithoutSending) {
+  auto server = std::make_unique<FakeRespServer>(
+      [](const Args&, size_t) { return ScriptedAnswer::answer(Reply::simple("PONG")); });
+  auto connection = Connection::open(server->address(),
+                                     std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(connection.is_ok());
+  ASSERT_TRUE(connection.value()
+                  ->call({"PING"}, std::chrono::steady_clock::now() + std::chrono::seconds(5))
+                  .is_ok());
+  EXPECT_FALSE(connection.value()->closed_while_idle());
+  EXPECT_FALSE(connection.value()->broken());
+  server.reset();  // closes every connection it accepted
+  // The FIN arrives asynchronously; wait for it (bounded), never sending anything.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!connection.value()->closed_while_idle() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(connection.value()->broken());
 }
 
 TEST(Connection, RefusedConnectIsUnavailable) {

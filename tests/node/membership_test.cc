@@ -204,6 +204,46 @@ TEST(Membership, ReplaceADeadNode) {
   ASSERT_TRUE(wait_until([&] { return c.node(4).status().keys == 100; }));
 }
 
+// A wiped node re-admitted by a leader that joined after the leader's newest snapshot restores
+// that snapshot first: its membership there does not have the leader. The node must keep the
+// leader as a peer (not drop it as "no longer a member") to receive the entries that follow.
+TEST(Membership, SnapshotOlderThanTheLeadersOwnAdmissionDoesNotCutTheLeaderOff) {
+  MemberCluster c(3, [](NodeOptions& o) {
+    o.snapshot_entries = 200;
+    o.snapshot_keep_entries = 10;
+  });
+  c.start_all();
+  for (int k = 0; k < 250; ++k) c.must_write({"SET", fmt::format("k{}", k), "v"});
+  uint64_t l = c.wait_leader();
+  ASSERT_TRUE(wait_until([&] { return c.node(l).status().snapshot_index.value() >= 200; }));
+  const Index snapshot_before_4 = c.node(l).status().snapshot_index;
+  c.listen(4);
+  c.start(4, {1, 2, 3});
+  ASSERT_TRUE(c.change(l, add(4, c)).is_ok());
+  ASSERT_TRUE(c.wait_voters({1, 2, 3, 4}));
+  ASSERT_TRUE(c.transfer(c.wait_leader(), 4).is_ok());
+  ASSERT_EQ(c.wait_leader(), 4u);
+  // Node 4 received (and keeps) the snapshot taken before it was a member.
+  ASSERT_EQ(c.node(4).status().snapshot_index, snapshot_before_4);
+  const uint64_t wiped = 3;
+  c.stop(wiped);
+  c.wipe(wiped);
+  // Restarted with peers that include the leader (the lower id dials; with its initial peers
+  // only, it would never hear from leader 4).
+  c.listen(wiped);
+  c.transport(wiped).add_peer(NodeId(4), c.peer_addr(4));
+  c.start(wiped);
+  ASSERT_TRUE(wait_until([&] {
+    return c.leader() != 0 &&
+           c.conf(c.leader()).members.at(NodeId(wiped)).incarnation == c.incarnation(wiped);
+  })) << "the wiped node was not re-admitted";
+  ASSERT_TRUE(c.wait_voters({1, 2, 3, 4}));
+  EXPECT_GE(c.node(wiped).status().snapshot_transfers.received, 1u);
+  c.must_write({"SET", "after", "v"});
+  ASSERT_TRUE(wait_until([&] { return c.node(wiped).status().keys == 251; }));
+  EXPECT_TRUE(c.transport(wiped).peers().count(NodeId(4)));
+}
+
 TEST(Membership, TransferLeadership) {
   MemberCluster c(3);
   c.start_all();
