@@ -390,33 +390,8 @@ void NodeImpl::change_membership_on_strand(MembershipRequest req,
       if (Status s = propose_membership(promotion(node)); !s) return refuse(s);
       return;
     }
-    case MembershipRequest::Op::kRemove: {
-      if (!is_member(conf, node)) return refuse(invalid(fmt::format("unknown node {}", node)));
-      if (is_voter(conf, node)) {
-        if (Status s = check_quorum_without(node); !s) return refuse(s);
-      }
-      if (node == opts_.id) {
-        // Hand leadership over first (thesis §3.10); the new leader removes this node.
-        const NodeId to = best_transfer_target(node);
-        if (to.is_none()) {
-          return refuse(invalid(fmt::format(
-              "node {} is the leader and no other voter is caught up to take over; retry once "
-              "one is",
-              node)));
-        }
-        log_.info("membership: REMOVE {} (the leader): handing leadership to {} first", node, to);
-        op.stage = MembershipOp::Stage::kTransferring;
-        op.transfer_deadline = now + transfer_timeout();
-        (void)raft_->transfer_leadership(to);
-        handle_ready();
-        return;
-      }
-      op.stage = MembershipOp::Stage::kCommit;
-      ConfChange cc{ConfChangeTransition::kAuto,
-                    {ConfChangeSingle{ConfChangeType::kRemoveNode, node, {}}}};
-      if (Status s = propose_membership(cc); !s) return refuse(s);
-      return;
-    }
+    case MembershipRequest::Op::kRemove:
+      return start_removal(node);
     case MembershipRequest::Op::kReplace: {
       const NodeId add = req.new_node;
       if (add == node) return refuse(invalid("REPLACE needs two different nodes"));
@@ -435,11 +410,16 @@ void NodeImpl::change_membership_on_strand(MembershipRequest req,
                     "joint until it is left)"));
       }
       if (!is_member(conf, node)) return refuse(invalid(fmt::format("unknown node {}", node)));
-      if (is_voter(conf, add))
-        return refuse(invalid(fmt::format("node {} is already a voter", add)));
       if (!is_voter(conf, node)) {
         return refuse(
             invalid(fmt::format("node {} is not a voter: REMOVE it and ADD node {}", node, add)));
+      }
+      if (is_voter(conf, add)) {
+        // The new node is a voter already (started with --join before the REPLACE, added and
+        // promoted by the leader): what is left of the replacement is the removal.
+        log_.info("membership: REPLACE {} {}: node {} is a voter already; removing node {}", node,
+                  add, add, node);
+        return start_removal(node);
       }
       if (contains(conf.learners, add)) {
         op.stage = MembershipOp::Stage::kCatchingUp;
@@ -455,6 +435,35 @@ void NodeImpl::change_membership_on_strand(MembershipRequest req,
       return;
     }
   }
+}
+
+void NodeImpl::start_removal(NodeId node) {
+  const ConfState& conf = raft_->conf_state();
+  MembershipOp& op = *member_op_;
+  auto refuse = [&](Status s) { finish_membership_op(std::move(s)); };
+  if (!is_member(conf, node)) return refuse(invalid(fmt::format("unknown node {}", node)));
+  if (is_voter(conf, node)) {
+    if (Status s = check_quorum_without(node); !s) return refuse(s);
+  }
+  if (node == opts_.id) {
+    // Hand leadership over first (thesis §3.10); the new leader removes this node.
+    const NodeId to = best_transfer_target(node);
+    if (to.is_none()) {
+      return refuse(invalid(fmt::format(
+          "node {} is the leader and no other voter is caught up to take over; retry once one is",
+          node)));
+    }
+    log_.info("membership: REMOVE {} (the leader): handing leadership to {} first", node, to);
+    op.stage = MembershipOp::Stage::kTransferring;
+    op.transfer_deadline = std::chrono::steady_clock::now() + transfer_timeout();
+    (void)raft_->transfer_leadership(to);
+    handle_ready();
+    return;
+  }
+  op.stage = MembershipOp::Stage::kCommit;
+  ConfChange cc{ConfChangeTransition::kAuto,
+                {ConfChangeSingle{ConfChangeType::kRemoveNode, node, {}}}};
+  if (Status s = propose_membership(cc); !s) return refuse(s);
 }
 
 ConfChange NodeImpl::promotion(NodeId id) const {

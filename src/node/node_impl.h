@@ -155,6 +155,9 @@ class NodeImpl : public std::enable_shared_from_this<NodeImpl> {
   void on_conf_applied(const raft::ConfChange& cc, Index index, Term term);
   Status propose_membership(const raft::ConfChange& cc);
   void change_membership_on_strand(MembershipRequest req, std::function<void(Status)> done);
+  // member_op_ removes `node` (REMOVE, or what is left of a REPLACE): refused if that loses
+  // the quorum; the leader hands leadership over first.
+  void start_removal(NodeId node);
   raft::ConfChange promotion(NodeId id) const;
   Status check_quorum_without(NodeId node) const;
   NodeId best_transfer_target(NodeId except) const;

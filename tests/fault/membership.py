@@ -136,7 +136,7 @@ class MemberFaults:
         t.start()
         # The operator's order (docs/membership.md): start the new node once REPLACE has added
         # it as a learner; its --join then finds it a member. (Started first, --join would add
-        # it and the leader promote it, and REPLACE would answer "already a voter".)
+        # it and the leader promote it, and REPLACE would only remove the old node.)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and t.is_alive():
             listed = member_list(c, timeout=1.0)

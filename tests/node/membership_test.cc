@@ -244,6 +244,33 @@ TEST(Membership, SnapshotOlderThanTheLeadersOwnAdmissionDoesNotCutTheLeaderOff) 
   EXPECT_TRUE(c.transport(wiped).peers().count(NodeId(4)));
 }
 
+// The new node started first (--join added it and the leader promoted it): REPLACE finishes
+// the job by removing the old node.
+TEST(Membership, ReplaceByANodeThatIsAVoterAlreadyRemovesTheOldOne) {
+  MemberCluster c(3);
+  c.start_all();
+  c.must_write({"SET", "k", "v"});
+  c.listen(4);
+  c.start(4, {1, 2, 3});
+  ASSERT_TRUE(c.change(c.wait_leader(), add(4, c)).is_ok());
+  ASSERT_TRUE(c.wait_voters({1, 2, 3, 4}));
+  const uint64_t l = c.wait_leader();
+  const uint64_t dead = l == 3 ? 2 : 3;
+  c.stop(dead);
+  const Status s = c.change(l, MembershipRequest{Op::kReplace, NodeId(dead), NodeId(4),
+                                                 c.peer_addr(4), MemberCluster::client_addr(4)});
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(c.conf(l).members.count(NodeId(dead)), 0u);
+  std::vector<uint64_t> alive{4};
+  for (uint64_t id = 1; id <= 3; ++id)
+    if (id != dead) alive.push_back(id);
+  EXPECT_TRUE(c.wait_voters(alive));
+  // Sent again (a client retry): already done.
+  EXPECT_TRUE(c.change(l, MembershipRequest{Op::kReplace, NodeId(dead), NodeId(4), c.peer_addr(4),
+                                            MemberCluster::client_addr(4)})
+                  .is_ok());
+}
+
 TEST(Membership, TransferLeadership) {
   MemberCluster c(3);
   c.start_all();
