@@ -61,7 +61,34 @@ size_t Joiner::learn_peers(const resp::Reply& list) {
   return n;
 }
 
+void Joiner::discover() {
+  const std::vector<std::string> list = {"RAFTKV.MEMBER", "LIST"};
+  size_t known = 0;
+  for (size_t attempt = 0;; ++attempt) {
+    if (initialized_()) return;
+    const std::string& addr = options_.seed_addrs[attempt % options_.seed_addrs.size()];
+    if (auto target = client::parse_host_port(addr)) {
+      auto conn = client::Connection::open(*target, std::chrono::steady_clock::now() + 2s);
+      if (conn) {
+        auto members = (*conn)->call(list, std::chrono::steady_clock::now() + 5s);
+        if (members && members->type == resp::Reply::Type::kArray) {
+          const size_t n = learn_peers(*members);
+          if (n != known) {
+            log_.info("no log yet: {} member(s) learned from {} as peers", n, addr);
+            known = n;
+          }
+        }
+      }
+    }
+    if (!wait(2s)) return;
+  }
+}
+
 void Joiner::run() {
+  if (options_.join_addr.empty()) {
+    if (!options_.seed_addrs.empty()) discover();
+    return;
+  }
   auto target = client::parse_host_port(options_.join_addr);
   if (!target) {
     log_.error("--join {}: {}", options_.join_addr, target.status().message());

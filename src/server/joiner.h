@@ -8,6 +8,8 @@
 // replicate to it (it never bootstraps); once the learner has caught up the leader promotes it
 // (--auto-promote). Errors are retried with backoff (0.5 s doubling to 5 s) and logged.
 //
+// Also discovery only (JoinOptions::seed_addrs, below).
+//
 // Thread-safety: construct, then stop() (or destroy) from one thread.
 #pragma once
 
@@ -17,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/ids.h"
 #include "base/log.h"
@@ -32,6 +35,13 @@ struct JoinOptions {
   NodeId self;
   std::string peer_addr, client_addr;  // this node's, as the cluster will record them
   std::string join_addr;               // a member's client address
+  // Without join_addr: discovery only. An initial member that starts without a log (a wiped
+  // disk, or a cluster not bootstrapped yet) reads RAFTKV.MEMBER LIST from these client
+  // addresses (the --clients flags), in turn, every few seconds until it holds the cluster's
+  // log, and adds every member to the transport: the cluster may have grown since the flags
+  // were written, and a leader that is not among them could never reach it (the lower id
+  // dials). It never asks to be added: the leader re-admits it (docs/membership.md).
+  std::vector<std::string> seed_addrs;
 };
 
 class Joiner {
@@ -48,6 +58,7 @@ class Joiner {
 
  private:
   void run();
+  void discover();  // seed_addrs mode
   // Adds every member of a RAFTKV.MEMBER LIST reply to the transport; how many.
   size_t learn_peers(const resp::Reply& list);
   // Waits `d` unless stopped; false if stopped.

@@ -140,7 +140,18 @@ Status Server::open() {
       log.info("--join {} ignored: this data dir already holds the cluster's log", cfg_.join);
     } else {
       joiner_ = std::make_unique<Joiner>(
-          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, cfg_.join}, *transport_,
+          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, cfg_.join, {}}, *transport_,
+          [n = node_.get()] { return n->initialized(); });
+    }
+  } else if (!node_->initialized()) {
+    // An initial member without a log: find the current members (joiner.h, seed_addrs).
+    std::vector<std::string> seeds;
+    for (const auto& [id, addr] : cfg_.clients) {
+      if (id != cfg_.id) seeds.push_back(addr);
+    }
+    if (!seeds.empty()) {
+      joiner_ = std::make_unique<Joiner>(
+          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, "", std::move(seeds)}, *transport_,
           [n = node_.get()] { return n->initialized(); });
     }
   }

@@ -263,6 +263,23 @@ class MembershipTest(unittest.TestCase):
         self.wait_identical([1, 2, 3])
         self.assert_readable({f"f{k}": f"v{k}" for k in range(100)}, [1, 2, 3])
 
+    def test_wiped_member_finds_a_leader_that_is_not_in_its_flags(self):
+        # Grown to 4, led by node 4: a wiped node 3 restarted with the original flags (peers
+        # 1-3) must find node 4 (the lower id dials) and be re-admitted.
+        for k in range(50):
+            self.assertTrue(self.c.write(f"g{k}", f"v{k}"))
+        four = self.join()
+        self.wait_members([1, 2, 3, four])
+        self.assertEqual(self.member("RAFTKV.TRANSFER", str(four)), b"OK")
+        self.assertEqual(self.c.leader(), four)
+        self.c.kill(3)
+        self.c.wipe(3)
+        self.c.start(3)
+        self.wait_members([1, 2, 3, four])
+        self.assertTrue(self.c.write("after-wipe", "y"))
+        self.wait_identical([1, 2, 3, four])
+        self.assert_readable({f"g{k}": f"v{k}" for k in range(50)}, [1, 2, 3, four])
+
     def test_force_new_cluster_after_losing_two_of_three(self):
         acked = {}
         for k in range(100):
