@@ -277,6 +277,18 @@ bool CommandDispatcher::admit_command(CommandCall& call, const CommandSpec& spec
     return false;
   }
   AuthState& auth = call.conn.auth;
+  if (!auth.node.is_none()) {
+    // Proved to be a node of this cluster (RAFTKV.NODEAUTH): what followers relay to the
+    // leader and what --join and a restarted node ask, nothing else.
+    if (spec.name == "raftkv.member" || spec.name == "raftkv.transfer" || spec.name == "ping" ||
+        spec.name == "raftkv.nodeauth") {
+      return true;
+    }
+    call.reply_error(
+        "NOPERM a node's connection (RAFTKV.NODEAUTH) runs only RAFTKV.MEMBER, RAFTKV.TRANSFER "
+        "and PING");
+    return false;
+  }
   security_.refresh(auth);
   if (auth.authenticated &&
       (auth.compiled_user == nullptr || auth.compiled_user->user->generation != auth.generation)) {

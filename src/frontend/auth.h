@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ids.h"
 #include "frontend/acl_catalog.h"
 #include "kv/acl_state.h"
 
@@ -72,6 +73,11 @@ struct AuthState {
   // (null when the user no longer exists).
   std::shared_ptr<const CompiledAcl> acl;
   const CompiledUser* compiled_user = nullptr;
+  // RAFTKV.NODEAUTH: the challenge this connection was issued (raw bytes; "" if none), and
+  // once it was answered, the node the connection proved to be. A node's connection runs only
+  // what nodes relay to each other (kNodeCommands), whatever the ACL says.
+  std::string node_nonce;
+  NodeId node;
 };
 
 // This node's ACL LOG (Redis acllog-max-len 128; entries for the same reason, object and user

@@ -53,6 +53,9 @@ constexpr std::array kCommandTable = {
     // RAFTKV.MEMBER / RAFTKV.TRANSFER: membership and leadership (member_commands.cc); admin,
     // so ordered as barriers.
     CommandSpec{"raftkv.member", -2, kFlagAdmin, 0, 0, 0, handlers::raftkv_member},
+    // RAFTKV.NODEAUTH CHALLENGE | PROVE <node-id> <hex>: a node proves it knows the cluster
+    // secret (node_auth.cc), to relay operator commands.
+    CommandSpec{"raftkv.nodeauth", -2, kLocal, 0, 0, 0, handlers::raftkv_nodeauth},
     CommandSpec{"raftkv.req", -5, kWrite, 5, 5, 1, handlers::raftkv_req},
     CommandSpec{"raftkv.transfer", 2, kFlagAdmin, 0, 0, 0, handlers::raftkv_transfer},
     CommandSpec{"readonly", 1, kLocal, 0, 0, 0, handlers::readonly},

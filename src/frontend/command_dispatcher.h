@@ -94,6 +94,10 @@ struct DispatcherOptions {
   // Answer -LOADING until the backend has applied up to the commit index it reported when the
   // dispatcher was made (a restarted node replaying its log enforces an older ACL meanwhile).
   bool loading_until_applied = false;
+  // RAFTKV.NODEAUTH (node_auth.cc): the cluster secrets a node's proof may be made with (any
+  // of them; empty: the command is refused) and the cluster id proofs are bound to.
+  std::function<std::vector<std::string>()> cluster_secrets;
+  uint64_t cluster_id = 0;
 };
 
 // What a handler sees: the request, its connection, and where the reply goes.

@@ -37,6 +37,7 @@ void role(CommandCall& call);
 // member_commands.cc
 void raftkv_member(CommandCall& call);
 void raftkv_transfer(CommandCall& call);
+void raftkv_nodeauth(CommandCall& call);
 // What RAFTKV.MEMBER accepts as a member's address: "host:port" or "[v6]:port", port 1..65535
 // without a sign or leading zero, a host of letters, digits, '.', '-', '_' (or hex digits, ':'
 // and '.' between brackets), at most kMaxMemberAddressBytes in all.

@@ -10,7 +10,8 @@
 
 namespace raftkv::server {
 
-LeaderForwarder::LeaderForwarder() {
+LeaderForwarder::LeaderForwarder(client::NodeCredentials credentials)
+    : credentials_(std::move(credentials)) {
   for (size_t i = 0; i < kWorkers; ++i) {
     workers_.emplace_back([this] {
       pthread_setname_np(pthread_self(), "rkv-forward");
@@ -120,6 +121,12 @@ void LeaderForwarder::worker_loop() {
           continue;
         }
         conn = std::move(opened).value();
+        if (Status proved = client::prove_node(*conn, credentials_, req.deadline); !proved) {
+          conn.reset();
+          outcome = Status(proved.code(), fmt::format("the leader at {} refused this node: {}",
+                                                      addr, proved.message()));
+          break;
+        }
       }
       auto reply = conn->call(req.args, req.deadline);
       if (!reply) {

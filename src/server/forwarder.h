@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "client/node_auth.h"
 #include "kv/reply.h"
 #include "resp/reply.h"
 
@@ -36,7 +37,9 @@ class LeaderForwarder {
 
   using Done = std::function<void(Result<kv::Reply>)>;
 
-  LeaderForwarder();
+  // With a cluster secret, every connection proves this node first (RAFTKV.NODEAUTH), so the
+  // leader runs the relayed command even when clients must authenticate.
+  explicit LeaderForwarder(client::NodeCredentials credentials = {});
   ~LeaderForwarder();
   LeaderForwarder(const LeaderForwarder&) = delete;
   LeaderForwarder& operator=(const LeaderForwarder&) = delete;
@@ -68,6 +71,7 @@ class LeaderForwarder {
   bool wait_for_stop(std::chrono::milliseconds wait,
                      std::chrono::steady_clock::time_point deadline);
 
+  const client::NodeCredentials credentials_;
   std::mutex mu_;
   std::condition_variable cv_;       // a request was queued, or stopping
   std::condition_variable stop_cv_;  // stopping (wakes workers waiting to reconnect)

@@ -69,7 +69,8 @@ void Joiner::discover() {
     const std::string& addr = options_.seed_addrs[attempt % options_.seed_addrs.size()];
     if (auto target = client::parse_host_port(addr)) {
       auto conn = client::Connection::open(*target, std::chrono::steady_clock::now() + 2s);
-      if (conn) {
+      if (conn &&
+          client::prove_node(**conn, options_.credentials, std::chrono::steady_clock::now() + 2s)) {
         auto members = (*conn)->call(list, std::chrono::steady_clock::now() + 5s);
         if (members && members->type == resp::Reply::Type::kArray) {
           const size_t n = learn_peers(*members);
@@ -113,6 +114,12 @@ void Joiner::run() {
       auto opened = client::Connection::open(*target, std::chrono::steady_clock::now() + 5s);
       if (opened) {
         conn = std::move(opened).value();
+        Status proved =
+            client::prove_node(*conn, options_.credentials, std::chrono::steady_clock::now() + 5s);
+        if (!proved) {
+          conn.reset();
+          problem = proved.message();
+        }
       } else {
         problem = opened.status().message();
       }

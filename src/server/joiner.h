@@ -23,6 +23,7 @@
 
 #include "base/ids.h"
 #include "base/log.h"
+#include "client/node_auth.h"
 #include "resp/reply.h"
 
 namespace raftkv::transport {
@@ -42,6 +43,8 @@ struct JoinOptions {
   // were written, and a leader that is not among them could never reach it (the lower id
   // dials). It never asks to be added: the leader re-admits it (docs/membership.md).
   std::vector<std::string> seed_addrs;
+  // Proved on every connection (RAFTKV.NODEAUTH) when it has a secret.
+  client::NodeCredentials credentials;
 };
 
 class Joiner {

@@ -6,12 +6,13 @@ namespace raftkv::server {
 
 NodeBackend::NodeBackend(node::GroupNode& node, kv::CommandLimits limits,
                          std::chrono::milliseconds membership_timeout,
-                         std::chrono::milliseconds transfer_timeout)
+                         std::chrono::milliseconds transfer_timeout,
+                         client::NodeCredentials relay_credentials)
     : node_(node),
       limits_(limits),
       membership_timeout_(membership_timeout),
       transfer_timeout_(transfer_timeout),
-      forwarder_(std::make_unique<LeaderForwarder>()) {
+      forwarder_(std::make_unique<LeaderForwarder>(std::move(relay_credentials))) {
   for (const char* c : {"get", "set", "del", "exists", "append", "strlen", "incr", "incrby", "decr",
                         "decrby", "mget", "mset", "getdel", "setnx", "scan", "dbsize", "other"}) {
     latency_.emplace(c, std::make_unique<LatencyHistogram>());

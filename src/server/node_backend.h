@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/histogram.h"
+#include "client/node_auth.h"
 #include "frontend/backend.h"
 #include "kv/commands.h"
 #include "node/node.h"
@@ -20,7 +21,8 @@ class NodeBackend final : public frontend::Backend {
   // waits that long and then some.
   NodeBackend(node::GroupNode& node, kv::CommandLimits limits,
               std::chrono::milliseconds membership_timeout = std::chrono::seconds(60),
-              std::chrono::milliseconds transfer_timeout = std::chrono::seconds(10));
+              std::chrono::milliseconds transfer_timeout = std::chrono::seconds(10),
+              client::NodeCredentials relay_credentials = {});
 
   // Writes go through Raft on the leader; followers redirect (MOVED to the leader). A write
   // over the size limits (kv::check_write_size) is answered with its error and never proposed.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/hmac.h"
 #include "fake_backend.h"
 #include "frontend/acl_catalog.h"
 #include "frontend/auth.h"
@@ -46,12 +47,19 @@ const Reply kWrongPass =
 
 class AclTest : public ::testing::Test {
  protected:
-  explicit AclTest(std::string seed = std::string(kv::acl::kDefaultUserRules))
-      : backend_(std::move(seed)), dispatcher_(backend_, stats_, options(backend_)) {}
+  explicit AclTest(std::string seed = std::string(kv::acl::kDefaultUserRules),
+                   std::vector<std::string> cluster_secrets = {})
+      : backend_(std::move(seed)),
+        dispatcher_(backend_, stats_, options(backend_, std::move(cluster_secrets))) {}
 
-  static DispatcherOptions options(StateMachineBackend& backend) {
+  static DispatcherOptions options(StateMachineBackend& backend,
+                                   std::vector<std::string> cluster_secrets) {
     DispatcherOptions out;
     out.acl = backend.publisher();
+    out.cluster_id = 42;
+    if (!cluster_secrets.empty()) {
+      out.cluster_secrets = [cluster_secrets] { return cluster_secrets; };
+    }
     return out;
   }
 
@@ -252,6 +260,63 @@ TEST_F(RequirepassTest, CommandsNeedAuthExceptAuthHelloQuitAndErrorsThatNeedNone
   ConnectionState quitter = connect();
   EXPECT_EQ(run(quitter, {"QUIT"}), kOk);
   EXPECT_EQ(stats_.auth_failures.load(), 2u);
+}
+
+// RAFTKV.NODEAUTH: a node proves it knows a cluster secret (the current or the next one) and
+// then runs what nodes relay, and only that, even though clients need a password.
+class NodeAuthTest : public AclTest {
+ protected:
+  NodeAuthTest() : AclTest(kv::acl::seed_rules_for_password("pw"), {"current", "next"}) {}
+  std::string proof(std::string_view secret, uint64_t node, const Reply& challenge) {
+    return to_hex(node_auth_proof(secret, 42, node, from_hex(challenge.text).value()));
+  }
+};
+
+TEST_F(NodeAuthTest, AProvenNodeRunsOperatorCommandsOnly) {
+  ConnectionState conn = connect();
+  EXPECT_EQ(run(conn, {"RAFTKV.MEMBER", "LIST"}), kNoAuth);
+  const Reply challenge = run(conn, {"RAFTKV.NODEAUTH", "CHALLENGE"});
+  ASSERT_EQ(challenge.type, Reply::Type::kBulk);
+  EXPECT_EQ(challenge.text.size(), 64u);
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", proof("next", 2, challenge)}), kOk);
+  EXPECT_EQ(conn.auth.node, NodeId(2));
+  EXPECT_EQ(run(conn, {"RAFTKV.MEMBER", "LIST"}), array({}));
+  EXPECT_EQ(run(conn, {"PING"}), Reply::simple("PONG"));
+  EXPECT_EQ(run(conn, {"GET", "k"}),
+            error("NOPERM a node's connection (RAFTKV.NODEAUTH) runs only RAFTKV.MEMBER, "
+                  "RAFTKV.TRANSFER and PING"));
+  EXPECT_EQ(stats_.auth_failures.load(), 0u);
+}
+
+TEST_F(NodeAuthTest, WrongReplayedOrUnchallengedProofsAreRefusedAndCounted) {
+  ConnectionState conn = connect();
+  const Reply needs = error("ERR RAFTKV.NODEAUTH PROVE needs a CHALLENGE first");
+  const Reply wrong = error("WRONGPASS invalid node proof");
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", std::string(64, '0')}), needs);
+  Reply challenge = run(conn, {"RAFTKV.NODEAUTH", "CHALLENGE"});
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", proof("other", 2, challenge)}), wrong);
+  // The nonce was spent by the failed attempt: the right proof for it is refused now.
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", proof("current", 2, challenge)}), needs);
+  // A proof for another node id, or for a nonce issued to another connection.
+  challenge = run(conn, {"RAFTKV.NODEAUTH", "CHALLENGE"});
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "3", proof("current", 2, challenge)}), wrong);
+  ConnectionState other = connect();
+  const Reply theirs = run(other, {"RAFTKV.NODEAUTH", "CHALLENGE"});
+  challenge = run(conn, {"RAFTKV.NODEAUTH", "CHALLENGE"});
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", proof("current", 2, theirs)}), wrong);
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "PROVE", "2", "not-hex"}), needs);
+  EXPECT_TRUE(conn.auth.node.is_none());
+  EXPECT_EQ(run(conn, {"RAFTKV.MEMBER", "LIST"}), kNoAuth);
+  EXPECT_EQ(stats_.auth_failures.load(), 6u);  // every refused PROVE
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "HELLO"}),
+            error("ERR unknown subcommand or wrong number of arguments for 'HELLO'. Try "
+                  "CHALLENGE or PROVE."));
+}
+
+TEST_F(RequirepassTest, NodeauthWithoutAClusterSecretIsRefused) {
+  ConnectionState conn = connect();
+  EXPECT_EQ(run(conn, {"RAFTKV.NODEAUTH", "CHALLENGE"}),
+            error("ERR this node has no cluster secret (--cluster-secret-file)"));
 }
 
 TEST_F(RequirepassTest, TheFirstAclChangeStartsFromTheSeededDefaultUser) {

@@ -1,0 +1,26 @@
+// The proving side of RAFTKV.NODEAUTH (frontend/node_auth.cc): a node authenticates on another
+// node's client port with the cluster secret, to relay operator commands there.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/ids.h"
+#include "base/status.h"
+#include "client/connection.h"
+
+namespace raftkv::client {
+
+// Who this node is and the secret it proves with; an empty secret proves nothing (the
+// connection stays unauthenticated).
+struct NodeCredentials {
+  NodeId self;
+  uint64_t cluster_id = 0;
+  std::string secret;
+};
+
+// RAFTKV.NODEAUTH CHALLENGE, then PROVE. Ok without doing anything when `credentials` has no
+// secret. Errors: the server's refusal (kInvalidArgument, with its text), or the call's.
+Status prove_node(Connection& conn, const NodeCredentials& credentials, Deadline deadline);
+
+}  // namespace raftkv::client
