@@ -72,6 +72,7 @@ constexpr std::array kCatalog = {
     // raftkv's own: the state digest of every key, membership changes, leadership transfer.
     CatalogEntry{"raftkv.digest", 1, kAdminSlow, K::kAny, false},
     CatalogEntry{"raftkv.member", -2, kAdminSlow, K::kAny, false},
+    CatalogEntry{"raftkv.tls", 2, kAdminSlow, K::kAny, false},
     CatalogEntry{"raftkv.transfer", 2, kAdminSlow, K::kAny, false},
     CatalogEntry{"readonly", 1, kConnFast, K::kAny, false},
     CatalogEntry{"readwrite", 1, kConnFast, K::kAny, false},

@@ -94,6 +94,10 @@ struct DispatcherOptions {
   // Answer -LOADING until the backend has applied up to the commit index it reported when the
   // dispatcher was made (a restarted node replaying its log enforces an older ACL meanwhile).
   bool loading_until_applied = false;
+  // RAFTKV.TLS (tls_commands.cc): reloads every TLS certificate from its files (the server's
+  // SIGHUP action), and describes the ones in use. Null: TLS is off.
+  std::function<Status()> tls_reload;
+  std::function<std::string()> tls_status;
 };
 
 // What a handler sees: the request, its connection, and where the reply goes.
