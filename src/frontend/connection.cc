@@ -155,8 +155,23 @@ uint64_t Connection::push_slot(CommandOrder order) {
   return first_sequence_ + pending_.size() - 1;
 }
 
+void Connection::maybe_rewrite_redirect(std::string& reply) const {
+  // "-MOVED <slot> <host:port>\r\n" or "-ASK <slot> <host:port>\r\n".
+  if (reply.size() < 8 || reply[0] != '-' ||
+      (reply.compare(0, 7, "-MOVED ") != 0 && reply.compare(0, 5, "-ASK ") != 0)) {
+    return;
+  }
+  const size_t end = reply.size() - 2;  // before \r\n
+  const size_t space = reply.rfind(' ', end);
+  if (space == std::string::npos || reply.compare(end, 2, "\r\n") != 0) return;
+  const auto it = server_->options.tls_redirects.find(reply.substr(space + 1, end - space - 1));
+  if (it == server_->options.tls_redirects.end()) return;
+  reply.replace(space + 1, end - space - 1, it->second);
+}
+
 void Connection::complete(uint64_t sequence, std::string reply) {
   if (closing_) return;  // the connection is gone; its pending replies were dropped
+  if (tls_ && !server_->options.tls_redirects.empty()) maybe_rewrite_redirect(reply);
   RAFTKV_ASSERT(sequence >= first_sequence_ && sequence - first_sequence_ < pending_.size(),
                 "reply for request {} outside the pending window [{}, +{})", sequence,
                 first_sequence_, pending_.size());

@@ -53,6 +53,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -90,6 +91,11 @@ struct RespServerOptions {
   std::string tls_listen_addr;
   std::shared_ptr<tls::ReloadableContext> tls;
   std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // Redirects on TLS connections: "-MOVED <slot> <addr>" / "-ASK ..." naming a node's plaintext
+  // client address are rewritten to its TLS address from this map (plaintext → TLS), so that a
+  // TLS client is sent to a TLS port (Redis 7.2 picks the port by the connection's type too).
+  // Addresses not in the map are left as they are.
+  std::map<std::string, std::string> tls_redirects;
   // Open client connections beyond which new ones are refused (Redis maxclients).
   size_t max_clients = 10000;
   // Commands in flight (dispatched or parsed, reply not yet computed) per connection before

@@ -114,6 +114,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_tls_read(const std::error_code& ec, size_t n);
   // A TLS ClientHello as the first bytes on the plaintext port: answered and closed.
   bool maybe_refuse_tls_on_plain_port(size_t n);
+  // On a TLS connection, a MOVED/ASK reply naming a plaintext address of tls_redirects names
+  // the TLS address instead.
+  void maybe_rewrite_redirect(std::string& reply) const;
   // Writes out_[sent..] asynchronously (the socket buffer is full, or TLS).
   void write_async(size_t sent, bool close_after_write);
 

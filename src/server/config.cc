@@ -249,7 +249,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   ServerConfig c;
   CLI::App app{"raftkv-server: a linearizable, Raft-replicated key-value store speaking RESP"};
   uint64_t id = 0;
-  std::string peers, clients, config_file;
+  std::string peers, clients, tls_clients, config_file;
   app.add_option("--config", config_file, "TOML file with the same keys as the flags");
   app.add_option("--id", id, "this node's id (> 0)");
   app.add_option("--client-addr", c.client_addr, "RESP listen address");
@@ -298,6 +298,9 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "as Redis `port`: 0 turns the plaintext client port off (with --tls-port); "
                  "N replaces the port of --client-addr");
   app.add_option("--tls-port", c.tls_port, "client TLS port, on the host of --client-addr");
+  app.add_option("--tls-clients", tls_clients,
+                 "every member's TLS client address, 1=HOST:PORT,...: MOVED on TLS connections "
+                 "names these");
   app.add_option("--tls-cert-file", c.tls_cert_file, "client TLS: certificate (PEM, chain)");
   app.add_option("--tls-key-file", c.tls_key_file, "client TLS: private key (PEM, unencrypted)");
   app.add_option("--tls-ca-cert-file", c.tls_ca_cert_file,
@@ -372,6 +375,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("protected-mode", c.protected_mode, "--protected-mode");
     num("port", c.plaintext_port, "--port");
     num("tls-port", c.tls_port, "--tls-port");
+    str("tls-clients", tls_clients, "--tls-clients");
     str("tls-cert-file", c.tls_cert_file, "--tls-cert-file");
     str("tls-key-file", c.tls_key_file, "--tls-key-file");
     str("tls-ca-cert-file", c.tls_ca_cert_file, "--tls-ca-cert-file");
@@ -412,6 +416,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "protected-mode",
                                                         "port",
                                                         "tls-port",
+                                                        "tls-clients",
                                                         "tls-cert-file",
                                                         "tls-key-file",
                                                         "tls-ca-cert-file",
@@ -438,6 +443,10 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
         fmt::format("{}:{}", c.client_addr.substr(0, c.client_addr.rfind(':')), c.plaintext_port);
   }
   c.clients.emplace(c.id, c.advertised_client_addr());
+  auto tcl = parse_member_list(tls_clients);
+  if (!tcl.is_ok()) return bad("--tls-clients: " + tcl.status().message());
+  c.tls_clients = std::move(*tcl);
+  if (c.tls_port != 0) c.tls_clients.emplace(c.id, c.tls_addr());
   if (Status s = parse_output_limit(c); !s) return s;
   if (Status s = c.validate(); !s) return s;
   return c;

@@ -77,6 +77,9 @@ struct ServerConfig {
   std::string tls_ca_cert_file;
   std::string tls_auth_clients;
   uint32_t tls_handshake_timeout_ms = 10'000;
+  // Every member's TLS client address (1=host:port,...; self is added from tls_port): MOVED and
+  // ASK on TLS connections name these instead of the plaintext addresses of `clients`.
+  std::map<NodeId, std::string> tls_clients;
   // Admin HTTP: a bearer token (the file's first line) for /status and everything that is not
   // /metrics or /healthz; HTTPS with these files, a verified client certificate (when a CA is
   // given) also admits to /status.

@@ -197,6 +197,11 @@ Status Server::open_tls(frontend::RespServerOptions& fopts) {
     fopts.tls = client_tls_;
     fopts.tls_listen_addr = cfg_.tls_addr();
     fopts.tls_handshake_timeout = std::chrono::milliseconds(cfg_.tls_handshake_timeout_ms);
+    for (const auto& [id, tls_addr] : cfg_.tls_clients) {
+      if (auto plain = cfg_.clients.find(id); plain != cfg_.clients.end()) {
+        fopts.tls_redirects.emplace(plain->second, tls_addr);
+      }
+    }
     if (cfg_.plaintext_port == 0) fopts.listen_addr.clear();
   }
   if (!cfg_.admin_tls_cert_file.empty()) {

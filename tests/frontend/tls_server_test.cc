@@ -234,6 +234,23 @@ TEST(TlsServer, RequiredClientCertificate) {
   EXPECT_EQ(harness.server().tls_stats().handshake_failures.load(), 2u);
 }
 
+TEST(TlsServer, RedirectsOnTlsConnectionsNameTheTlsAddress) {
+  FakeBackend backend;
+  backend.set_outcome(Status(ErrorCode::kNotLeader, "127.0.0.1:7002"));
+  RespServerOptions options = tls_options(server_tls());
+  options.tls_redirects = {{"127.0.0.1:7002", "127.0.0.1:7102"}};
+  ServerHarness harness(backend, std::move(options));
+  TlsClient client(harness.server().tls_port(), trusting_ca());
+  ASSERT_FALSE(client.error()) << client.error().message();
+  const Reply over_tls = client.call({"GET", "k"});
+  EXPECT_EQ(over_tls.type, Reply::Type::kError);
+  EXPECT_TRUE(over_tls.text.starts_with("MOVED ")) << over_tls.text;
+  EXPECT_TRUE(over_tls.text.ends_with(" 127.0.0.1:7102")) << over_tls.text;
+  TestClient plain(harness.port());
+  const Reply over_tcp = plain.call({"GET", "k"});
+  EXPECT_TRUE(over_tcp.text.ends_with(" 127.0.0.1:7002")) << over_tcp.text;
+}
+
 TEST(TlsServer, EmptyListenAddrTurnsThePlaintextPortOff) {
   FakeBackend backend;
   RespServerOptions options = tls_options(server_tls());
