@@ -58,6 +58,22 @@ Result<std::string> read_admin_token(const std::string& path) {
   return token;
 }
 
+bool admin_authorized(const AdminAccess& access, std::string_view authorization,
+                      bool client_cert_verified) {
+  if (client_cert_verified && access.client_certs) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!access.token.empty() && authorization.size() > kBearer.size() &&
+      std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                 [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    // Constant time, and over digests so that the comparison does not depend on the lengths.
+    const auto given = sha256(authorization.substr(kBearer.size()));
+    const auto expected = sha256(access.token);
+    return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+  }
+  // No credential is configured: open on loopback only.
+  return access.token.empty() && !access.client_certs && access.loopback;
+}
+
 // Out of line: unwinding the constructor destroys http_, which needs httplib::Server complete.
 AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend,
                      const frontend::FrontendStats* clients, AdminHttpOptions options,
@@ -68,22 +84,6 @@ AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend,
       options_(std::move(options)),
       tls_stats_(tls_stats) {}
 
-bool AdminHttp::authorized(const std::string& authorization, bool client_cert_verified) const {
-  if (client_cert_verified) return true;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!options_.token.empty() && authorization.size() > kBearer.size() &&
-      std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                 [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-    const auto given = sha256(std::string_view(authorization).substr(kBearer.size()));
-    const auto expected = sha256(options_.token);
-    return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
-  }
-  const bool client_certs =
-      options_.tls && options_.tls->options().client_auth != tls::ClientAuth::kNone;
-  // No credential is configured: open on loopback only.
-  return options_.token.empty() && !client_certs && loopback_;
-}
-
 AdminHttp::~AdminHttp() {
   stop();
 }
@@ -92,7 +92,10 @@ Status AdminHttp::start(const std::string& addr) {
   const auto colon = addr.rfind(':');
   const std::string host = addr.substr(0, colon);
   const int port = std::stoi(addr.substr(colon + 1));
-  loopback_ = is_loopback_host(host);
+  access_.token = options_.token;
+  access_.client_certs =
+      options_.tls && options_.tls->options().client_auth != tls::ClientAuth::kNone;
+  access_.loopback = is_loopback_host(host);
   if (options_.tls) {
     auto* reloadable = options_.tls.get();
     http_ = std::make_unique<httplib::SSLServer>([reloadable](SSL_CTX& ctx) {
@@ -105,9 +108,7 @@ Status AdminHttp::start(const std::string& addr) {
   if (!http_->is_valid()) {
     return Status(ErrorCode::kInternal, "admin HTTPS: cannot create the TLS context");
   }
-  const bool credentials =
-      !options_.token.empty() ||
-      (options_.tls && options_.tls->options().client_auth != tls::ClientAuth::kNone);
+  const bool credentials = !access_.token.empty() || access_.client_certs;
   http_->set_pre_routing_handler([this, credentials](const httplib::Request& req,
                                                      httplib::Response& res) {
     if (req.path == "/healthz" || req.path == "/metrics") {
@@ -115,7 +116,7 @@ Status AdminHttp::start(const std::string& addr) {
     }
     const bool verified = req.ssl != nullptr && SSL_get0_peer_certificate(req.ssl) != nullptr &&
                           SSL_get_verify_result(req.ssl) == X509_V_OK;
-    if (authorized(req.get_header_value("Authorization"), verified)) {
+    if (admin_authorized(access_, req.get_header_value("Authorization"), verified)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     unauthorized_.fetch_add(1, std::memory_order_relaxed);
@@ -146,7 +147,7 @@ Status AdminHttp::start(const std::string& addr) {
   if (!http_->bind_to_port(host, port)) {
     return Status(ErrorCode::kIoError, fmt::format("admin HTTP cannot listen on {}", addr));
   }
-  if (!credentials && !loopback_) {
+  if (!credentials && !access_.loopback) {
     Logger("admin").warn(
         "admin HTTP on {} (not loopback) without --admin-token-file: /status answers 401", addr);
   }

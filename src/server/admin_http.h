@@ -43,6 +43,15 @@ struct AdminHttpOptions {
   std::shared_ptr<tls::ReloadableContext> tls;  // HTTPS when set
 };
 
+// Who may read /status (the rules above), as a pure function for tests.
+struct AdminAccess {
+  std::string token;          // "" = no bearer token configured
+  bool client_certs = false;  // HTTPS with a client CA
+  bool loopback = false;      // bound to a loopback address
+};
+bool admin_authorized(const AdminAccess& access, std::string_view authorization_header,
+                      bool client_cert_verified);
+
 // The token of a --admin-token-file: its first line without surrounding blanks. An error for a
 // missing, unreadable or empty file (the message names it), or a token under 16 bytes.
 Result<std::string> read_admin_token(const std::string& path);
@@ -63,9 +72,6 @@ class AdminHttp {
   // The bodies, exposed for tests.
   std::string status_json() const;
   std::string metrics_text() const;
-  // True when a request with this Authorization header (and, over HTTPS, this verified client
-  // certificate) may read /status. Thread-safe.
-  bool authorized(const std::string& authorization, bool client_cert_verified) const;
 
  private:
   node::GroupNode& node_;
@@ -73,7 +79,7 @@ class AdminHttp {
   const frontend::FrontendStats* clients_;
   const AdminHttpOptions options_;
   const frontend::RespServer::TlsStats* tls_stats_;
-  bool loopback_ = false;  // bound to a loopback address (set by start())
+  AdminAccess access_;  // set by start()
   std::atomic<uint64_t> unauthorized_{0};
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
