@@ -205,6 +205,23 @@ TEST(TlsServer, SilentClientIsClosedAtTheHandshakeTimeout) {
   EXPECT_EQ(harness.server().tls_stats().handshakes.load(), 0u);
 }
 
+TEST(TlsServer, StopEndsConnectionsThatAreStillInTheirHandshake) {
+  FakeBackend backend;
+  auto harness = std::make_unique<ServerHarness>(backend, tls_options(server_tls()));
+  TestClient silent(harness->server().tls_port());
+  TestClient partial(harness->server().tls_port());
+  partial.send(std::string("\x16\x03\x01\x00\x10", 5));  // a record header, then nothing
+  // Connections are registered before their handshake starts.
+  const auto deadline = std::chrono::steady_clock::now() + kSocketTimeout;
+  while (harness->server().connection_count() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(harness->server().connection_count(), 2u);
+  harness.reset();  // stop() + wait_stopped() (asserted in the harness) with both mid-handshake
+  EXPECT_TRUE(silent.wait_closed());
+  EXPECT_TRUE(partial.wait_closed());
+}
+
 TEST(TlsServer, RequiredClientCertificate) {
   FakeBackend backend;
   ServerHarness harness(backend, tls_options(server_tls(tls::ClientAuth::kRequired)));
