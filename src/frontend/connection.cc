@@ -49,6 +49,7 @@ void Connection::start(uint64_t id, tls::ContextPtr tls_context) {
   if (tls_context) {
     tls_context_ = std::move(tls_context);
     tls_.emplace(std::move(socket_), *tls_context_);
+    state_.tls = true;
   }
   std::error_code ec;
   sock().set_option(asio::ip::tcp::no_delay(true), ec);

@@ -13,6 +13,7 @@ constexpr std::string_view kMaxClientsReply = "-ERR max number of clients reache
 DispatcherOptions dispatcher_options(const RespServerOptions& options) {
   DispatcherOptions out = options.dispatcher;
   out.max_clients = options.max_clients;
+  if (out.tls_client_addrs.empty()) out.tls_client_addrs = options.tls_redirects;
   return out;
 }
 

@@ -268,6 +268,32 @@ TEST(TlsServer, RedirectsOnTlsConnectionsNameTheTlsAddress) {
   EXPECT_TRUE(over_tcp.text.ends_with(" 127.0.0.1:7002")) << over_tcp.text;
 }
 
+TEST(TlsServer, ClusterRepliesOnTlsConnectionsNameTheTlsAddresses) {
+  FakeBackend backend;
+  BackendStatus status;
+  status.id = NodeId(1);
+  status.role = "leader";
+  status.leader = NodeId(1);
+  status.leader_client_addr = "127.0.0.1:7001";
+  status.members = {MemberInfo{NodeId(1), "127.0.0.1:7001", true},
+                    MemberInfo{NodeId(2), "127.0.0.1:7002", true}};
+  backend.set_status(status);
+  RespServerOptions options = tls_options(server_tls());
+  options.tls_redirects = {{"127.0.0.1:7001", "127.0.0.1:7101"},
+                           {"127.0.0.1:7002", "127.0.0.1:7102"}};
+  ServerHarness harness(backend, std::move(options));
+  TlsClient client(harness.server().tls_port(), trusting_ca());
+  ASSERT_FALSE(client.error()) << client.error().message();
+  const std::string over_tls = client.call({"CLUSTER", "NODES"}).text;
+  EXPECT_NE(over_tls.find("127.0.0.1:7101"), std::string::npos) << over_tls;
+  EXPECT_NE(over_tls.find("127.0.0.1:7102"), std::string::npos) << over_tls;
+  EXPECT_EQ(over_tls.find("127.0.0.1:7001"), std::string::npos) << over_tls;
+  TestClient plain(harness.port());
+  const std::string over_tcp = plain.call({"CLUSTER", "NODES"}).text;
+  EXPECT_NE(over_tcp.find("127.0.0.1:7002"), std::string::npos) << over_tcp;
+  EXPECT_EQ(over_tcp.find("127.0.0.1:7102"), std::string::npos) << over_tcp;
+}
+
 TEST(TlsServer, EmptyListenAddrTurnsThePlaintextPortOff) {
   FakeBackend backend;
   RespServerOptions options = tls_options(server_tls());

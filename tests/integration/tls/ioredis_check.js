@@ -1,5 +1,7 @@
 // ioredis over TLS, for tls_test.py. Usage: node ioredis_check.js '<json>'
 //   {"ports": [p1, p2, ...], "ca": "<ca.crt>", "cert": "<crt>"?, "key": "<key>"?, "prefix": "k"}
+//   With "cluster": true, instead: a Redis.Cluster client (slot map from CLUSTER SLOTS, which a
+//   TLS connection gets with TLS ports) seeded with the first port SETs and GETs 20 keys.
 // On every port: SET <prefix>:<port> <port> (following one MOVED, which a TLS connection gets
 // with the leader's TLS address), then READONLY + GET of every key written. Prints one JSON
 // object: {"ok": true, "values": {"<port>": {"<key>": "<value>"}}} or {"ok": false, "error": ...}.
@@ -63,6 +65,25 @@ async function main() {
   return values;
 }
 
-main().then(
+async function clusterMain() {
+  const cluster = new Redis.Cluster([{ host: "127.0.0.1", port: args.ports[0] }], {
+    redisOptions: { tls, connectTimeout: 5000, commandTimeout: 10000 },
+    slotsRefreshTimeout: 5000, clusterRetryStrategy: () => null, maxRedirections: 4,
+  });
+  try {
+    const values = {};
+    for (let i = 0; i < 20; i++) {
+      const reply = await cluster.set(`${args.prefix}:${i}`, String(i));
+      if (reply !== "OK") throw new Error(`SET: ${reply}`);
+    }
+    for (let i = 0; i < 20; i++) values[`${args.prefix}:${i}`] = await cluster.get(`${args.prefix}:${i}`);
+    const ports = cluster.nodes("all").map((n) => n.options.port).sort();
+    return { cluster: values, ports };
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+(args.cluster ? clusterMain() : main()).then(
   (values) => { console.log(JSON.stringify({ ok: true, values })); process.exit(0); },
   (e) => { console.log(JSON.stringify({ ok: false, error: String(e && e.message || e) })); process.exit(1); });
