@@ -16,7 +16,7 @@ const std::string& test_certs_dir() {
       std::perror("test_certs: mkdtemp");
       std::abort();
     }
-    std::string command = std::string(RAFTKV_MAKE_CERTS) + " '" + pattern + "' 3 >/dev/null";
+    std::string command = std::string(RAFTKV_MAKE_CERTS) + " '" + pattern + "' 5 >/dev/null";
     if (std::system(command.c_str()) != 0) {
       std::fprintf(stderr, "test_certs: '%s' failed\n", command.c_str());
       std::abort();

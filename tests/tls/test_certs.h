@@ -1,7 +1,7 @@
 // The test PKI of make_certs.sh for C++ tests: test_certs_dir() generates it once per process
 // into a fresh temporary directory and returns that directory; cert(name) / key(name) are the
-// paths of <name>.crt / <name>.key in it (names: see make_certs.sh). Stops the test binary with
-// a message when the openssl CLI fails.
+// paths of <name>.crt / <name>.key in it (names: see make_certs.sh; node-1 .. node-5). Stops the
+// test binary with a message when the openssl CLI fails.
 #pragma once
 
 #include <string>
