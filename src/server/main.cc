@@ -50,6 +50,10 @@ int run(const ServerConfig& cfg) {
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
+    if (!(*server)->has_tls()) {
+      log.info("SIGHUP: no TLS listener or admin HTTPS configured; nothing to reload");
+      continue;
+    }
     if (Status s = (*server)->reload_tls(); !s) {
       log.error("SIGHUP: TLS reload failed: {}", s.message());
     } else {

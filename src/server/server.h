@@ -74,6 +74,7 @@ class Server {
   // RAFTKV.TLS RELOAD. A context that fails to load keeps serving the old certificate; the
   // error names the file. Thread-safe.
   Status reload_tls();
+  bool has_tls() const { return client_tls_ || admin_tls_; }
   // RAFTKV.TLS STATUS: the certificates in use, "field:value" lines.
   std::string tls_status() const;
   // The /status and /metrics bodies (served when cfg.admin_addr is set).
