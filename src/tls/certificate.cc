@@ -99,6 +99,18 @@ bool peer_verified(const ssl_st* ssl) {
   return SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
+std::optional<uint64_t> node_id_from_common_name(std::string_view common_name) {
+  if (!common_name.starts_with(kNodeCommonNamePrefix)) return std::nullopt;
+  const std::string_view digits = common_name.substr(kNodeCommonNamePrefix.size());
+  if (digits.empty() || digits.size() > 19 || digits[0] == '0') return std::nullopt;
+  uint64_t id = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    id = id * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return id;
+}
+
 std::string describe_tls_error(const std::error_code& ec, const ssl_st* ssl) {
   if (ec == asio::ssl::error::stream_truncated) {
     return "the peer closed the connection without a TLS close_notify";

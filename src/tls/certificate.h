@@ -5,8 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "base/status.h"
@@ -31,6 +33,12 @@ Result<CertificateInfo> read_certificate_file(const std::string& path);
 std::optional<CertificateInfo> peer_certificate(const ssl_st* ssl);
 // True when the peer sent a certificate and it verified against the context's CA.
 bool peer_verified(const ssl_st* ssl);
+
+// Node certificates (peer mutual TLS) name their node: CN "raftkv-node-<id>" with a decimal id
+// > 0 without sign or leading zero (tests/tls/make_certs.sh makes such certificates). The id,
+// or nullopt for any other name.
+inline constexpr std::string_view kNodeCommonNamePrefix = "raftkv-node-";
+std::optional<uint64_t> node_id_from_common_name(std::string_view common_name);
 
 // A one-line explanation of a failed TLS handshake or read for logs and client-facing errors,
 // e.g. "certificate verify failed: certificate has expired" or "wrong version number (the peer

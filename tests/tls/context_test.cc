@@ -309,5 +309,18 @@ TEST(Certificate, ReadCertificateFileGivesNameSerialAndValidity) {
   EXPECT_FALSE(read_certificate_file("/nonexistent.crt").is_ok());
 }
 
+TEST(Certificate, NodeIdComesOnlyFromAnExactNodeCommonName) {
+  EXPECT_EQ(node_id_from_common_name("raftkv-node-1"), 1u);
+  EXPECT_EQ(node_id_from_common_name("raftkv-node-42"), 42u);
+  for (std::string_view bad : {"raftkv-node-", "raftkv-node-0", "raftkv-node-01", "raftkv-node-1x",
+                               "raftkv-node--1", "raftkv-node-+1", "Raftkv-node-1", "node-1",
+                               "raftkv-node-12345678901234567890", "localhost"}) {
+    EXPECT_FALSE(node_id_from_common_name(bad).has_value()) << bad;
+  }
+  auto info = read_certificate_file(cert("node-2"));
+  ASSERT_TRUE(info.is_ok());
+  EXPECT_EQ(node_id_from_common_name(info->common_name), 2u);
+}
+
 }  // namespace
 }  // namespace raftkv::tls
