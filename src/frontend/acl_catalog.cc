@@ -74,6 +74,7 @@ constexpr std::array kCatalog = {
     CatalogEntry{"raftkv.member", -2, kAdminSlow, K::kAny, false},
     // Runs before authentication, as AUTH does: it is an authentication.
     CatalogEntry{"raftkv.nodeauth", -2, kConnFast, K::kAny, true},
+    CatalogEntry{"raftkv.tls", 2, kAdminSlow, K::kAny, false},
     CatalogEntry{"raftkv.transfer", 2, kAdminSlow, K::kAny, false},
     CatalogEntry{"readonly", 1, kConnFast, K::kAny, false},
     CatalogEntry{"readwrite", 1, kConnFast, K::kAny, false},

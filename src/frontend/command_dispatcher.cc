@@ -57,6 +57,8 @@ constexpr std::array kCommandTable = {
     // secret (node_auth.cc), to relay operator commands.
     CommandSpec{"raftkv.nodeauth", -2, kLocal, 0, 0, 0, handlers::raftkv_nodeauth},
     CommandSpec{"raftkv.req", -5, kWrite, 5, 5, 1, handlers::raftkv_req},
+    // RAFTKV.TLS RELOAD|STATUS: the TLS certificates (tls_commands.cc).
+    CommandSpec{"raftkv.tls", 2, kStatus, 0, 0, 0, handlers::raftkv_tls},
     CommandSpec{"raftkv.transfer", 2, kFlagAdmin, 0, 0, 0, handlers::raftkv_transfer},
     CommandSpec{"readonly", 1, kLocal, 0, 0, 0, handlers::readonly},
     CommandSpec{"readwrite", 1, kLocal, 0, 0, 0, handlers::readwrite},

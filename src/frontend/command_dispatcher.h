@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -43,7 +44,8 @@ struct ConnectionState {
   // Set by the connection before each dispatch: writes it dispatched earlier have not
   // completed yet, so a read must be served after them (ReadOptions::after_own_writes).
   bool own_writes_in_flight = false;
-  AuthState auth;  // AUTH / HELLO AUTH; set at connect by CommandDispatcher::admit()
+  AuthState auth;    // AUTH / HELLO AUTH; set at connect by CommandDispatcher::admit()
+  bool tls = false;  // the connection came in on the TLS listener
 };
 
 // How a command is ordered against the connection's other commands in flight (Redis runs a
@@ -98,6 +100,14 @@ struct DispatcherOptions {
   // of them; empty: the command is refused) and the cluster id proofs are bound to.
   std::function<std::vector<std::string>()> cluster_secrets;
   uint64_t cluster_id = 0;
+  // RAFTKV.TLS (tls_commands.cc): reloads every TLS certificate from its files (the server's
+  // SIGHUP action), and describes the ones in use. Null: TLS is off.
+  std::function<Status()> tls_reload;
+  std::function<std::string()> tls_status;
+  // Members' TLS client addresses by plaintext address: CLUSTER, ROLE and INFO on a TLS
+  // connection name these (RespServerOptions::tls_redirects; MOVED is rewritten by the
+  // connection).
+  std::map<std::string, std::string> tls_client_addrs;
 };
 
 // What a handler sees: the request, its connection, and where the reply goes.

@@ -44,6 +44,9 @@ void raftkv_nodeauth(CommandCall& call);
 inline constexpr size_t kMaxMemberAddressBytes = 255;
 bool valid_member_address(std::string_view addr);
 
+// tls_commands.cc
+void raftkv_tls(CommandCall& call);
+
 // command_dispatcher.cc
 void kv_command(CommandCall& call);
 void raftkv_req(CommandCall& call);

@@ -5,6 +5,7 @@
 #include "frontend/command_handlers.h"
 #include "frontend/server_internal.h"
 #include "resp/reply.h"
+#include "tls/certificate.h"
 
 namespace raftkv::frontend {
 namespace {
@@ -14,6 +15,17 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
   return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
+
+// The first byte of a TLS record carrying a handshake message (a ClientHello). No RESP request
+// starts with it (multibulk '*' or an inline command's text).
+constexpr char kTlsHandshakeRecord = 0x16;
+
+constexpr std::string_view kTlsOnPlainPortReply =
+    "-ERR TLS handshake received on the plaintext port: connect to the TLS port (tls-port) "
+    "or without TLS\r\n";
+constexpr std::string_view kPlainOnTlsPortReply =
+    "-ERR this port speaks TLS only: connect with TLS (e.g. redis-cli --tls --cacert <ca>) or to "
+    "the plaintext port\r\n";
 
 }  // namespace
 
@@ -26,7 +38,7 @@ Connection::Connection(std::shared_ptr<RespServer::State> server, Strand strand)
       window_(std::clamp<size_t>(server_->options.initial_pipeline_window, 1,
                                  server_->options.max_pending_replies)) {}
 
-void Connection::start(uint64_t id) {
+void Connection::start(uint64_t id, tls::ContextPtr tls_context) {
   state_.id = id;
   started_ = true;
   server_->task_started();
@@ -34,14 +46,80 @@ void Connection::start(uint64_t id) {
     maybe_finish();
     return;
   }
+  if (tls_context) {
+    tls_context_ = std::move(tls_context);
+    tls_.emplace(std::move(socket_), *tls_context_);
+    state_.tls = true;
+  }
   std::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  sock().set_option(asio::ip::tcp::no_delay(true), ec);
   // Reads and the first attempt of every write never block the strand.
-  socket_.non_blocking(true, ec);
-  if (const auto remote = socket_.remote_endpoint(ec); !ec)
+  sock().non_blocking(true, ec);
+  if (const auto remote = sock().remote_endpoint(ec); !ec)
     state_.remote_addr = endpoint_text(remote);
-  if (const auto local = socket_.local_endpoint(ec); !ec) state_.local_addr = endpoint_text(local);
-  server_->log.debug("client {} connected from {}", id, state_.remote_addr);
+  if (const auto local = sock().local_endpoint(ec); !ec) state_.local_addr = endpoint_text(local);
+  server_->log.debug("client {} connected from {}{}", id, state_.remote_addr, tls_ ? " (TLS)" : "");
+  if (tls_) {
+    start_tls_handshake();
+    return;
+  }
+  begin_serving();
+}
+
+void Connection::start_tls_handshake() {
+  handshake_timer_.emplace(strand_);
+  handshake_timer_->expires_after(server_->options.tls_handshake_timeout);
+  ++operations_;
+  handshake_timer_->async_wait([self = shared_from_this()](const std::error_code& ec) {
+    --self->operations_;
+    if (!ec && !self->handshake_done_ && !self->closing_) {
+      self->server_->tls_stats.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      self->server_->log.info("client {} {}: TLS handshake not done within {} ms; closed",
+                              self->state_.id, self->state_.remote_addr,
+                              self->server_->options.tls_handshake_timeout.count());
+      self->close();
+      return;
+    }
+    self->maybe_finish();
+  });
+  ++operations_;
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this()](const std::error_code& ec) {
+                          --self->operations_;
+                          self->on_tls_handshake(ec);
+                        });
+}
+
+void Connection::on_tls_handshake(const std::error_code& ec) {
+  handshake_done_ = true;
+  if (handshake_timer_) handshake_timer_->cancel();
+  if (closing_) {
+    maybe_finish();
+    return;
+  }
+  if (ec) {
+    server_->tls_stats.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    const std::string why = tls::describe_tls_error(ec, tls_->native_handle());
+    server_->log.info("client {} {}: TLS handshake failed: {}", state_.id, state_.remote_addr, why);
+    if (why.find("does not speak TLS") != std::string::npos) {
+      // A plaintext client: tell it in its own protocol, best effort, without waiting.
+      std::error_code ignored;
+      sock().write_some(asio::buffer(kPlainOnTlsPortReply), ignored);
+    }
+    close();
+    return;
+  }
+  server_->tls_stats.handshakes.fetch_add(1, std::memory_order_relaxed);
+  if (server_->log.enabled(LogLevel::kDebug)) {
+    const auto peer = tls::peer_certificate(tls_->native_handle());
+    server_->log.debug("client {} TLS {} {}{}", state_.id, SSL_get_version(tls_->native_handle()),
+                       SSL_get_cipher_name(tls_->native_handle()),
+                       peer ? fmt::format(", client certificate {}", peer->subject) : "");
+  }
+  begin_serving();
+}
+
+void Connection::begin_serving() {
   if (auto refusal = server_->dispatcher.admit(state_)) {  // protected mode: answer, then close
     input_done_ = true;
     answer_protocol_error(std::move(*refusal));
@@ -54,8 +132,9 @@ void Connection::close() {
   if (closing_) return;
   closing_ = true;
   std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);  // outstanding operations complete with operation_aborted
+  if (handshake_timer_) handshake_timer_->cancel();
+  sock().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  sock().close(ignored);  // outstanding operations complete with operation_aborted
   pending_.clear();
   held_.clear();
   buffered_bytes_ = 0;
@@ -77,8 +156,23 @@ uint64_t Connection::push_slot(CommandOrder order) {
   return first_sequence_ + pending_.size() - 1;
 }
 
+void Connection::maybe_rewrite_redirect(std::string& reply) const {
+  // "-MOVED <slot> <host:port>\r\n" or "-ASK <slot> <host:port>\r\n".
+  if (reply.size() < 8 || reply[0] != '-' ||
+      (reply.compare(0, 7, "-MOVED ") != 0 && reply.compare(0, 5, "-ASK ") != 0)) {
+    return;
+  }
+  const size_t end = reply.size() - 2;  // before \r\n
+  const size_t space = reply.rfind(' ', end);
+  if (space == std::string::npos || reply.compare(end, 2, "\r\n") != 0) return;
+  const auto it = server_->options.tls_redirects.find(reply.substr(space + 1, end - space - 1));
+  if (it == server_->options.tls_redirects.end()) return;
+  reply.replace(space + 1, end - space - 1, it->second);
+}
+
 void Connection::complete(uint64_t sequence, std::string reply) {
   if (closing_) return;  // the connection is gone; its pending replies were dropped
+  if (tls_ && !server_->options.tls_redirects.empty()) maybe_rewrite_redirect(reply);
   RAFTKV_ASSERT(sequence >= first_sequence_ && sequence - first_sequence_ < pending_.size(),
                 "reply for request {} outside the pending window [{}, +{})", sequence,
                 first_sequence_, pending_.size());
@@ -250,6 +344,14 @@ void Connection::read_more() {
     return;
   }
   ++operations_;
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](const std::error_code& ec, size_t n) {
+                            --self->operations_;
+                            self->on_tls_read(ec, n);
+                          });
+    return;
+  }
   socket_.async_wait(asio::socket_base::wait_read,
                      [self = shared_from_this()](const std::error_code& ec) {
                        --self->operations_;
@@ -274,9 +376,39 @@ void Connection::on_readable(const std::error_code& wait_error) {
       close();  // EOF or reset
       return;
     }
+    if (maybe_refuse_tls_on_plain_port(n)) return;
     parser_.feed(std::string_view(read_buffer_.data(), n));
     if (n < read_buffer_.size()) break;  // the socket is drained: no recv to find it empty
   }
+  read_more();
+}
+
+bool Connection::maybe_refuse_tls_on_plain_port(size_t n) {
+  if (saw_input_ || n == 0) return false;
+  saw_input_ = true;
+  if (read_buffer_[0] != kTlsHandshakeRecord) return false;
+  server_->tls_stats.plaintext_refused.fetch_add(1, std::memory_order_relaxed);
+  server_->log.info("client {} {}: TLS handshake on the plaintext port; closed", state_.id,
+                    state_.remote_addr);
+  input_done_ = true;
+  answer_protocol_error(std::string(kTlsOnPlainPortReply));
+  return true;
+}
+
+void Connection::on_tls_read(const std::error_code& ec, size_t n) {
+  if (closing_) {
+    maybe_finish();
+    return;
+  }
+  if (ec) {
+    if (ec != asio::error::eof && ec != asio::ssl::error::stream_truncated) {
+      server_->log.debug("client {} {}: TLS read: {}", state_.id, state_.remote_addr,
+                         tls::describe_tls_error(ec, tls_->native_handle()));
+    }
+    close();
+    return;
+  }
+  parser_.feed(std::string_view(read_buffer_.data(), n));
   read_more();
 }
 
@@ -320,6 +452,10 @@ void Connection::write_ready() {
     if (close_after_write) close();  // a command answered by closing (a deleted user's)
     return;
   }
+  if (tls_) {  // no non-blocking fast path: the stream may need to read to write
+    write_async(0, close_after_write);
+    return;
+  }
   std::error_code ec;
   const size_t n = socket_.write_some(asio::buffer(out_), ec);  // non-blocking
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
@@ -331,22 +467,30 @@ void Connection::write_ready() {
     return;
   }
   // The socket buffer is full: the rest goes out when the client reads.
-  const size_t sent = ec ? 0 : n;
+  write_async(ec ? 0 : n, close_after_write);
+}
+
+void Connection::write_async(size_t sent, bool close_after_write) {
   writing_ = true;
   ++operations_;
-  asio::async_write(
-      socket_, asio::buffer(out_.data() + sent, out_.size() - sent),
-      [self = shared_from_this(), close_after_write](const std::error_code& error, size_t) {
-        --self->operations_;
-        self->writing_ = false;
-        if (self->closing_) {
-          self->maybe_finish();
-        } else if (error) {
-          self->close();
-        } else {
-          self->after_write(close_after_write);
-        }
-      });
+  auto on_written = [self = shared_from_this(), close_after_write](const std::error_code& error,
+                                                                   size_t) {
+    --self->operations_;
+    self->writing_ = false;
+    if (self->closing_) {
+      self->maybe_finish();
+    } else if (error) {
+      self->close();
+    } else {
+      self->after_write(close_after_write);
+    }
+  };
+  const auto rest = asio::buffer(out_.data() + sent, out_.size() - sent);
+  if (tls_) {
+    asio::async_write(*tls_, rest, std::move(on_written));
+  } else {
+    asio::async_write(socket_, rest, std::move(on_written));
+  }
 }
 
 void Connection::after_write(bool close_after_write) {

@@ -13,6 +13,7 @@ constexpr std::string_view kMaxClientsReply = "-ERR max number of clients reache
 DispatcherOptions dispatcher_options(const RespServerOptions& options) {
   DispatcherOptions out = options.dispatcher;
   out.max_clients = options.max_clients;
+  if (out.tls_client_addrs.empty()) out.tls_client_addrs = options.tls_redirects;
   return out;
 }
 
@@ -28,14 +29,16 @@ void refuse(asio::ip::tcp::socket& socket, bool full) {
   socket.close(ignored);
 }
 
-asio::awaitable<void> accept_loop(std::shared_ptr<RespServer::State> server) {
+// Accepts on `acceptor` (the plaintext or the TLS listener) until it is closed.
+asio::awaitable<void> accept_loop(std::shared_ptr<RespServer::State> server,
+                                  asio::ip::tcp::acceptor& acceptor, bool tls) {
   asio::steady_timer retry_timer(server->acceptor_strand);
   std::error_code ec;
   for (;;) {
     auto connection = std::make_shared<Connection>(server, asio::make_strand(server->io));
-    co_await server->acceptor.async_accept(connection->socket(),
-                                           asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !server->acceptor.is_open()) break;
+    co_await acceptor.async_accept(connection->socket(),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
     if (ec) {
       // E.g. EMFILE: back off briefly instead of spinning on the error.
       server->log.warn("accept failed: {}; retrying in 100 ms", ec.message());
@@ -52,7 +55,11 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RespServer::State> server) {
       refuse(connection->socket(), full);
       continue;
     }
-    asio::dispatch(connection->strand(), [connection, id] { connection->start(id); });
+    // The context current now: a reload applies to connections accepted after it.
+    tls::ContextPtr context = tls ? server->options.tls->current() : nullptr;
+    asio::dispatch(connection->strand(), [connection, id, context = std::move(context)]() mutable {
+      connection->start(id, std::move(context));
+    });
   }
   server->task_finished();
 }
@@ -65,7 +72,8 @@ RespServer::State::State(asio::io_context& io_context, Backend& backend,
       options(std::move(server_options)),
       dispatcher(backend, stats, dispatcher_options(options)),
       acceptor_strand(asio::make_strand(io_context)),
-      acceptor(acceptor_strand) {}
+      acceptor(acceptor_strand),
+      tls_acceptor(acceptor_strand) {}
 
 void RespServer::State::task_started() {
   std::lock_guard lock(mu);
@@ -103,13 +111,16 @@ RespServer::~RespServer() {
   stop();
 }
 
-Status RespServer::start() {
-  const auto [host, port] = handlers::split_host_port(state_->options.listen_addr);
-  const size_t colon = state_->options.listen_addr.rfind(':');
-  if (host.empty() || colon == std::string::npos ||
-      (port == 0 && state_->options.listen_addr.substr(colon + 1) != "0")) {
+namespace {
+
+// Binds and listens on `addr`; the bound port.
+Result<uint16_t> listen_on(asio::io_context& io, asio::ip::tcp::acceptor& acceptor,
+                           const std::string& addr) {
+  const auto [host, port] = handlers::split_host_port(addr);
+  const size_t colon = addr.rfind(':');
+  if (host.empty() || colon == std::string::npos || (port == 0 && addr.substr(colon + 1) != "0")) {
     return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("listen address '{}' is not host:port", state_->options.listen_addr));
+                  fmt::format("listen address '{}' is not host:port", addr));
   }
   std::error_code ec;
   asio::ip::tcp::endpoint endpoint;
@@ -117,7 +128,7 @@ Status RespServer::start() {
   if (!ec) {
     endpoint = asio::ip::tcp::endpoint(address, port);
   } else {
-    asio::ip::tcp::resolver resolver(state_->io);
+    asio::ip::tcp::resolver resolver(io);
     const auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty()) {
       return Status(ErrorCode::kInvalidArgument,
@@ -125,7 +136,6 @@ Status RespServer::start() {
     }
     endpoint = results.begin()->endpoint();
   }
-  auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
@@ -133,23 +143,66 @@ Status RespServer::start() {
   if (ec) {
     std::error_code ignored;
     acceptor.close(ignored);
-    return Status(ErrorCode::kIoError, fmt::format("cannot listen on {}: {}",
-                                                   state_->options.listen_addr, ec.message()));
+    return Status(ErrorCode::kIoError, fmt::format("cannot listen on {}: {}", addr, ec.message()));
   }
-  const uint16_t bound_port = acceptor.local_endpoint(ec).port();
-  state_->port.store(bound_port);
-  state_->stats.tcp_port.store(bound_port);
-  state_->log.info("serving RESP on {}:{}", host, bound_port);
-  state_->task_started();
-  asio::co_spawn(state_->acceptor_strand, accept_loop(state_),
-                 [state = state_](const std::exception_ptr& e) {
-                   if (e) state->log.error("accept loop failed");
-                 });
+  return acceptor.local_endpoint(ec).port();
+}
+
+}  // namespace
+
+Status RespServer::start() {
+  const RespServerOptions& options = state_->options;
+  if (options.listen_addr.empty() && options.tls_listen_addr.empty()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "no listener: the plaintext port is off and no TLS port is set");
+  }
+  if (!options.tls_listen_addr.empty() && !options.tls) {
+    return Status(ErrorCode::kInvalidArgument, "a TLS port needs a certificate (tls-cert-file)");
+  }
+  if (!options.listen_addr.empty()) {
+    auto port = listen_on(state_->io, state_->acceptor, options.listen_addr);
+    if (!port) return port.status();
+    state_->port.store(*port);
+    state_->stats.tcp_port.store(*port);
+    state_->log.info("serving RESP on {} (port {})", options.listen_addr, *port);
+  }
+  if (!options.tls_listen_addr.empty()) {
+    auto port = listen_on(state_->io, state_->tls_acceptor, options.tls_listen_addr);
+    if (!port) {
+      std::error_code ignored;
+      state_->acceptor.close(ignored);
+      return port.status();
+    }
+    state_->tls_port.store(*port);
+    const tls::ServerOptions t = options.tls->options();
+    state_->log.info("serving RESP over TLS on {} (port {}; tls-auth-clients {})",
+                     options.tls_listen_addr, *port, tls::client_auth_name(t.client_auth));
+  }
+  auto on_done = [state = state_](const std::exception_ptr& e) {
+    if (e) state->log.error("accept loop failed");
+  };
+  if (state_->acceptor.is_open()) {
+    state_->task_started();
+    asio::co_spawn(state_->acceptor_strand, accept_loop(state_, state_->acceptor, false), on_done);
+  }
+  if (state_->tls_acceptor.is_open()) {
+    state_->task_started();
+    asio::co_spawn(state_->acceptor_strand, accept_loop(state_, state_->tls_acceptor, true),
+                   on_done);
+  }
   return Status::ok();
 }
 
 uint16_t RespServer::port() const {
   return state_->port.load();
+}
+
+uint16_t RespServer::tls_port() const {
+  return state_->tls_port.load();
+}
+
+const RespServer::TlsStats& RespServer::tls_stats() const {
+  return state_->tls_stats;
 }
 
 void RespServer::stop() {
@@ -165,6 +218,7 @@ void RespServer::stop() {
   asio::post(state_->acceptor_strand, [state = state_] {
     std::error_code ignored;
     state->acceptor.close(ignored);
+    state->tls_acceptor.close(ignored);
   });
   for (auto& connection : open) {
     asio::post(connection->strand(), [connection] { connection->close(); });

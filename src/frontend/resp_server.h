@@ -22,6 +22,15 @@
 // QUIT answers +OK, then closes. Beyond max_clients, a new connection gets
 // "-ERR max number of clients reached" and is closed. Idle connections are kept.
 //
+// TLS (Redis tls-port): with tls_listen_addr and a tls context, a second listener speaks TLS;
+// both listeners feed the same connections, dispatcher, client ids and max_clients. Each TLS
+// connection takes the context current when it is accepted and keeps it (a reload of the
+// certificate applies to new connections). The handshake must finish within
+// tls_handshake_timeout or the connection is closed. A client that does not speak TLS on the
+// TLS port gets "-ERR ..." in plain text and is closed; a TLS ClientHello on the plaintext port
+// is answered the same way (never read as an inline command that would wait for a newline).
+// An empty listen_addr disables the plaintext listener (Redis `port 0`).
+//
 // Threading: the io_context may be run by any number of threads. start(), stop(), port(),
 // connection_count(), stats() and wait_stopped() are thread-safe.
 //
@@ -40,9 +49,11 @@
 //   server.stop(); server.wait_stopped(std::chrono::seconds(5)); then stop the backend, the io.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -53,6 +64,9 @@
 
 namespace asio {
 class io_context;
+}
+namespace raftkv::tls {
+class ReloadableContext;
 }
 
 namespace raftkv::frontend {
@@ -71,7 +85,17 @@ struct OutputBufferLimit {
 
 struct RespServerOptions {
   // "host:port" (IPv4, IPv6 in brackets, or a resolvable name); port 0 picks a free port.
+  // Empty: no plaintext listener (then tls_listen_addr must be set).
   std::string listen_addr = "127.0.0.1:0";
+  // The TLS listener ("" = none) and its certificate (required with tls_listen_addr).
+  std::string tls_listen_addr;
+  std::shared_ptr<tls::ReloadableContext> tls;
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // Redirects on TLS connections: "-MOVED <slot> <addr>" / "-ASK ..." naming a node's plaintext
+  // client address are rewritten to its TLS address from this map (plaintext → TLS), so that a
+  // TLS client is sent to a TLS port (Redis 7.2 picks the port by the connection's type too).
+  // Addresses not in the map are left as they are.
+  std::map<std::string, std::string> tls_redirects;
   // Open client connections beyond which new ones are refused (Redis maxclients).
   size_t max_clients = 10000;
   // Commands in flight (dispatched or parsed, reply not yet computed) per connection before
@@ -103,8 +127,9 @@ class RespServer {
   // Binds and listens, then accepts on the io_context. kInvalidArgument for a malformed
   // address, kIoError when binding fails. Call once.
   Status start();
-  // The bound port (after a successful start()).
+  // The bound ports (after a successful start()); 0 for a listener that is off.
   uint16_t port() const;
+  uint16_t tls_port() const;
   // Closes the listener and every connection. Idempotent; does not block.
   void stop();
   // After stop(): blocks until the accept loop and every connection have ended (true) or the
@@ -113,6 +138,13 @@ class RespServer {
   // Open client connections.
   size_t connection_count() const;
   const FrontendStats& stats() const;
+  // TLS listener counters (relaxed atomics: figures).
+  struct TlsStats {
+    std::atomic<uint64_t> handshakes{0};          // completed
+    std::atomic<uint64_t> handshake_failures{0};  // refused certificates, timeouts, non-TLS
+    std::atomic<uint64_t> plaintext_refused{0};   // TLS ClientHellos on the plaintext port
+  };
+  const TlsStats& tls_stats() const;
 
   struct State;  // shared with the accept loop and the connections (server_internal.h)
 

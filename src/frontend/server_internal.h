@@ -3,6 +3,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "frontend/command_dispatcher.h"
 #include "frontend/resp_server.h"
 #include "resp/request_parser.h"
+#include "tls/context.h"
 
 namespace raftkv::frontend {
 
@@ -45,10 +47,13 @@ struct RespServer::State {
   FrontendStats stats;
   const CommandDispatcher dispatcher;
   Logger log{"frontend"};
-  // The acceptor is used only on acceptor_strand.
+  // The acceptors are used only on acceptor_strand.
   Strand acceptor_strand;
-  asio::ip::tcp::acceptor acceptor;
+  asio::ip::tcp::acceptor acceptor;      // plaintext (closed when listen_addr is empty)
+  asio::ip::tcp::acceptor tls_acceptor;  // TLS (closed when tls_listen_addr is empty)
   std::atomic<uint16_t> port{0};
+  std::atomic<uint16_t> tls_port{0};
+  TlsStats tls_stats;
 
   std::mutex mu;
   std::condition_variable tasks_done;  // notified when live_tasks drops to 0
@@ -65,14 +70,22 @@ struct RespServer::State {
 // reads without blocking (no speculative recv that would find the socket empty), and replies
 // are written with a non-blocking send, falling back to an asynchronous write only when the
 // socket buffer is full.
+//
+// Over TLS (start() given a context) the socket moves into an ssl::stream after the accept;
+// only the three socket operations differ (the handshake before serving, reads, writes: the
+// ssl::stream's own asynchronous read_some and write, since readiness of the socket says
+// nothing about decrypted bytes), chosen by whether tls_ is set: the parsing, dispatching,
+// ordering and reply path is the same code for both.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<RespServer::State> server, Strand strand);
 
+  // The socket to accept into (and, before start(), to refuse).
   asio::ip::tcp::socket& socket() { return socket_; }
   const Strand& strand() const { return strand_; }
-  // Starts serving (once registered under `id`).
-  void start(uint64_t id);
+  // Starts serving (once registered under `id`); over TLS when `tls_context` is set, after a
+  // handshake.
+  void start(uint64_t id, tls::ContextPtr tls_context = nullptr);
   // Closes the socket; outstanding operations end with an error and pending replies are
   // dropped. Idempotent.
   void close();
@@ -91,6 +104,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     CommandOrder order = CommandOrder::kLocal;
     std::optional<std::string> protocol_error;
   };
+
+  // The connected socket: socket_, or the ssl::stream's after a TLS start().
+  asio::ip::tcp::socket& sock() { return tls_ ? tls_->next_layer() : socket_; }
+  void start_tls_handshake();
+  void on_tls_handshake(const std::error_code& ec);
+  // Starts serving commands (after the TLS handshake, if any).
+  void begin_serving();
+  void on_tls_read(const std::error_code& ec, size_t n);
+  // A TLS ClientHello as the first bytes on the plaintext port: answered and closed.
+  bool maybe_refuse_tls_on_plain_port(size_t n);
+  // On a TLS connection, a MOVED/ASK reply naming a plaintext address of tls_redirects names
+  // the TLS address instead.
+  void maybe_rewrite_redirect(std::string& reply) const;
+  // Writes out_[sent..] asynchronously (the socket buffer is full, or TLS).
+  void write_async(size_t sent, bool close_after_write);
 
   // Dispatches buffered commands, then waits for more input unless reading must pause
   // (too many requests in flight: resumed when replies complete) or stop (QUIT, protocol
@@ -126,6 +154,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<RespServer::State> server_;
   Strand strand_;
   asio::ip::tcp::socket socket_;
+  // TLS: the context this connection was accepted with (the stream must not outlive it), the
+  // stream that owns the socket from start() on, and the handshake deadline.
+  tls::ContextPtr tls_context_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
+  std::optional<asio::steady_timer> handshake_timer_;
+  bool handshake_done_ = false;
+  bool saw_input_ = false;  // some bytes were read (the plaintext port's TLS check is done)
   resp::RequestParser parser_;
   ConnectionState state_;
   std::vector<char> read_buffer_;

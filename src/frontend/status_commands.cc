@@ -17,6 +17,20 @@
 namespace raftkv::frontend::handlers {
 namespace {
 
+// Backend::status() as the connection should see it: on a TLS connection the members' client
+// addresses are their TLS addresses (DispatcherOptions::tls_client_addrs).
+BackendStatus status_for(const CommandCall& call) {
+  BackendStatus status = call.dispatcher.backend().status();
+  const auto& tls_addrs = call.dispatcher.options().tls_client_addrs;
+  if (!call.conn.tls || tls_addrs.empty()) return status;
+  auto translate = [&](std::string& addr) {
+    if (auto it = tls_addrs.find(addr); it != tls_addrs.end()) addr = it->second;
+  };
+  translate(status.leader_client_addr);
+  for (MemberInfo& member : status.members) translate(member.client_addr);
+  return status;
+}
+
 constexpr std::string_view kNoLeader = "CLUSTERDOWN no leader elected yet, retry later";
 
 bool leader_known(const BackendStatus& status) {
@@ -215,7 +229,7 @@ void info(CommandCall& call) {
   }
   if (all) wanted.assign(std::begin(kSectionNames), std::end(kSectionNames));
   const CommandDispatcher& dispatcher = call.dispatcher;
-  const BackendStatus status = dispatcher.backend().status();
+  const BackendStatus status = status_for(call);
   std::string text;
   for (const auto section : kSectionNames) {
     if (std::find(wanted.begin(), wanted.end(), section) == wanted.end()) continue;
@@ -260,7 +274,7 @@ void cluster(CommandCall& call) {
     call.reply(std::move(out));
     return;
   }
-  const BackendStatus status = call.dispatcher.backend().status();
+  const BackendStatus status = status_for(call);
   if (sub == "myid") {
     resp::append_bulk(out, cluster_node_name(status.id.value()));
   } else if (sub == "info") {
@@ -283,7 +297,7 @@ void cluster(CommandCall& call) {
 // ROLE: ["master", offset, [[ip, port, offset]...]] on the leader; ["slave", leader ip, leader
 // port, "connected" | "connect", offset] elsewhere. The offset is the applied log index.
 void role(CommandCall& call) {
-  const BackendStatus status = call.dispatcher.backend().status();
+  const BackendStatus status = status_for(call);
   const auto offset = static_cast<int64_t>(status.applied_index.value());
   std::string out;
   if (status.role == "leader") {

@@ -2,17 +2,87 @@
 
 #include "frontend/command_dispatcher.h"
 #include "server/node_backend.h"
+#include "tls/context.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "base/log.h"
+// CPPHTTPLIB_OPENSSL_SUPPORT (SSLServer) is defined for this target (CMakeLists.txt); this is
+// the only file that includes httplib.h.
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 namespace raftkv::server {
+namespace {
+
+constexpr size_t kMinTokenBytes = 16;
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+std::array<unsigned char, SHA256_DIGEST_LENGTH> sha256(std::string_view text) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> read_admin_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status(ErrorCode::kIoError, fmt::format("--admin-token-file {}: cannot open: {}", path,
+                                                   std::strerror(errno)));
+  }
+  std::string line;
+  std::getline(in, line);
+  const auto first = line.find_first_not_of(" \t\r");
+  const auto last = line.find_last_not_of(" \t\r");
+  std::string token = first == std::string::npos ? "" : line.substr(first, last - first + 1);
+  if (token.size() < kMinTokenBytes) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--admin-token-file {}: the token (first line) must be at least {} "
+                              "bytes (e.g. openssl rand -hex 32 > {})",
+                              path, kMinTokenBytes, path));
+  }
+  return token;
+}
+
+bool admin_authorized(const AdminAccess& access, std::string_view authorization,
+                      bool client_cert_verified) {
+  if (client_cert_verified && access.client_certs) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!access.token.empty() && authorization.size() > kBearer.size() &&
+      std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                 [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    // Constant time, and over digests so that the comparison does not depend on the lengths.
+    const auto given = sha256(authorization.substr(kBearer.size()));
+    const auto expected = sha256(access.token);
+    return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+  }
+  // No credential is configured: open on loopback only.
+  return access.token.empty() && !access.client_certs && access.loopback;
+}
 
 // Out of line: unwinding the constructor destroys http_, which needs httplib::Server complete.
 AdminHttp::AdminHttp(node::GroupNode& node, const NodeBackend* backend,
-                     const frontend::FrontendStats* clients)
-    : node_(node), backend_(backend), clients_(clients) {}
+                     const frontend::FrontendStats* clients, AdminHttpOptions options,
+                     const frontend::RespServer::TlsStats* tls_stats)
+    : node_(node),
+      backend_(backend),
+      clients_(clients),
+      options_(std::move(options)),
+      tls_stats_(tls_stats) {}
 
 AdminHttp::~AdminHttp() {
   stop();
@@ -22,7 +92,47 @@ Status AdminHttp::start(const std::string& addr) {
   const auto colon = addr.rfind(':');
   const std::string host = addr.substr(0, colon);
   const int port = std::stoi(addr.substr(colon + 1));
-  http_ = std::make_unique<httplib::Server>();
+  access_.token = options_.token;
+  access_.client_certs =
+      options_.tls && options_.tls->options().client_auth != tls::ClientAuth::kNone;
+  access_.loopback = is_loopback_host(host);
+  if (options_.tls) {
+    auto* reloadable = options_.tls.get();
+    http_ = std::make_unique<httplib::SSLServer>([reloadable](SSL_CTX& ctx) {
+      tls::serve_from(&ctx, reloadable);
+      return true;
+    });
+  } else {
+    http_ = std::make_unique<httplib::Server>();
+  }
+  if (!http_->is_valid()) {
+    return Status(ErrorCode::kInternal, "admin HTTPS: cannot create the TLS context");
+  }
+  const bool credentials = !access_.token.empty() || access_.client_certs;
+  http_->set_pre_routing_handler([this, credentials](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    if (req.path == "/healthz" || req.path == "/metrics") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const bool verified = req.ssl != nullptr && SSL_get0_peer_certificate(req.ssl) != nullptr &&
+                          SSL_get_verify_result(req.ssl) == X509_V_OK;
+    if (admin_authorized(access_, req.get_header_value("Authorization"), verified)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    unauthorized_.fetch_add(1, std::memory_order_relaxed);
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Bearer realm=\"raftkv admin\"");
+    res.set_content(
+        credentials
+            ? "401 Unauthorized: send 'Authorization: Bearer <token of --admin-token-file>'"
+              " or a client certificate of --admin-tls-ca-cert-file (only /healthz and /metrics "
+              "are open)\n"
+            : "401 Unauthorized: this admin endpoint is not bound to loopback and has no "
+              "credential configured; start the server with --admin-token-file (or "
+              "--admin-tls-ca-cert-file) to read it (only /healthz and /metrics are open)\n",
+        "text/plain");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     const bool has_leader = !node_.status().leader.is_none();
     res.status = has_leader ? 200 : 503;
@@ -36,6 +146,10 @@ Status AdminHttp::start(const std::string& addr) {
   });
   if (!http_->bind_to_port(host, port)) {
     return Status(ErrorCode::kIoError, fmt::format("admin HTTP cannot listen on {}", addr));
+  }
+  if (!credentials && !access_.loopback) {
+    Logger("admin").warn(
+        "admin HTTP on {} (not loopback) without --admin-token-file: /status answers 401", addr);
   }
   thread_ = std::thread([this] { http_->listen_after_bind(); });
   return Status::ok();
@@ -109,6 +223,18 @@ std::string AdminHttp::metrics_text() const {
     metric("raftkv_acl_denied_total", "counter", "Commands refused by the ACL (NOPERM).",
            clients_->acl_denied_commands.load() + clients_->acl_denied_keys.load());
   }
+  if (tls_stats_ != nullptr) {
+    metric("raftkv_tls_handshakes_total", "counter", "Client TLS handshakes completed.",
+           tls_stats_->handshakes.load());
+    metric("raftkv_tls_handshake_failures_total", "counter",
+           "Client TLS handshakes failed (refused certificates, non-TLS clients, timeouts).",
+           tls_stats_->handshake_failures.load());
+    metric("raftkv_tls_plaintext_refused_total", "counter",
+           "TLS handshakes received on the plaintext client port (refused).",
+           tls_stats_->plaintext_refused.load());
+  }
+  metric("raftkv_admin_unauthorized_total", "counter",
+         "Admin HTTP requests refused with 401 (no or a wrong token).", unauthorized_.load());
   metric("raftkv_is_leader", "gauge", "1 if this node leads its group.",
          st.role == raft::Role::kLeader ? 1 : 0);
   metric("raftkv_commit_index", "gauge", "Highest committed log index.", st.commit_index.value());

@@ -137,6 +137,55 @@ WritePathLimits write_path_limits(uint64_t max_value_bytes) {
   return out;
 }
 
+std::string ServerConfig::tls_addr() const {
+  if (tls_port == 0) return "";
+  return fmt::format("{}:{}", client_addr.substr(0, client_addr.rfind(':')), tls_port);
+}
+
+std::string ServerConfig::advertised_client_addr() const {
+  return plaintext_port == 0 ? tls_addr() : client_addr;
+}
+
+// The TLS flags alone (config_tls below the other checks).
+static Status validate_tls(const ServerConfig& c) {
+  if (c.plaintext_port < -1 || c.plaintext_port > 65535) return bad("--port must be 0..65535");
+  if (c.tls_port > 65535) return bad("--tls-port must be 1..65535");
+  if (c.plaintext_port == 0 && c.tls_port == 0) {
+    return bad("--port 0 turns the plaintext client port off: give --tls-port too");
+  }
+  const bool files = !c.tls_cert_file.empty() || !c.tls_key_file.empty();
+  if (c.tls_port != 0 && (c.tls_cert_file.empty() || c.tls_key_file.empty())) {
+    return bad("--tls-port needs --tls-cert-file and --tls-key-file");
+  }
+  if (c.tls_port == 0 && (files || !c.tls_ca_cert_file.empty() || !c.tls_auth_clients.empty())) {
+    return bad(
+        "--tls-cert-file, --tls-key-file, --tls-ca-cert-file and --tls-auth-clients need "
+        "--tls-port");
+  }
+  if (!c.tls_auth_clients.empty() && c.tls_auth_clients != "yes" && c.tls_auth_clients != "no" &&
+      c.tls_auth_clients != "optional") {
+    return bad(fmt::format("--tls-auth-clients must be yes, no or optional (got '{}')",
+                           c.tls_auth_clients));
+  }
+  if (c.tls_auth_clients != "" && c.tls_auth_clients != "no" && c.tls_ca_cert_file.empty()) {
+    return bad(
+        fmt::format("--tls-auth-clients {} needs --tls-ca-cert-file (the CA client "
+                    "certificates must chain to)",
+                    c.tls_auth_clients));
+  }
+  if (c.tls_handshake_timeout_ms == 0) return bad("--tls-handshake-timeout-ms must be > 0");
+  if (c.admin_tls_cert_file.empty() != c.admin_tls_key_file.empty()) {
+    return bad("--admin-tls-cert-file and --admin-tls-key-file go together");
+  }
+  if (!c.admin_tls_ca_cert_file.empty() && c.admin_tls_cert_file.empty()) {
+    return bad("--admin-tls-ca-cert-file needs --admin-tls-cert-file and --admin-tls-key-file");
+  }
+  if ((!c.admin_tls_cert_file.empty() || !c.admin_token_file.empty()) && c.admin_addr.empty()) {
+    return bad("--admin-token-file and --admin-tls-* need --admin-addr");
+  }
+  return Status::ok();
+}
+
 Status ServerConfig::validate() const {
   if (id.is_none()) return bad("--id is required and must be > 0");
   if (data_dir.empty()) return bad("--data-dir is required");
@@ -188,6 +237,7 @@ Status ServerConfig::validate() const {
   if (protected_mode != "yes" && protected_mode != "no") {
     return bad(fmt::format("--protected-mode must be yes or no (got '{}')", protected_mode));
   }
+  if (Status s = validate_tls(*this); !s) return s;
   LogLevel level;
   if (!parse_log_level(log_level, &level)) {
     return bad("--log-level must be trace, debug, info, warn, error or off");
@@ -199,7 +249,7 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   ServerConfig c;
   CLI::App app{"raftkv-server: a linearizable, Raft-replicated key-value store speaking RESP"};
   uint64_t id = 0;
-  std::string peers, clients, config_file;
+  std::string peers, clients, tls_clients, config_file;
   app.add_option("--config", config_file, "TOML file with the same keys as the flags");
   app.add_option("--id", id, "this node's id (> 0)");
   app.add_option("--client-addr", c.client_addr, "RESP listen address");
@@ -244,6 +294,27 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                  "the default user's password until ACL SETUSER first runs (docs/security.md)");
   app.add_option("--protected-mode", c.protected_mode,
                  "yes (default): without a password, accept loopback clients only");
+  app.add_option("--port", c.plaintext_port,
+                 "as Redis `port`: 0 turns the plaintext client port off (with --tls-port); "
+                 "N replaces the port of --client-addr");
+  app.add_option("--tls-port", c.tls_port, "client TLS port, on the host of --client-addr");
+  app.add_option("--tls-clients", tls_clients,
+                 "every member's TLS client address, 1=HOST:PORT,...: MOVED on TLS connections "
+                 "names these");
+  app.add_option("--tls-cert-file", c.tls_cert_file, "client TLS: certificate (PEM, chain)");
+  app.add_option("--tls-key-file", c.tls_key_file, "client TLS: private key (PEM, unencrypted)");
+  app.add_option("--tls-ca-cert-file", c.tls_ca_cert_file,
+                 "client TLS: CA that client certificates must chain to");
+  app.add_option("--tls-auth-clients", c.tls_auth_clients,
+                 "yes|no|optional: require client certificates (default yes with a CA file)");
+  app.add_option("--tls-handshake-timeout-ms", c.tls_handshake_timeout_ms,
+                 "close a TLS connection whose handshake takes longer");
+  app.add_option("--admin-token-file", c.admin_token_file,
+                 "bearer token for admin HTTP /status (first line of the file)");
+  app.add_option("--admin-tls-cert-file", c.admin_tls_cert_file, "admin HTTPS certificate");
+  app.add_option("--admin-tls-key-file", c.admin_tls_key_file, "admin HTTPS private key");
+  app.add_option("--admin-tls-ca-cert-file", c.admin_tls_ca_cert_file,
+                 "admin HTTPS: CA of client certificates that may read /status");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -302,6 +373,18 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("log-level", c.log_level, "--log-level");
     str("requirepass", c.requirepass, "--requirepass");
     str("protected-mode", c.protected_mode, "--protected-mode");
+    num("port", c.plaintext_port, "--port");
+    num("tls-port", c.tls_port, "--tls-port");
+    str("tls-clients", tls_clients, "--tls-clients");
+    str("tls-cert-file", c.tls_cert_file, "--tls-cert-file");
+    str("tls-key-file", c.tls_key_file, "--tls-key-file");
+    str("tls-ca-cert-file", c.tls_ca_cert_file, "--tls-ca-cert-file");
+    str("tls-auth-clients", c.tls_auth_clients, "--tls-auth-clients");
+    num("tls-handshake-timeout-ms", c.tls_handshake_timeout_ms, "--tls-handshake-timeout-ms");
+    str("admin-token-file", c.admin_token_file, "--admin-token-file");
+    str("admin-tls-cert-file", c.admin_tls_cert_file, "--admin-tls-cert-file");
+    str("admin-tls-key-file", c.admin_tls_key_file, "--admin-tls-key-file");
+    str("admin-tls-ca-cert-file", c.admin_tls_ca_cert_file, "--admin-tls-ca-cert-file");
     for (auto&& [key, value] : t) {
       static const std::set<std::string_view> kKnown = {"id",
                                                         "client-addr",
@@ -330,7 +413,19 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "io-threads",
                                                         "log-level",
                                                         "requirepass",
-                                                        "protected-mode"};
+                                                        "protected-mode",
+                                                        "port",
+                                                        "tls-port",
+                                                        "tls-clients",
+                                                        "tls-cert-file",
+                                                        "tls-key-file",
+                                                        "tls-ca-cert-file",
+                                                        "tls-auth-clients",
+                                                        "tls-handshake-timeout-ms",
+                                                        "admin-token-file",
+                                                        "admin-tls-cert-file",
+                                                        "admin-tls-key-file",
+                                                        "admin-tls-ca-cert-file"};
       if (!kKnown.count(key.str())) {
         return bad(fmt::format("{}: unknown key '{}'", config_file, key.str()));
       }
@@ -343,7 +438,15 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   auto cl = parse_member_list(clients);
   if (!cl.is_ok()) return bad("--clients: " + cl.status().message());
   c.clients = std::move(*cl);
-  c.clients.emplace(c.id, c.client_addr);
+  if (c.plaintext_port > 0 && has_port(c.client_addr)) {
+    c.client_addr =
+        fmt::format("{}:{}", c.client_addr.substr(0, c.client_addr.rfind(':')), c.plaintext_port);
+  }
+  c.clients.emplace(c.id, c.advertised_client_addr());
+  auto tcl = parse_member_list(tls_clients);
+  if (!tcl.is_ok()) return bad("--tls-clients: " + tcl.status().message());
+  c.tls_clients = std::move(*tcl);
+  if (c.tls_port != 0) c.tls_clients.emplace(c.id, c.tls_addr());
   if (Status s = parse_output_limit(c); !s) return s;
   if (Status s = c.validate(); !s) return s;
   return c;

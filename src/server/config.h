@@ -66,6 +66,34 @@ struct ServerConfig {
   std::string requirepass;
   std::string protected_mode = "yes";
 
+  // Client TLS, with Redis's option names (docs/security.md). tls_port > 0: a TLS listener on
+  // client_addr's host. plaintext_port: Redis `port`; -1 keeps client_addr's port, 0 turns the
+  // plaintext listener off (then only tls_port serves clients), > 0 replaces client_addr's port.
+  // tls_auth_clients: "yes" | "no" | "optional"; "" means yes when a CA file is given, else no.
+  int32_t plaintext_port = -1;
+  uint32_t tls_port = 0;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_cert_file;
+  std::string tls_auth_clients;
+  uint32_t tls_handshake_timeout_ms = 10'000;
+  // Every member's TLS client address (1=host:port,...; self is added from tls_port): MOVED and
+  // ASK on TLS connections name these instead of the plaintext addresses of `clients`.
+  std::map<NodeId, std::string> tls_clients;
+  // Admin HTTP: a bearer token (the file's first line) for /status and everything that is not
+  // /metrics or /healthz; HTTPS with these files, a verified client certificate (when a CA is
+  // given) also admits to /status.
+  std::string admin_token_file;
+  std::string admin_tls_cert_file;
+  std::string admin_tls_key_file;
+  std::string admin_tls_ca_cert_file;
+
+  // "host:port" of the TLS listener ("" when tls_port is 0).
+  std::string tls_addr() const;
+  // The client address other nodes and clients are told (MOVED, CLUSTER SLOTS, membership):
+  // client_addr, or tls_addr() when the plaintext listener is off.
+  std::string advertised_client_addr() const;
+
   Status validate() const;
 };
 

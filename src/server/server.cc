@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <asio.hpp>
 
@@ -16,6 +17,8 @@
 #include "server/joiner.h"
 #include "server/node_backend.h"
 #include "storage/node_identity.h"
+#include "tls/certificate.h"
+#include "tls/context.h"
 #include "transport/transport.h"
 
 namespace raftkv::server {
@@ -97,7 +100,7 @@ Status Server::open() {
   nopts.auto_promote = cfg_.auto_promote;
   nopts.force_new_cluster = cfg_.force_new_cluster;
   nopts.peer_addr = cfg_.peer_addr;
-  nopts.client_addr = cfg_.client_addr;
+  nopts.client_addr = cfg_.advertised_client_addr();
   nopts.client_addrs = cfg_.clients;
   nopts.tick_interval = std::chrono::milliseconds(cfg_.tick_ms);
   nopts.raft.election_ticks = cfg_.election_ticks;
@@ -169,15 +172,104 @@ Status Server::open() {
   fopts.dispatcher.acl = acl;
   fopts.dispatcher.protected_mode = cfg_.protected_mode == "yes";
   fopts.dispatcher.loading_until_applied = true;
+  if (Status s = open_tls(fopts); !s) return s;
   resp_ = std::make_unique<frontend::RespServer>(client_io_, *backend_, fopts);
   if (Status s = resp_->start(); !s) {
     return Status(s.code(), fmt::format("client listener: {}", s.message()));
   }
-  admin_ = std::make_unique<AdminHttp>(*node_, backend_.get(), &resp_->stats());
+  AdminHttpOptions aopts;
+  aopts.tls = admin_tls_;
+  if (!cfg_.admin_token_file.empty()) {
+    auto token = read_admin_token(cfg_.admin_token_file);
+    if (!token) return token.status();
+    aopts.token = std::move(token).value();
+  }
+  admin_ = std::make_unique<AdminHttp>(*node_, backend_.get(), &resp_->stats(), std::move(aopts),
+                                       &resp_->tls_stats());
   if (!cfg_.admin_addr.empty()) {
     if (Status s = admin_->start(cfg_.admin_addr); !s) return s;
   }
   return Status::ok();
+}
+
+Status Server::open_tls(frontend::RespServerOptions& fopts) {
+  // Client TLS (Redis tls-port); the plaintext port is off with --port 0.
+  if (cfg_.tls_port != 0) {
+    tls::ServerOptions t{cfg_.tls_cert_file, cfg_.tls_key_file, cfg_.tls_ca_cert_file,
+                         tls::ClientAuth::kNone};
+    if (!cfg_.tls_auth_clients.empty()) {
+      t.client_auth = *tls::parse_client_auth(cfg_.tls_auth_clients);  // validated
+    } else if (!cfg_.tls_ca_cert_file.empty()) {
+      t.client_auth = tls::ClientAuth::kRequired;  // Redis's default with a CA
+    }
+    auto context = tls::ReloadableContext::create(t);
+    if (!context) return Status(context.code(), "client TLS: " + context.status().message());
+    client_tls_ = std::move(context).value();
+    fopts.tls = client_tls_;
+    fopts.tls_listen_addr = cfg_.tls_addr();
+    fopts.tls_handshake_timeout = std::chrono::milliseconds(cfg_.tls_handshake_timeout_ms);
+    for (const auto& [id, tls_addr] : cfg_.tls_clients) {
+      if (auto plain = cfg_.clients.find(id); plain != cfg_.clients.end()) {
+        fopts.tls_redirects.emplace(plain->second, tls_addr);
+      }
+    }
+    if (cfg_.plaintext_port == 0) fopts.listen_addr.clear();
+  }
+  if (!cfg_.admin_tls_cert_file.empty()) {
+    tls::ServerOptions t{
+        cfg_.admin_tls_cert_file, cfg_.admin_tls_key_file, cfg_.admin_tls_ca_cert_file,
+        cfg_.admin_tls_ca_cert_file.empty() ? tls::ClientAuth::kNone : tls::ClientAuth::kOptional};
+    auto context = tls::ReloadableContext::create(t);
+    if (!context) return Status(context.code(), "admin TLS: " + context.status().message());
+    admin_tls_ = std::move(context).value();
+  }
+  if (client_tls_ || admin_tls_) {
+    fopts.dispatcher.tls_reload = [this] { return reload_tls(); };
+    fopts.dispatcher.tls_status = [this] { return tls_status(); };
+  }
+  return Status::ok();
+}
+
+Status Server::reload_tls() {
+  std::string errors;
+  Logger log("server");
+  log.set_node(cfg_.id);
+  for (const auto& [name, context] :
+       {std::pair{"client TLS", client_tls_}, std::pair{"admin TLS", admin_tls_}}) {
+    if (!context) continue;
+    if (Status s = context->reload(); !s) {
+      log.error("{} reload failed, the previous certificate stays in use: {}", name, s.message());
+      errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", name, s.message());
+      continue;
+    }
+    const auto info = tls::read_certificate_file(context->options().cert_file);
+    log.info("{} reloaded: {} serial {}", name, context->options().cert_file,
+             info ? info->serial_hex : "?");
+  }
+  if (!client_tls_ && !admin_tls_) {
+    return Status(ErrorCode::kInvalidArgument, "TLS is not enabled on this node");
+  }
+  if (!errors.empty()) return Status(ErrorCode::kInvalidArgument, errors);
+  return Status::ok();
+}
+
+std::string Server::tls_status() const {
+  std::string out;
+  for (const auto& [prefix, context] :
+       {std::pair{"tls", client_tls_}, std::pair{"admin_tls", admin_tls_}}) {
+    if (!context) continue;
+    const tls::ServerOptions o = context->options();
+    out += fmt::format("{}_cert_file:{}\r\n", prefix, o.cert_file);
+    if (auto info = tls::read_certificate_file(o.cert_file)) {
+      const auto not_after = std::chrono::system_clock::to_time_t(info->not_after);
+      out += fmt::format(
+          "{}_cert_subject:{}\r\n{}_cert_serial:{}\r\n{}_cert_not_after:{:%Y-%m-%dT%H:%M:%SZ}\r\n",
+          prefix, info->subject, prefix, info->serial_hex, prefix, fmt::gmtime(not_after));
+    }
+    out += fmt::format("{}_auth_clients:{}\r\n{}_generation:{}\r\n", prefix,
+                       tls::client_auth_name(o.client_auth), prefix, context->generation());
+  }
+  return out;
 }
 
 void Server::run_threads() {
@@ -199,6 +291,10 @@ void Server::run_threads() {
 
 uint16_t Server::client_port() const {
   return resp_ ? resp_->port() : 0;
+}
+
+uint16_t Server::client_tls_port() const {
+  return resp_ ? resp_->tls_port() : 0;
 }
 
 void Server::stop(std::chrono::milliseconds grace) {

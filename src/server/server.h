@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,12 +31,16 @@
 
 namespace raftkv::frontend {
 class RespServer;
-}
+struct RespServerOptions;
+}  // namespace raftkv::frontend
 namespace raftkv::node {
 class GroupNode;
 }
 namespace raftkv::transport {
 class Transport;
+}
+namespace raftkv::tls {
+class ReloadableContext;
 }
 
 namespace raftkv::server {
@@ -64,6 +69,14 @@ class Server {
 
   node::GroupNode& node() { return *node_; }
   uint16_t client_port() const;
+  uint16_t client_tls_port() const;
+  // Rebuilds every TLS context (client TLS, admin HTTPS) from its files: SIGHUP and
+  // RAFTKV.TLS RELOAD. A context that fails to load keeps serving the old certificate; the
+  // error names the file. Thread-safe.
+  Status reload_tls();
+  bool has_tls() const { return client_tls_ || admin_tls_; }
+  // RAFTKV.TLS STATUS: the certificates in use, "field:value" lines.
+  std::string tls_status() const;
   // The /status and /metrics bodies (served when cfg.admin_addr is set).
   const AdminHttp& admin() const { return *admin_; }
   // The contexts, for tests that load or block one side.
@@ -73,6 +86,8 @@ class Server {
  private:
   explicit Server(const ServerConfig& cfg);
   Status open();
+  // Loads the TLS contexts of the flags into fopts (client TLS) and admin_tls_.
+  Status open_tls(frontend::RespServerOptions& fopts);
   void run_threads();
 
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
@@ -92,6 +107,9 @@ class Server {
   std::unique_ptr<NodeBackend> backend_;
   std::unique_ptr<frontend::RespServer> resp_;
   std::unique_ptr<AdminHttp> admin_;
+  // TLS contexts (null when that listener has no TLS); reload_tls() rebuilds them.
+  std::shared_ptr<tls::ReloadableContext> client_tls_;
+  std::shared_ptr<tls::ReloadableContext> admin_tls_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
 };
