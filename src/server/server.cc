@@ -16,6 +16,7 @@
 #include "server/joiner.h"
 #include "server/node_backend.h"
 #include "storage/node_identity.h"
+#include "transport/handshake.h"
 #include "transport/transport.h"
 
 namespace raftkv::server {
@@ -66,6 +67,11 @@ Status Server::open() {
   transport::TransportOptions topts;
   topts.self = cfg_.id;
   topts.cluster_id = cfg_.cluster_id;
+  if (!cfg_.cluster_secret_file.empty()) {
+    auto secrets = transport::load_cluster_secrets(cfg_.cluster_secret_file);
+    if (!secrets) return secrets.status();
+    topts.cluster_secrets = std::move(*secrets);
+  }
   topts.listen_addr = cfg_.peer_addr;
   topts.incarnation = identity->identity.incarnation;
   topts.max_frame_bytes = limits.max_frame_bytes;

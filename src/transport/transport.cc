@@ -128,6 +128,13 @@ Status TransportCore::start() {
   listen_port_.store(acceptor_.local_endpoint(ec).port(), std::memory_order_release);
   started_ = true;
   log_.info("listening on {} (port {})", options_.listen_addr, listen_port());
+  if (options_.cluster_secrets.empty()) {
+    log_.warn(
+        "PEER AUTHENTICATION IS OFF (no cluster secret): anyone who can reach {} can join as "
+        "any node and rewrite this node's data. Give every node --cluster-secret-file (see "
+        "docs/security.md)",
+        options_.listen_addr);
+  }
   asio::post(strand_, [self = shared_from_this()] {
     if (self->stopped_) return;
     asio::co_spawn(self->strand_, self->accept_loop(self),
@@ -227,7 +234,12 @@ void TransportCore::arm_deadline(const std::shared_ptr<Connection>& conn) {
       [self = shared_from_this(), weak = std::weak_ptr<Connection>(conn)](std::error_code ec) {
         auto c = weak.lock();
         if (ec || !c || c->closed) return;
-        self->reject(c, "handshake timed out");
+        // An inbound connection that has not proved itself in time is a refused handshake.
+        if (c->peer.is_none()) {
+          self->refuse_handshake(c, "handshake timed out before the other end proved itself");
+        } else {
+          self->reject(c, "handshake timed out");
+        }
       });
 }
 
@@ -252,30 +264,169 @@ asio::awaitable<void> TransportCore::accept_loop(std::shared_ptr<TransportCore> 
   }
 }
 
-asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, FrameDecoder& decoder) {
+asio::awaitable<Result<std::string>> TransportCore::read_handshake_payload(Connection& conn,
+                                                                           FrameDecoder& decoder) {
   std::vector<char> buf(kReadChunkBytes);
   for (;;) {
     std::string_view payload;
     FrameOutcome outcome = decoder.next(&payload);
     if (outcome == FrameOutcome::kError) co_return decoder.error();
-    if (outcome == FrameOutcome::kFrame) {
-      auto decoded = decode_payload(payload);
-      if (!decoded) co_return decoded.status();
-      if (!std::holds_alternative<Hello>(*decoded)) {
-        co_return Status(ErrorCode::kInvalidArgument, "first frame is not a Hello");
-      }
-      co_return std::get<Hello>(*decoded);
-    }
-    // A Hello is one small whole frame: a payload in parts (decoder.joining()) is refused.
+    if (outcome == FrameOutcome::kFrame) co_return std::string(payload);
+    // Handshake messages are small whole frames: a payload in parts (decoder.joining()) is
+    // refused.
     if (decoder.buffered_bytes() > kMaxHandshakeBytes || decoder.joining()) {
-      co_return Status(ErrorCode::kTooLarge, "Hello frame too large");
+      co_return Status(ErrorCode::kTooLarge, "handshake frame too large");
     }
     std::error_code ec;
     size_t n = co_await conn.socket.async_read_some(asio::buffer(buf),
                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Status(ErrorCode::kIoError, "read failed: " + ec.message());
+    if (ec) {
+      co_return Status(ErrorCode::kIoError, ec == asio::error::eof
+                                                ? std::string("the other end closed the connection")
+                                                : "read failed: " + ec.message());
+    }
     decoder.feed(std::string_view(buf.data(), n));
   }
+}
+
+asio::awaitable<bool> TransportCore::write_payload(Connection& conn, const std::string& payload) {
+  std::string frame;
+  append_frame(payload, &frame);
+  std::error_code ec;
+  co_await asio::async_write(conn.socket, asio::buffer(frame),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec && !conn.closed;
+}
+
+asio::awaitable<Result<Challenge>> TransportCore::read_challenge(Connection& conn,
+                                                                 FrameDecoder& decoder) {
+  auto payload = co_await read_handshake_payload(conn, decoder);
+  if (!payload) co_return payload.status();
+  if (!looks_like_handshake(*payload)) {
+    // An older node opens with its protobuf Hello (protocol version 2 and before).
+    auto decoded = decode_payload(*payload);
+    if (decoded && std::holds_alternative<Hello>(*decoded)) {
+      const Hello& h = std::get<Hello>(*decoded);
+      co_return Status(
+          ErrorCode::kVersionMismatch,
+          fmt::format("the other end (claiming node {}) speaks protocol version {} without peer "
+                      "authentication; this node speaks {}: upgrade every node",
+                      h.node, h.protocol_version, kProtocolVersion));
+    }
+  }
+  auto challenge = decode_challenge(*payload);
+  if (!challenge) co_return challenge.status();
+  if (challenge->protocol_version != kProtocolVersion) {
+    co_return Status(ErrorCode::kVersionMismatch,
+                     fmt::format("the other end speaks protocol version {}, this node {}",
+                                 challenge->protocol_version, kProtocolVersion));
+  }
+  co_return *challenge;
+}
+
+asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_inbound(
+    Connection& conn, FrameDecoder& decoder) {
+  HandshakeTranscript t;
+  t.cluster_id = options_.cluster_id;
+  t.acceptor = options_.self;
+  t.acceptor_nonce = random_nonce();
+  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.acceptor_nonce}))) {
+    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
+  }
+  auto challenge = co_await read_challenge(conn, decoder);
+  if (!challenge) co_return challenge.status();
+  t.dialer_nonce = challenge->nonce;
+  auto payload = co_await read_handshake_payload(conn, decoder);
+  if (!payload) co_return payload.status();
+  auto proof = decode_proof(*payload);
+  if (!proof) co_return proof.status();
+  t.dialer = proof->node;
+  if (proof->node == options_.self) {
+    co_return Status(ErrorCode::kInvalidArgument, "the other end claims to be this node");
+  }
+  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kDialer, t, proof->mac)) {
+    co_return Status(ErrorCode::kInvalidArgument,
+                     fmt::format("the proof of node {} does not verify (another cluster secret "
+                                 "or cluster id, or a forged or replayed handshake)",
+                                 proof->node));
+  }
+  conn.authenticated = true;
+  const std::string secret =
+      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
+  co_return InboundAuth{proof->node, compute_proof_mac(secret, HandshakeRole::kAcceptor, t)};
+}
+
+asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
+                                                             FrameDecoder& decoder,
+                                                             const Peer& peer) {
+  HandshakeTranscript t;
+  t.cluster_id = options_.cluster_id;
+  t.dialer = options_.self;
+  t.acceptor = peer.id;
+  t.dialer_nonce = random_nonce();
+  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.dialer_nonce}))) {
+    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
+  }
+  auto challenge = co_await read_challenge(conn, decoder);
+  if (!challenge) co_return challenge.status();
+  t.acceptor_nonce = challenge->nonce;
+  const std::string secret =
+      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
+  const Proof ours{options_.self, compute_proof_mac(secret, HandshakeRole::kDialer, t)};
+  if (!co_await write_payload(conn, encode_proof(ours))) {
+    co_return Status(ErrorCode::kIoError, "write of the Proof failed");
+  }
+  auto payload = co_await read_handshake_payload(conn, decoder);
+  if (!payload) co_return payload.status();
+  auto proof = decode_proof(*payload);
+  if (!proof) co_return proof.status();
+  if (proof->node != peer.id) {
+    co_return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("expected node {}, the other end proves to be node {}", peer.id, proof->node));
+  }
+  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kAcceptor, t, proof->mac)) {
+    co_return Status(ErrorCode::kInvalidArgument,
+                     fmt::format("the proof of node {} does not verify (another cluster secret "
+                                 "or cluster id, or not node {})",
+                                 peer.id, peer.id));
+  }
+  conn.authenticated = true;
+  co_return Status::ok();
+}
+
+void TransportCore::refuse_handshake(const std::shared_ptr<Connection>& conn,
+                                     std::string_view reason) {
+  stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+  stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  if (!stopped_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - refused_logged_at_ >= std::chrono::seconds(1)) {
+      log_.warn(
+          "refused the peer handshake {} {}: {}{}",
+          conn->peer.is_none() ? std::string("from") : fmt::format("with node {} at", conn->peer),
+          conn->remote, reason,
+          refused_unlogged_ == 0
+              ? std::string()
+              : fmt::format(" ({} more refused since the last such line)", refused_unlogged_));
+      refused_logged_at_ = now;
+      refused_unlogged_ = 0;
+    } else {
+      ++refused_unlogged_;
+    }
+  }
+  close(conn, reason);
+}
+
+asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, FrameDecoder& decoder) {
+  auto payload = co_await read_handshake_payload(conn, decoder);
+  if (!payload) co_return payload.status();
+  auto decoded = decode_payload(*payload);
+  if (!decoded) co_return decoded.status();
+  if (!std::holds_alternative<Hello>(*decoded)) {
+    co_return Status(ErrorCode::kInvalidArgument, "first frame after the handshake is not a Hello");
+  }
+  co_return std::get<Hello>(*decoded);
 }
 
 std::string TransportCore::hello_frame() const {
@@ -321,26 +472,46 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
   tune_socket(conn->socket);
   arm_deadline(conn);
   FrameDecoder decoder(options_.max_frame_bytes);
-  auto hello = co_await read_hello(*conn, decoder);
+  // Nothing but our nonce leaves this node, and nothing the other end sends is acted on,
+  // until it has proved to be a node of this cluster.
+  auto auth = co_await authenticate_inbound(*conn, decoder);
   if (conn->closed) co_return;
-  if (!hello) {
-    reject(conn, "bad handshake: " + hello.status().to_string());
+  if (!auth) {
+    refuse_handshake(conn, auth.status().to_string());
     co_return;
   }
-  std::shared_ptr<Peer> peer = find_peer(hello->node);
-  if (!peer && hello->cluster_id == options_.cluster_id) {
-    // Not (or no longer, or not yet) in the membership: closed without our Hello, which the
+  const NodeId node = auth->dialer;
+  std::shared_ptr<Peer> peer = find_peer(node);
+  if (!peer) {
+    // Not (or no longer, or not yet) in the membership: closed without our proof, which the
     // dialer takes as a failed dial and retries with backoff, so it is accepted once added.
-    // Logged once per 30 attempts of that node (ids are unauthenticated: the map is bounded).
+    // Logged once per 30 attempts of that node (the map is bounded all the same).
     if (refused_unknown_.size() > 1024) refused_unknown_.clear();
-    if (refused_unknown_[hello->node]++ % 30 == 0) {
+    if (refused_unknown_[node]++ % 30 == 0) {
       log_.warn(
           "refusing a connection from node {} at {}: it is not a peer of this node (not "
           "in the membership this node knows); {} attempt(s) so far",
-          hello->node, conn->remote, refused_unknown_[hello->node]);
+          node, conn->remote, refused_unknown_[node]);
     }
     stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
     close(conn, "not a peer", false);
+    co_return;
+  }
+  conn->peer = node;  // for log lines; attached only after the Hello
+  if (peer->we_dial) {
+    reject(conn, fmt::format("node {} dialed us, but the lower id dials", node));
+    co_return;
+  }
+  // Our proof, only now that the dialer proved itself.
+  if (!co_await write_payload(*conn, encode_proof({options_.self, auth->acceptor_mac})) ||
+      conn->closed) {
+    close(conn, "write of the Proof failed");
+    co_return;
+  }
+  auto hello = co_await read_hello(*conn, decoder);
+  if (conn->closed) co_return;
+  if (!hello) {
+    reject(conn, "bad Hello: " + hello.status().to_string());
     co_return;
   }
   // Reply first, so that a misconfigured dialer can log the mismatch too.
@@ -349,10 +520,7 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
     co_return;
   }
   Status valid = validate_hello(*hello, peer.get());
-  if (valid && peer->we_dial) {
-    valid = Status(ErrorCode::kInvalidArgument,
-                   fmt::format("node {} dialed us, but the lower id dials", hello->node));
-  }
+  if (valid && peer->removed) valid = Status(ErrorCode::kInvalidArgument, "peer was removed");
   if (!valid) {
     reject(conn, valid.message());
     co_return;
@@ -394,25 +562,33 @@ asio::awaitable<bool> TransportCore::dial_once(std::shared_ptr<Peer> peer) {
   tune_socket(conn->socket);
   conn->remote = endpoint_string(conn->socket);
   FrameDecoder decoder(options_.max_frame_bytes);
+  Status auth = co_await authenticate_outbound(*conn, decoder, *peer);
+  if (conn->closed) co_return false;
+  if (!auth && auth.code() == ErrorCode::kIoError) {
+    // Closed before its proof: the peer does not (yet) count this node as a peer, or it
+    // refused our proof (its log says which).
+    if (++peer->consecutive_dial_failures % 20 == 1 && !stopped_) {
+      log_.info(
+          "peer {} at {} closed the connection during the handshake ({}): it does not list "
+          "node {} as a peer yet, or refused this node's proof (another cluster secret or "
+          "cluster id: see its log); retrying with backoff",
+          peer->id, peer->address, auth.message(), options_.self);
+    }
+    close(conn, "closed during the handshake", false);
+    co_return false;
+  }
+  if (!auth) {
+    refuse_handshake(conn, auth.to_string());
+    co_return false;
+  }
   if (!co_await write_hello(*conn) || conn->closed) {
     close(conn, "write of Hello failed", false);
     co_return false;
   }
   auto hello = co_await read_hello(*conn, decoder);
   if (conn->closed) co_return false;
-  if (!hello && hello.code() == ErrorCode::kIoError) {
-    // Closed before its Hello: the peer does not (yet) count this node as a peer.
-    if (++peer->consecutive_dial_failures % 20 == 1 && !stopped_) {
-      log_.info(
-          "peer {} at {} closed the connection before its Hello ({}): it does not list "
-          "node {} as a peer yet; retrying with backoff",
-          peer->id, peer->address, hello.status().message(), options_.self);
-    }
-    close(conn, "closed during the handshake", false);
-    co_return false;
-  }
   if (!hello) {
-    reject(conn, "bad handshake: " + hello.status().to_string());
+    reject(conn, "bad Hello: " + hello.status().to_string());
     co_return false;
   }
   Status valid = validate_hello(*hello, peer.get());
@@ -461,7 +637,8 @@ TransportStats TransportCore::stats() const {
   return TransportStats{get(stats_.messages_sent),        get(stats_.frames_sent),
                         get(stats_.messages_received),    get(stats_.frames_received),
                         get(stats_.messages_dropped),     get(stats_.connections_established),
-                        get(stats_.connections_rejected), get(stats_.stale_incarnation_dropped)};
+                        get(stats_.connections_rejected), get(stats_.stale_incarnation_dropped),
+                        get(stats_.auth_failures)};
 }
 
 PeerStats TransportCore::peer_stats(NodeId id) const {

@@ -21,6 +21,7 @@
 #include "base/rng.h"
 #include "transport/codec.h"
 #include "transport/frame.h"
+#include "transport/handshake.h"
 #include "transport/transport.h"
 
 namespace raftkv::transport {
@@ -38,8 +39,12 @@ struct Connection {
   asio::steady_timer deadline;
   // The writer waits on this (expiring never) while the send queue is empty; cancel() wakes it.
   asio::steady_timer wake;
-  // The peer on the other end; none until the Hello has been validated.
+  // The peer on the other end. Inbound: none until it authenticated (and then the node it
+  // proved to be); outbound: the dialed peer, for log lines. Attached (in Peer::conn) only
+  // after the handshake and the Hello.
   NodeId peer;
+  // The other end proved knowledge of the cluster secret (handshake.h).
+  bool authenticated = false;
   // "ip:port" of the other end, for log lines.
   std::string remote;
   // What the peer's Hello announced (valid once `peer` is set). Every message delivered from
@@ -140,6 +145,28 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   asio::awaitable<void> dial_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer);
   // One connection attempt; returns after the connection ends. True if the handshake succeeded.
   asio::awaitable<bool> dial_once(std::shared_ptr<Peer> peer);
+  // The next whole payload of the handshake (Challenge, Proof or Hello): small and not in
+  // parts (kTooLarge otherwise); kIoError when the connection fails or closes.
+  asio::awaitable<Result<std::string>> read_handshake_payload(Connection& conn,
+                                                              FrameDecoder& decoder);
+  asio::awaitable<bool> write_payload(Connection& conn, const std::string& payload);
+  // The authentication handshake (handshake.h). Inbound: returns the node the dialer proved
+  // to be (a configured peer that dials us). Outbound: ok once `peer` proved itself. A refusal
+  // is kInvalidArgument (bad message or proof), kVersionMismatch, kTooLarge or kIoError (the
+  // connection failed or the other end closed it), with the reason.
+  struct InboundAuth {
+    NodeId dialer;
+    Mac acceptor_mac;  // our proof, sent once the dialer is known to be a peer that dials us
+  };
+  asio::awaitable<Result<InboundAuth>> authenticate_inbound(Connection& conn,
+                                                            FrameDecoder& decoder);
+  asio::awaitable<Status> authenticate_outbound(Connection& conn, FrameDecoder& decoder,
+                                                const Peer& peer);
+  // Reads the peer's Challenge, refusing another protocol version with a clear reason.
+  asio::awaitable<Result<Challenge>> read_challenge(Connection& conn, FrameDecoder& decoder);
+  // A refused handshake: counted (auth_failures, connections_rejected), logged at most once a
+  // second (with how many were not logged), connection closed.
+  void refuse_handshake(const std::shared_ptr<Connection>& conn, std::string_view reason);
   asio::awaitable<Result<Hello>> read_hello(Connection& conn, FrameDecoder& decoder);
   asio::awaitable<bool> write_hello(Connection& conn);
   std::string hello_frame() const;
@@ -185,6 +212,9 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   std::atomic<bool> initialized_{false};
   uint64_t unknown_peer_drops_ = 0;  // strand: messages to nodes that are not peers (logging)
   std::map<NodeId, uint64_t> refused_unknown_;  // strand: connections refused, by node (logging)
+  // strand: refused handshakes not logged since the last line, and when that line was.
+  uint64_t refused_unlogged_ = 0;
+  std::chrono::steady_clock::time_point refused_logged_at_{};
 
   // Structure guarded by peers_mu_ for readers off the strand; written only on the strand.
   mutable std::mutex peers_mu_;
@@ -195,7 +225,7 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   struct AtomicStats {
     std::atomic<uint64_t> messages_sent{0}, frames_sent{0}, messages_received{0},
         frames_received{0}, messages_dropped{0}, connections_established{0},
-        connections_rejected{0}, stale_incarnation_dropped{0};
+        connections_rejected{0}, stale_incarnation_dropped{0}, auth_failures{0};
   };
   AtomicStats stats_;
   // Messages between send() and enqueue() (admit_post / release_post). Invariant: at most
