@@ -2,6 +2,7 @@
 
 #include "frontend/command_dispatcher.h"
 #include "server/node_backend.h"
+#include "transport/transport.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -108,6 +109,16 @@ std::string AdminHttp::metrics_text() const {
            clients_->auth_failures.load());
     metric("raftkv_acl_denied_total", "counter", "Commands refused by the ACL (NOPERM).",
            clients_->acl_denied_commands.load() + clients_->acl_denied_keys.load());
+  }
+  if (transport_ != nullptr) {
+    const transport::TransportStats ts = transport_->stats();
+    metric("raftkv_peer_auth_failures_total", "counter",
+           "Peer handshakes refused before the other end proved itself (wrong or missing "
+           "cluster secret, forged or replayed handshake, timeout).",
+           ts.auth_failures);
+    metric("raftkv_peer_connections_rejected_total", "counter",
+           "Peer connections closed for a protocol violation (refused handshakes included).",
+           ts.connections_rejected);
   }
   metric("raftkv_is_leader", "gauge", "1 if this node leads its group.",
          st.role == raft::Role::kLeader ? 1 : 0);

@@ -17,6 +17,9 @@ class Server;
 namespace raftkv::frontend {
 struct FrontendStats;
 }
+namespace raftkv::transport {
+class Transport;
+}
 
 namespace raftkv::server {
 
@@ -31,6 +34,10 @@ class AdminHttp {
   Status start(const std::string& addr);
   void stop();
 
+  // Optional: the peer transport's counters (refused handshakes) in /metrics. Call before
+  // start(); `transport` must outlive this object's serving.
+  void set_transport(const transport::Transport* transport) { transport_ = transport; }
+
   // The bodies, exposed for tests.
   std::string status_json() const;
   std::string metrics_text() const;
@@ -39,6 +46,7 @@ class AdminHttp {
   node::GroupNode& node_;
   const NodeBackend* backend_;
   const frontend::FrontendStats* clients_;
+  const transport::Transport* transport_ = nullptr;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

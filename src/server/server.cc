@@ -169,6 +169,7 @@ Status Server::open() {
     return Status(s.code(), fmt::format("client listener: {}", s.message()));
   }
   admin_ = std::make_unique<AdminHttp>(*node_, backend_.get(), &resp_->stats());
+  admin_->set_transport(transport_.get());
   if (!cfg_.admin_addr.empty()) {
     if (Status s = admin_->start(cfg_.admin_addr); !s) return s;
   }

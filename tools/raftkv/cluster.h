@@ -40,7 +40,13 @@ struct ClusterLayout {
   std::filesystem::path pid_file(int node) const {
     return dir / ("node-" + std::to_string(node) + ".pid");
   }
+  // The cluster secret every node authenticates its peers with (--cluster-secret-file).
+  std::filesystem::path secret_file() const { return dir / "cluster-secret"; }
 };
+
+// Creates layout.secret_file() (mode 600, 32 random bytes in hex) unless it exists; an existing
+// one is kept, so that a restarted cluster keeps its secret. Fails with the path and the reason.
+Status ensure_cluster_secret(const ClusterLayout& layout);
 
 // Checks node count (1..9) and that the highest port fits in 16 bits.
 Status validate_layout(const ClusterLayout& layout);
