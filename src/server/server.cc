@@ -17,6 +17,7 @@
 #include "server/node_backend.h"
 #include "storage/node_identity.h"
 #include "transport/handshake.h"
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
 
 namespace raftkv::server {
@@ -71,6 +72,13 @@ Status Server::open() {
     auto secrets = transport::load_cluster_secrets(cfg_.cluster_secret_file);
     if (!secrets) return secrets.status();
     topts.cluster_secrets = std::move(*secrets);
+  }
+  if (!cfg_.peer_tls_cert.empty() || !cfg_.peer_tls_key.empty() || !cfg_.peer_tls_ca.empty()) {
+    auto tls = transport::load_peer_tls({cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca},
+                                        cfg_.id);
+    if (!tls) return tls.status();
+    topts.tls_server_context = std::move(tls->server);
+    topts.tls_client_context = std::move(tls->client);
   }
   topts.listen_addr = cfg_.peer_addr;
   topts.incarnation = identity->identity.incarnation;

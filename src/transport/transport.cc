@@ -13,9 +13,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Hello frames are tiny; an unauthenticated client may not make us buffer more than this.
-constexpr size_t kMaxHandshakeBytes = kReadChunkBytes;
-
 std::string endpoint_string(const tcp::socket& s) {
   std::error_code ec;
   auto ep = s.remote_endpoint(ec);
@@ -128,11 +125,14 @@ Status TransportCore::start() {
   listen_port_.store(acceptor_.local_endpoint(ec).port(), std::memory_order_release);
   started_ = true;
   log_.info("listening on {} (port {})", options_.listen_addr, listen_port());
-  if (options_.cluster_secrets.empty()) {
+  if (options_.tls_server_context) {
+    log_.info("peers authenticate with mutual TLS{}",
+              options_.cluster_secrets.empty() ? "" : " and the cluster secret");
+  } else if (options_.cluster_secrets.empty()) {
     log_.warn(
-        "PEER AUTHENTICATION IS OFF (no cluster secret): anyone who can reach {} can join as "
-        "any node and rewrite this node's data. Give every node --cluster-secret-file (see "
-        "docs/security.md)",
+        "PEER AUTHENTICATION IS OFF (no cluster secret, no peer TLS): anyone who can reach {} "
+        "can join as any node and rewrite this node's data. Give every node "
+        "--cluster-secret-file (see docs/security.md)",
         options_.listen_addr);
   }
   asio::post(strand_, [self = shared_from_this()] {
@@ -264,160 +264,6 @@ asio::awaitable<void> TransportCore::accept_loop(std::shared_ptr<TransportCore> 
   }
 }
 
-asio::awaitable<Result<std::string>> TransportCore::read_handshake_payload(Connection& conn,
-                                                                           FrameDecoder& decoder) {
-  std::vector<char> buf(kReadChunkBytes);
-  for (;;) {
-    std::string_view payload;
-    FrameOutcome outcome = decoder.next(&payload);
-    if (outcome == FrameOutcome::kError) co_return decoder.error();
-    if (outcome == FrameOutcome::kFrame) co_return std::string(payload);
-    // Handshake messages are small whole frames: a payload in parts (decoder.joining()) is
-    // refused.
-    if (decoder.buffered_bytes() > kMaxHandshakeBytes || decoder.joining()) {
-      co_return Status(ErrorCode::kTooLarge, "handshake frame too large");
-    }
-    std::error_code ec;
-    size_t n = co_await conn.socket.async_read_some(asio::buffer(buf),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      co_return Status(ErrorCode::kIoError, ec == asio::error::eof
-                                                ? std::string("the other end closed the connection")
-                                                : "read failed: " + ec.message());
-    }
-    decoder.feed(std::string_view(buf.data(), n));
-  }
-}
-
-asio::awaitable<bool> TransportCore::write_payload(Connection& conn, const std::string& payload) {
-  std::string frame;
-  append_frame(payload, &frame);
-  std::error_code ec;
-  co_await asio::async_write(conn.socket, asio::buffer(frame),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  co_return !ec && !conn.closed;
-}
-
-asio::awaitable<Result<Challenge>> TransportCore::read_challenge(Connection& conn,
-                                                                 FrameDecoder& decoder) {
-  auto payload = co_await read_handshake_payload(conn, decoder);
-  if (!payload) co_return payload.status();
-  if (!looks_like_handshake(*payload)) {
-    // An older node opens with its protobuf Hello (protocol version 2 and before).
-    auto decoded = decode_payload(*payload);
-    if (decoded && std::holds_alternative<Hello>(*decoded)) {
-      const Hello& h = std::get<Hello>(*decoded);
-      co_return Status(
-          ErrorCode::kVersionMismatch,
-          fmt::format("the other end (claiming node {}) speaks protocol version {} without peer "
-                      "authentication; this node speaks {}: upgrade every node",
-                      h.node, h.protocol_version, kProtocolVersion));
-    }
-  }
-  auto challenge = decode_challenge(*payload);
-  if (!challenge) co_return challenge.status();
-  if (challenge->protocol_version != kProtocolVersion) {
-    co_return Status(ErrorCode::kVersionMismatch,
-                     fmt::format("the other end speaks protocol version {}, this node {}",
-                                 challenge->protocol_version, kProtocolVersion));
-  }
-  co_return *challenge;
-}
-
-asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_inbound(
-    Connection& conn, FrameDecoder& decoder) {
-  HandshakeTranscript t;
-  t.cluster_id = options_.cluster_id;
-  t.acceptor = options_.self;
-  t.acceptor_nonce = random_nonce();
-  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.acceptor_nonce}))) {
-    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
-  }
-  auto challenge = co_await read_challenge(conn, decoder);
-  if (!challenge) co_return challenge.status();
-  t.dialer_nonce = challenge->nonce;
-  auto payload = co_await read_handshake_payload(conn, decoder);
-  if (!payload) co_return payload.status();
-  auto proof = decode_proof(*payload);
-  if (!proof) co_return proof.status();
-  t.dialer = proof->node;
-  if (proof->node == options_.self) {
-    co_return Status(ErrorCode::kInvalidArgument, "the other end claims to be this node");
-  }
-  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kDialer, t, proof->mac)) {
-    co_return Status(ErrorCode::kInvalidArgument,
-                     fmt::format("the proof of node {} does not verify (another cluster secret "
-                                 "or cluster id, or a forged or replayed handshake)",
-                                 proof->node));
-  }
-  conn.authenticated = true;
-  const std::string secret =
-      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
-  co_return InboundAuth{proof->node, compute_proof_mac(secret, HandshakeRole::kAcceptor, t)};
-}
-
-asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
-                                                             FrameDecoder& decoder,
-                                                             const Peer& peer) {
-  HandshakeTranscript t;
-  t.cluster_id = options_.cluster_id;
-  t.dialer = options_.self;
-  t.acceptor = peer.id;
-  t.dialer_nonce = random_nonce();
-  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.dialer_nonce}))) {
-    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
-  }
-  auto challenge = co_await read_challenge(conn, decoder);
-  if (!challenge) co_return challenge.status();
-  t.acceptor_nonce = challenge->nonce;
-  const std::string secret =
-      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
-  const Proof ours{options_.self, compute_proof_mac(secret, HandshakeRole::kDialer, t)};
-  if (!co_await write_payload(conn, encode_proof(ours))) {
-    co_return Status(ErrorCode::kIoError, "write of the Proof failed");
-  }
-  auto payload = co_await read_handshake_payload(conn, decoder);
-  if (!payload) co_return payload.status();
-  auto proof = decode_proof(*payload);
-  if (!proof) co_return proof.status();
-  if (proof->node != peer.id) {
-    co_return Status(
-        ErrorCode::kInvalidArgument,
-        fmt::format("expected node {}, the other end proves to be node {}", peer.id, proof->node));
-  }
-  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kAcceptor, t, proof->mac)) {
-    co_return Status(ErrorCode::kInvalidArgument,
-                     fmt::format("the proof of node {} does not verify (another cluster secret "
-                                 "or cluster id, or not node {})",
-                                 peer.id, peer.id));
-  }
-  conn.authenticated = true;
-  co_return Status::ok();
-}
-
-void TransportCore::refuse_handshake(const std::shared_ptr<Connection>& conn,
-                                     std::string_view reason) {
-  stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
-  stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-  if (!stopped_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - refused_logged_at_ >= std::chrono::seconds(1)) {
-      log_.warn(
-          "refused the peer handshake {} {}: {}{}",
-          conn->peer.is_none() ? std::string("from") : fmt::format("with node {} at", conn->peer),
-          conn->remote, reason,
-          refused_unlogged_ == 0
-              ? std::string()
-              : fmt::format(" ({} more refused since the last such line)", refused_unlogged_));
-      refused_logged_at_ = now;
-      refused_unlogged_ = 0;
-    } else {
-      ++refused_unlogged_;
-    }
-  }
-  close(conn, reason);
-}
-
 asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, FrameDecoder& decoder) {
   auto payload = co_await read_handshake_payload(conn, decoder);
   if (!payload) co_return payload.status();
@@ -442,8 +288,7 @@ asio::awaitable<bool> TransportCore::write_hello(Connection& conn) {
   conn.announced_initialized = initialized_.load();
   const std::string frame = hello_frame();
   std::error_code ec;
-  co_await asio::async_write(conn.socket, asio::buffer(frame),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_all(conn, asio::buffer(frame), ec);
   co_return !ec;
 }
 
@@ -471,6 +316,14 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
                                                     std::shared_ptr<Connection> conn) {
   tune_socket(conn->socket);
   arm_deadline(conn);
+  if (options_.tls_server_context) {
+    Status tls = co_await start_tls(*conn, false, NodeId());
+    if (conn->closed) co_return;
+    if (!tls) {
+      refuse_handshake(conn, tls.to_string());
+      co_return;
+    }
+  }
   FrameDecoder decoder(options_.max_frame_bytes);
   // Nothing but our nonce leaves this node, and nothing the other end sends is acted on,
   // until it has proved to be a node of this cluster.
@@ -561,6 +414,14 @@ asio::awaitable<bool> TransportCore::dial_once(std::shared_ptr<Peer> peer) {
   }
   tune_socket(conn->socket);
   conn->remote = endpoint_string(conn->socket);
+  if (options_.tls_client_context) {
+    Status tls = co_await start_tls(*conn, true, peer->id);
+    if (conn->closed) co_return false;
+    if (!tls) {
+      refuse_handshake(conn, tls.to_string());
+      co_return false;
+    }
+  }
   FrameDecoder decoder(options_.max_frame_bytes);
   Status auth = co_await authenticate_outbound(*conn, decoder, *peer);
   if (conn->closed) co_return false;

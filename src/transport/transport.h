@@ -65,7 +65,10 @@
 
 namespace asio {
 class io_context;
+namespace ssl {
+class context;
 }
+}  // namespace asio
 
 namespace raftkv::transport {
 
@@ -78,6 +81,11 @@ struct TransportOptions {
   // with an empty key, so anyone who can reach the peer port can claim any node id (a loud
   // warning is logged at start).
   std::vector<std::string> cluster_secrets;
+  // Mutual TLS between peers (peer_tls.h: load_peer_tls); both null: plain TCP. With TLS, a
+  // peer's certificate must name the node it dialed or claims to be, and the handshake above
+  // runs inside TLS.
+  std::shared_ptr<asio::ssl::context> tls_server_context;
+  std::shared_ptr<asio::ssl::context> tls_client_context;
   // This node's incarnation (storage/node_identity.h), announced in the Hello; outgoing
   // messages whose from_incarnation is 0 are stamped with it.
   uint64_t incarnation = 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -35,6 +36,12 @@ struct Connection {
   explicit Connection(const Strand& strand);
 
   tcp::socket socket;
+  // Peer TLS (peer_tls.h): the stream over `socket` and its context (which it must not
+  // outlive); null for plain TCP. Set before any byte of the handshake.
+  std::shared_ptr<asio::ssl::context> tls_context;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  // The node the other end's verified certificate names (TLS only).
+  NodeId tls_node;
   // Closes the connection if connect + Hello exchange take longer than handshake_timeout.
   asio::steady_timer deadline;
   // The writer waits on this (expiring never) while the send queue is empty; cancel() wakes it.
@@ -99,6 +106,27 @@ struct Peer {
   std::atomic<uint64_t> sent{0};
 };
 
+// Reads and writes through the connection's TLS stream when it has one, else its socket.
+template <class MutableBuffers>
+asio::awaitable<size_t> read_some(Connection& conn, const MutableBuffers& buffers,
+                                  std::error_code& ec) {
+  if (conn.tls) {
+    co_return co_await conn.tls->async_read_some(buffers,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return co_await conn.socket.async_read_some(buffers,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+}
+template <class ConstBuffers>
+asio::awaitable<void> write_all(Connection& conn, const ConstBuffers& buffers,
+                                std::error_code& ec) {
+  if (conn.tls) {
+    co_await asio::async_write(*conn.tls, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(conn.socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 // Completion handler for co_spawn: logs an exception that escaped a coroutine (none should:
 // I/O errors are handled as values; this catches e.g. std::bad_alloc).
 struct LogCoroutineExit {
@@ -162,6 +190,10 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
                                                             FrameDecoder& decoder);
   asio::awaitable<Status> authenticate_outbound(Connection& conn, FrameDecoder& decoder,
                                                 const Peer& peer);
+  // Peer TLS (when configured): the TLS handshake on `conn` as client (dialer) or server, then
+  // the check of the node the other end's certificate names: `expected` for a dialer (the peer
+  // dialed); recorded in conn.tls_node for the acceptor to compare with the proof's claim.
+  asio::awaitable<Status> start_tls(Connection& conn, bool dialer, NodeId expected);
   // Reads the peer's Challenge, refusing another protocol version with a clear reason.
   asio::awaitable<Result<Challenge>> read_challenge(Connection& conn, FrameDecoder& decoder);
   // A refused handshake: counted (auth_failures, connections_rejected), logged at most once a
