@@ -13,7 +13,8 @@ Each is refused (the connection is closed with nothing but the follower's nonce 
 and counted in /metrics (raftkv_peer_auth_failures_total); the real node 1's connection is
 never replaced, writes keep replicating, and RAFTKV.DIGEST is the same on every node at the end.
 The right-secret handshake of (c) also checks this file's implementation of the protocol against
-the server's, so that (b) fails for its secret, not for a bug here.
+the server's, so that (b) fails for its secret, not for a bug here. PeerTlsTest does the same
+with mutual TLS between peers (certificates from tests/tls/make_certs.sh).
 
 The wire format is written by hand below (frames of src/transport/frame.h, the handshake of
 src/transport/handshake.h, protobuf of proto/raft.proto and proto/kv.proto): no generated code.
@@ -22,12 +23,16 @@ import hashlib
 import hmac
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
 import unittest
 
 from cluster import Cluster
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls"))
+from certs import TestPki  # noqa: E402
 
 SERVER_BIN = None
 CLUSTER_ID = 1  # raftkv-server's default --cluster-id
@@ -119,8 +124,10 @@ def proof_mac(secret, role, dialer, acceptor, nonce_d, nonce_a):
 class PeerSocket:
     """One TCP connection to a peer port, reading whole frames."""
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=10.0, tls=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock)
         self.buf = b""
         self.sent = b""
 
@@ -141,7 +148,7 @@ class PeerSocket:
                     return payload
             try:
                 data = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 data = b""
             if not data:
                 return None
@@ -328,6 +335,116 @@ class PeerAuthTest(unittest.TestCase):
         info = c.info_raft(victim)
         self.assertNotEqual(info and info.get("role"), "leader")
         self.assertNotIn("connected to peer", self.log(victim)[log_before:])
+
+
+class TlsCluster(Cluster):
+    """Every node with mutual TLS between peers (its own node-<id> certificate, or the one
+    `certs` names for it) and the cluster secret."""
+
+    def __init__(self, server_bin, pki):
+        super().__init__(server_bin, nodes=3)
+        self.pki = pki
+        self.certs = {}  # id -> the certificate name node id presents (default node-<id>)
+
+    def _spawn(self, i, args):
+        name = self.certs.get(i, f"node-{i}")
+        super()._spawn(i, args + ["--peer-tls-cert", self.pki.cert(name),
+                                  "--peer-tls-key", self.pki.key(name),
+                                  "--peer-tls-ca", self.pki.cert("ca")])
+
+
+class PeerTlsTest(unittest.TestCase):
+    """Mutual TLS between peers (with the secret too): a cluster replicates over it; a
+    stranger presenting another node's (valid) certificate is refused even with the secret; a
+    node given another node's certificate refuses to start; a plain-text stranger is refused;
+    the real peers stay connected and the replicas equal."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = TestPki(nodes=3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pki.remove()
+
+    def setUp(self):
+        self.c = TlsCluster(SERVER_BIN, self.pki)
+        self.c.start_all()
+
+    def tearDown(self):
+        self.c.finish()
+
+    def log(self, i):
+        with open(os.path.join(self.c.dir, f"node-{i}.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def test_a_certificate_naming_another_node_is_refused(self):
+        c = self.c
+        leader = c.leader()
+        for k in range(10):
+            self.assertTrue(c.write(f"k{k}", str(k)))
+        for i in c.ids():
+            self.assertIn("peers authenticate with mutual TLS and the cluster secret", self.log(i))
+        # The victim restarted with node 1's certificate and key.
+        victim = max(i for i in c.ids() if i != leader)
+        others = [i for i in c.ids() if i != victim]
+
+        # A stranger with a valid certificate of the cluster's CA, but node X's, who knows the
+        # secret and claims node 1 (X != 1): refused for the name, before any proof of ours.
+        x = next(i for i in c.ids() if i not in (1, victim))
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.load_verify_locations(self.pki.cert("ca"))
+        tls.load_cert_chain(self.pki.cert(f"node-{x}"), self.pki.key(f"node-{x}"))
+        s = PeerSocket(c.peer_ports[victim - 1], tls=tls)
+        nonce_d = os.urandom(32)
+        s.send(frame(challenge(nonce_d)))
+        theirs = s.read_payload()
+        self.assertEqual(theirs[:4], b"RKVC")
+        secret = c.secret.encode()
+        s.send(frame(proof(1, proof_mac(secret, b"D", 1, victim, nonce_d, theirs[8:]))))
+        self.assertEqual(s.payloads_until_closed(), [], "a proof went to a mismatched certificate")
+        s.close()
+        deadline = time.monotonic() + 10
+        while f"claims to be node 1, but its certificate names node {x}" not in self.log(victim):
+            self.assertLess(time.monotonic(), deadline, "the mismatched certificate not logged")
+            time.sleep(0.05)
+        self.assertTrue(c.write("after-stranger", "1"))
+        self.assertNotIn("replaced by a new connection", self.log(victim))
+
+        c.kill(victim)
+        c.certs[victim] = "node-1"
+        c.start(victim)
+        # Its own certificate is checked at start: it does not name it, so the node refuses to
+        # run, with the reason.
+        self.assertEqual(c.procs[victim].wait(timeout=20), 1)
+        self.assertIn(f"names node 1, but this is node {victim}", self.log(victim))
+        # A stranger with a plain connection: refused by the TLS handshake.
+        s = socket.create_connection(("127.0.0.1", c.peer_ports[others[-1] - 1]), timeout=10)
+        s.sendall(frame(challenge(os.urandom(32))))
+        s.settimeout(10)
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        self.assertNotIn(b"RKVC", data, "a TLS node answered a plain-text handshake")
+        deadline = time.monotonic() + 10
+        while "does not speak TLS" not in self.log(others[-1]):
+            self.assertLess(time.monotonic(), deadline, "the plain-text stranger was not logged")
+            time.sleep(0.05)
+        # Writes go on between the two others, and the victim catches up once it presents its
+        # own certificate again.
+        for k in range(10, 20):
+            self.assertTrue(c.write(f"k{k}", str(k)))
+        c.certs.pop(victim)
+        c.start(victim)
+        goal = int(c.info_raft(c.leader())["commit_index"])
+        for i in c.ids():
+            c.wait_applied(i, goal)
+        digests = c.digests()
+        self.assertEqual(len({d for _, d in digests.values()}), 1, digests)
+        for i in others:
+            self.assertNotIn("replaced by a new connection", self.log(i))
 
 
 def main():
