@@ -10,6 +10,8 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-tools redis-server python3 python3-redis iproute2 procps
+  # tests/tls/make_certs.sh (the test PKI of the TLS and peer-authentication tests)
+  openssl
   # fuzz/ci.sh: clang 14 and its compiler-rt (libclang_rt.fuzzer, ASan/UBSan runtimes)
   clang libclang-rt-14-dev
 )
