@@ -337,6 +337,33 @@ class PeerAuthTest(unittest.TestCase):
         self.assertNotIn("connected to peer", self.log(victim)[log_before:])
 
 
+class SecretFileTest(unittest.TestCase):
+    """A secret file that is unsafe or unusable stops the server at start, saying why."""
+
+    def test_bad_secret_files_stop_the_server_with_the_reason(self):
+        for content, mode, reason in [("a-good-long-cluster-secret-0123\n", 0o644, "chmod 600"),
+                                      ("\n\n", 0o600, "holds no secret"),
+                                      ("short\n", 0o600, "too short"),
+                                      (None, 0o600, "No such file")]:
+            with self.subTest(reason=reason):
+                c = Cluster(SERVER_BIN, nodes=1, secret=False)
+                try:
+                    path = os.path.join(c.dir, "secret")
+                    if content is not None:
+                        with open(path, "w") as f:
+                            f.write(content)
+                        os.chmod(path, mode)
+                    c.extra_args = ["--cluster-secret-file", path]
+                    c.start(1)
+                    self.assertNotEqual(c.procs[1].wait(timeout=20), 0)
+                    with open(os.path.join(c.dir, "node-1.log"), "rb") as f:
+                        log = f.read().decode(errors="replace")
+                    self.assertIn(reason, log)
+                    self.assertIn(path, log)
+                finally:
+                    c.finish()
+
+
 class TlsCluster(Cluster):
     """Every node with mutual TLS between peers (its own node-<id> certificate, or the one
     `certs` names for it) and the cluster secret."""
