@@ -101,6 +101,13 @@ TEST(ClusterSecret, GeneratedOnceWithMode600AndKept) {
   EXPECT_NE(read(), first);
 }
 
+TEST(ClusterStart, PeerTlsArgumentsNameTheNodesOwnCertificate) {
+  EXPECT_TRUE(peer_tls_args("", 2).empty());
+  EXPECT_EQ(peer_tls_args("/pki", 2),
+            (std::vector<std::string>{"--peer-tls-cert", "/pki/node-2.crt", "--peer-tls-key",
+                                      "/pki/node-2.key", "--peer-tls-ca", "/pki/ca.crt"}));
+}
+
 TEST(PidFile, RoundTripMissingAndGarbage) {
   TempDir dir;
   const fs::path path = dir.path() / "node-1.pid";

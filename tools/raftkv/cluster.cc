@@ -90,6 +90,15 @@ std::vector<std::string> join_command_line(const ClusterLayout& layout, int node
           join};
 }
 
+std::vector<std::string> peer_tls_args(const std::string& dir, int node) {
+  if (dir.empty()) return {};
+  const fs::path d(dir);
+  const std::string name = "node-" + std::to_string(node);
+  return {"--peer-tls-cert", (d / (name + ".crt")).string(),
+          "--peer-tls-key",  (d / (name + ".key")).string(),
+          "--peer-tls-ca",   (d / "ca.crt").string()};
+}
+
 Status ensure_cluster_secret(const ClusterLayout& layout) {
   const fs::path path = layout.secret_file();
   std::error_code ec;
@@ -317,6 +326,8 @@ int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& option
   for (int i = 1; i <= layout.nodes; ++i) {
     fs::create_directories(layout.data_dir(i), ec);
     auto argv = server_command_line(layout, i, server_bin);
+    const auto tls = peer_tls_args(options.peer_tls_dir, i);
+    argv.insert(argv.end(), tls.begin(), tls.end());
     argv.insert(argv.end(), options.extra_server_args.begin(), options.extra_server_args.end());
     auto pid = spawn_server(argv, layout.log_file(i));
     if (!pid) {
@@ -415,6 +426,8 @@ int cluster_add(const ClusterLayout& layout, const ClusterAddOptions& options) {
   }
   fs::create_directories(layout.data_dir(node), ec);
   auto argv = join_command_line(layout, node, server_bin, join);
+  const auto tls = peer_tls_args(options.peer_tls_dir, node);
+  argv.insert(argv.end(), tls.begin(), tls.end());
   argv.insert(argv.end(), options.extra_server_args.begin(), options.extra_server_args.end());
   auto pid = spawn_server(argv, layout.log_file(node));
   if (!pid) {
