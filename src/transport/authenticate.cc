@@ -110,6 +110,9 @@ asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_
   auto challenge = co_await read_challenge(conn, decoder);
   if (!challenge) co_return challenge.status();
   t.dialer_nonce = challenge->nonce;
+  if (t.dialer_nonce == t.acceptor_nonce) {
+    co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
+  }
   auto payload = co_await read_handshake_payload(conn, decoder);
   if (!payload) co_return payload.status();
   auto proof = decode_proof(*payload);
@@ -150,6 +153,10 @@ asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
   auto challenge = co_await read_challenge(conn, decoder);
   if (!challenge) co_return challenge.status();
   t.acceptor_nonce = challenge->nonce;
+  if (t.dialer_nonce == t.acceptor_nonce) {
+    // A reflection attempt (the role in the MAC defeats it anyway): no proof for it.
+    co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
+  }
   const std::string secret =
       options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
   const Proof ours{options_.self, compute_proof_mac(secret, HandshakeRole::kDialer, t)};

@@ -93,6 +93,10 @@ void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes
 
 void TransportCore::attach(const std::shared_ptr<Peer>& peer,
                            const std::shared_ptr<Connection>& conn, const Hello& hello) {
+  // Issue 13: only a connection that proved to be `peer` may carry its messages or replace its
+  // connection.
+  RAFTKV_ASSERT(conn->authenticated, "attaching an unauthenticated connection to peer {}",
+                peer->id);
   if (peer->conn) {
     // By value: close() resets peer->conn, which must not pull the connection out from under it.
     const std::shared_ptr<Connection> old = peer->conn;
