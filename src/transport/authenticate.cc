@@ -12,6 +12,9 @@ namespace {
 
 // Handshake frames are tiny; an unauthenticated client may not make us buffer more than this.
 constexpr size_t kMaxHandshakeBytes = kReadChunkBytes;
+// Bytes read per socket read during the handshake: a stranger who connects and waits costs
+// this much, not a whole kReadChunkBytes.
+constexpr size_t kHandshakeReadBytes = 4096;
 
 }  // namespace
 
@@ -42,7 +45,7 @@ asio::awaitable<Status> TransportCore::start_tls(Connection& conn, bool dialer, 
 
 asio::awaitable<Result<std::string>> TransportCore::read_handshake_payload(Connection& conn,
                                                                            FrameDecoder& decoder) {
-  std::vector<char> buf(kReadChunkBytes);
+  std::array<char, kHandshakeReadBytes> buf;
   for (;;) {
     std::string_view payload;
     FrameOutcome outcome = decoder.next(&payload);
