@@ -2,7 +2,8 @@
 //
 // Connection model. One TCP connection per peer pair carries all groups (every message is
 // tagged with its group id) in both directions. The node with the lower id dials; the other
-// accepts. Each connection starts with the authentication handshake (handshake.h: nonces, then
+// accepts. Each connection starts (inside TLS when peer TLS is configured: peer_tls.h, the
+// certificates must name the nodes) with the authentication handshake (handshake.h: nonces, then
 // HMAC proofs over the cluster secret, the dialer's first), then a Hello frame in each direction
 // (node id, cluster id, protocol version, incarnation, initialized); a peer that fails to prove
 // itself, with another cluster id or version, an unknown id, or an id that should be accepted
