@@ -72,6 +72,7 @@ Status Server::open() {
     auto secrets = transport::load_cluster_secrets(cfg_.cluster_secret_file);
     if (!secrets) return secrets.status();
     topts.cluster_secrets = std::move(*secrets);
+    topts.cluster_secret_file = cfg_.cluster_secret_file;  // re-read when it changes
   }
   if (!cfg_.peer_tls_cert.empty() || !cfg_.peer_tls_key.empty() || !cfg_.peer_tls_ca.empty()) {
     auto tls = transport::load_peer_tls({cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca},

@@ -1,5 +1,7 @@
 // Peer authentication: the challenge-response of handshake.h on a connection, mutual TLS
 // (peer_tls.h), and refusing handshakes (counted, rate-limited log lines).
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "tls/certificate.h"
@@ -41,6 +43,54 @@ asio::awaitable<Status> TransportCore::start_tls(Connection& conn, bool dialer, 
   }
   conn.tls_node = *node;
   co_return Status::ok();
+}
+
+namespace {
+
+std::array<int64_t, 5> file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {-1, 0, 0, 0, 0};
+  return {static_cast<int64_t>(st.st_ino), static_cast<int64_t>(st.st_size), st.st_mtim.tv_sec,
+          st.st_mtim.tv_nsec, static_cast<int64_t>(st.st_mode)};
+}
+
+}  // namespace
+
+Status TransportCore::load_secrets() {
+  secrets_ = options_.cluster_secrets;
+  if (options_.cluster_secret_file.empty()) return Status::ok();
+  secret_file_stamp_ = file_stamp(options_.cluster_secret_file);
+  if (!secrets_.empty()) return Status::ok();
+  auto loaded = load_cluster_secrets(options_.cluster_secret_file);
+  if (!loaded) return loaded.status();
+  secrets_ = std::move(loaded).value();
+  return Status::ok();
+}
+
+const std::vector<std::string>& TransportCore::secrets() {
+  if (options_.cluster_secret_file.empty()) return secrets_;
+  const auto stamp = file_stamp(options_.cluster_secret_file);
+  if (stamp == secret_file_stamp_) return secrets_;
+  secret_file_stamp_ = stamp;
+  auto loaded = load_cluster_secrets(options_.cluster_secret_file);
+  if (!loaded) {
+    log_.error(
+        "the cluster secret file changed but cannot be used ({}); the {} secret(s) read "
+        "before stay in use",
+        loaded.status().message(), secrets_.size());
+    return secrets_;
+  }
+  if (*loaded != secrets_) {
+    secrets_ = std::move(loaded).value();
+    log_.info("cluster secret file {} reloaded: {} secret(s); new connections use them",
+              options_.cluster_secret_file, secrets_.size());
+  }
+  return secrets_;
+}
+
+std::string TransportCore::proving_secret() {
+  const std::vector<std::string>& all = secrets();
+  return all.empty() ? std::string() : all.front();
 }
 
 asio::awaitable<Result<std::string>> TransportCore::read_handshake_payload(Connection& conn,
@@ -130,15 +180,14 @@ asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_
   if (proof->node == options_.self) {
     co_return Status(ErrorCode::kInvalidArgument, "the other end claims to be this node");
   }
-  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kDialer, t, proof->mac)) {
+  if (!verify_proof_mac(secrets(), HandshakeRole::kDialer, t, proof->mac)) {
     co_return Status(ErrorCode::kInvalidArgument,
                      fmt::format("the proof of node {} does not verify (another cluster secret "
                                  "or cluster id, or a forged or replayed handshake)",
                                  proof->node));
   }
   conn.authenticated = true;
-  const std::string secret =
-      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
+  const std::string secret = proving_secret();
   co_return InboundAuth{proof->node, compute_proof_mac(secret, HandshakeRole::kAcceptor, t)};
 }
 
@@ -160,8 +209,7 @@ asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
     // A reflection attempt (the role in the MAC defeats it anyway): no proof for it.
     co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
   }
-  const std::string secret =
-      options_.cluster_secrets.empty() ? std::string() : options_.cluster_secrets.front();
+  const std::string secret = proving_secret();
   const Proof ours{options_.self, compute_proof_mac(secret, HandshakeRole::kDialer, t)};
   if (!co_await write_payload(conn, encode_proof(ours))) {
     co_return Status(ErrorCode::kIoError, "write of the Proof failed");
@@ -175,7 +223,7 @@ asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
         ErrorCode::kInvalidArgument,
         fmt::format("expected node {}, the other end proves to be node {}", peer.id, proof->node));
   }
-  if (!verify_proof_mac(options_.cluster_secrets, HandshakeRole::kAcceptor, t, proof->mac)) {
+  if (!verify_proof_mac(secrets(), HandshakeRole::kAcceptor, t, proof->mac)) {
     co_return Status(ErrorCode::kInvalidArgument,
                      fmt::format("the proof of node {} does not verify (another cluster secret "
                                  "or cluster id, or not node {})",

@@ -96,6 +96,7 @@ TransportCore::TransportCore(asio::io_context& io, TransportOptions options,
 
 Status TransportCore::start() {
   RAFTKV_ASSERT(!started_, "Transport::start() called twice");
+  if (Status loaded = load_secrets(); !loaded) return loaded;
   auto hp = parse_host_port(options_.listen_addr);
   if (!hp) return hp.status();
   std::error_code ec;
@@ -127,8 +128,8 @@ Status TransportCore::start() {
   log_.info("listening on {} (port {})", options_.listen_addr, listen_port());
   if (options_.tls_server_context) {
     log_.info("peers authenticate with mutual TLS{}",
-              options_.cluster_secrets.empty() ? "" : " and the cluster secret");
-  } else if (options_.cluster_secrets.empty()) {
+              secrets_.empty() ? "" : " and the cluster secret");
+  } else if (secrets_.empty()) {
     log_.warn(
         "PEER AUTHENTICATION IS OFF (no cluster secret, no peer TLS): anyone who can reach {} "
         "can join as any node and rewrite this node's data. Give every node "

@@ -82,6 +82,11 @@ struct TransportOptions {
   // with an empty key, so anyone who can reach the peer port can claim any node id (a loud
   // warning is logged at start).
   std::vector<std::string> cluster_secrets;
+  // If set, the file the secrets come from: loaded by start() (which fails on a bad file) when
+  // cluster_secrets is empty, and re-read before a handshake whenever it changed (inode, size,
+  // mtime or mode), so that the secret rotates without a restart. A changed file that cannot be
+  // used is logged and the secrets loaded before stay in use.
+  std::string cluster_secret_file;
   // Mutual TLS between peers (peer_tls.h: load_peer_tls); both null: plain TCP. With TLS, a
   // peer's certificate must name the node it dialed or claims to be, and the handshake above
   // runs inside TLS.

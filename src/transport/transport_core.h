@@ -196,6 +196,12 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   asio::awaitable<Status> start_tls(Connection& conn, bool dialer, NodeId expected);
   // Reads the peer's Challenge, refusing another protocol version with a clear reason.
   asio::awaitable<Result<Challenge>> read_challenge(Connection& conn, FrameDecoder& decoder);
+  // start(): the secrets from the options, or from the file when only it is given.
+  Status load_secrets();
+  // The cluster secrets now in force: re-reads options_.cluster_secret_file if it changed.
+  const std::vector<std::string>& secrets();
+  // The one this node proves with: the first ("" without any).
+  std::string proving_secret();
   // A refused handshake: counted (auth_failures, connections_rejected), logged at most once a
   // second (with how many were not logged), connection closed.
   void refuse_handshake(const std::shared_ptr<Connection>& conn, std::string_view reason);
@@ -244,6 +250,10 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   std::atomic<bool> initialized_{false};
   uint64_t unknown_peer_drops_ = 0;  // strand: messages to nodes that are not peers (logging)
   std::map<NodeId, uint64_t> refused_unknown_;  // strand: connections refused, by node (logging)
+  // strand: the cluster secrets in force (options_.cluster_secrets, or the file's), and what the
+  // file looked like when they were read ({inode, size, mtime s, mtime ns, mode}).
+  std::vector<std::string> secrets_;
+  std::array<int64_t, 5> secret_file_stamp_{};
   // strand: refused handshakes not logged since the last line, and when that line was.
   uint64_t refused_unlogged_ = 0;
   std::chrono::steady_clock::time_point refused_logged_at_{};

@@ -318,6 +318,45 @@ class PeerAuthTest(unittest.TestCase):
         for i in c.ids():
             self.assertNotIn("PEER AUTHENTICATION IS OFF", self.log(i))
 
+    def test_the_secret_rotates_without_a_restart(self):
+        """The secret file rewritten in three steps (current+next, next+current, next) while
+        the cluster serves: new connections use it; the old secret is refused at the end."""
+        c = self.c
+        self.assertTrue(c.write("k0", "v"))
+        old = self.secret
+        new = ("rotated-" + os.urandom(16).hex()).encode()
+
+        def rewrite(lines):
+            tmp = c.secret_file + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"".join(line + b"\n" for line in lines))
+            os.rename(tmp, c.secret_file)
+
+        leader = c.leader()
+        target = max(i for i in c.ids() if i != leader)
+        port = c.peer_ports[target - 1]
+        for step, lines in enumerate([[old, new], [new, old], [new]]):
+            rewrite(lines)
+            # A node restarted now reconnects with the file as it is.
+            victim = next(i for i in c.ids() if i != c.leader())
+            c.kill(victim)
+            self.assertTrue(c.write(f"k{step}-a", "v"))
+            c.start(victim)
+            self.assertTrue(c.write(f"k{step}-b", "v"))
+            goal = int(c.info_raft(c.leader())["commit_index"])
+            c.wait_applied(victim, goal)
+            # Our own handshake (proving with the file's first line) is accepted.
+            s, reply = self.handshake(port, 1, target, lines[0])
+            s.close()
+            if reply is None:
+                self.fail(f"step {step}: the proof by the file's first secret was refused")
+        s, reply = self.handshake(port, 1, target, old)
+        s.close()
+        self.assertIsNone(reply, "the retired secret was still accepted")
+        self.assertIn("reloaded", self.log(target))
+        wait_same_digests(self, c)
+
     def test_a_node_without_the_secret_cannot_join_the_cluster(self):
         """A fourth process on node 3's data with another secret: refused by the others."""
         c = self.c

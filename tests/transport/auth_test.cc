@@ -1,5 +1,11 @@
 // Peer authentication on loopback (issue 13): real transports with a cluster secret, and raw
 // sockets playing the attacker who can reach the peer port but does not know the secret.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
 #include "transport_fixture.h"
 
 namespace raftkv::transport {
@@ -312,6 +318,44 @@ TEST_F(AuthTest, ASecondConnectionReplacesTheFirstOnlyOnceAuthenticated) {
   ASSERT_TRUE(run_until([&] { return node.received.size() == 2; }));
   EXPECT_EQ(node.received[1].message.context, 32u);
   EXPECT_EQ(stats(2).auth_failures, 1u);
+}
+
+// Rotation without a restart: a node re-reads its secret file when it changed, before the next
+// handshake; a changed file that cannot be used leaves the secrets in force.
+TEST_F(AuthTest, TheSecretFileIsReReadWhenItChanges) {
+  const std::string path =
+      ::testing::TempDir() + "raftkv-auth-secret-" + std::to_string(::getpid());
+  const std::string next = "the-next-cluster-secret-9876543210";
+  auto write = [&](const std::string& text, int mode) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp, std::ios::trunc) << text;
+    ::chmod(tmp.c_str(), mode);
+    std::rename(tmp.c_str(), path.c_str());  // as an operator should: atomically
+  };
+  write(kSecret + "\n", 0600);
+  TransportOptions o = options(2);
+  o.cluster_secrets.clear();
+  o.cluster_secret_file = path;
+  o.peers[NodeId(1)] = fmt::format("127.0.0.1:{}", dead_port());
+  start_node(std::move(o));
+  auto as1 = [&](const std::string& secret) {
+    auto raw = raw_connect(port2());
+    return raw_handshake(*raw, 1, 2, secret, {kSecret, next}).is_ok();
+  };
+  EXPECT_TRUE(as1(kSecret));
+  EXPECT_FALSE(as1(next));
+  write(kSecret + "\n" + next + "\n", 0600);  // step 1: accept the next one too
+  EXPECT_TRUE(as1(kSecret));
+  EXPECT_TRUE(as1(next));
+  write(next + "\n", 0600);  // the end: the next one alone
+  EXPECT_FALSE(as1(kSecret));
+  EXPECT_TRUE(as1(next));
+  write("\n", 0600);  // unusable: ignored, logged
+  EXPECT_TRUE(as1(next));
+  write(kSecret + "\n", 0644);  // readable by others: ignored too
+  EXPECT_TRUE(as1(next));
+  EXPECT_FALSE(as1(kSecret));
+  std::remove(path.c_str());
 }
 
 }  // namespace

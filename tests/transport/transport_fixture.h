@@ -202,7 +202,10 @@ class TransportTest : public ::testing::Test {
   // The dialer's side of the handshake (handshake.h) as node `claim` towards `acceptor`,
   // proving with `secret`. Ok once the acceptor's proof verified under `secret`; stops there
   // (no Hello). The Challenge is sent before the other's is read, as a real dialer does.
-  Status raw_handshake(RawPeer& raw, uint64_t claim, uint64_t acceptor, const std::string& secret) {
+  // `verify_with`: the secrets the acceptor's proof may use (default: `secret`).
+  Status raw_handshake(RawPeer& raw, uint64_t claim, uint64_t acceptor, const std::string& secret,
+                       std::vector<std::string> verify_with = {}) {
+    if (verify_with.empty()) verify_with = {secret};
     HandshakeTranscript t{kCluster, NodeId(claim), NodeId(acceptor), random_nonce(), {}};
     raw_send(raw, encode_challenge({kProtocolVersion, t.dialer_nonce}));
     auto theirs = raw_read(raw);
@@ -217,7 +220,7 @@ class TransportTest : public ::testing::Test {
     auto proof = decode_proof(*reply);
     if (!proof) return proof.status();
     if (proof->node != NodeId(acceptor) ||
-        !verify_proof_mac({secret}, HandshakeRole::kAcceptor, t, proof->mac)) {
+        !verify_proof_mac(verify_with, HandshakeRole::kAcceptor, t, proof->mac)) {
       return Status(ErrorCode::kInvalidArgument, "the acceptor's proof does not verify");
     }
     return Status::ok();
