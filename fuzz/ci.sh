@@ -11,6 +11,6 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 CXX=${FUZZ_CXX:-clang++} cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRAFTKV_FUZZ=ON -DRAFTKV_WERROR=ON -DRAFTKV_BENCHMARKS=OFF -DRAFTKV_FUZZ_SECONDS="${FUZZ_SECONDS:-30}" \
-  "-DRAFTKV_ONLY=src/base;src/raft;src/storage;src/transport;src/resp;fuzz" >/dev/null
+  "-DRAFTKV_ONLY=src/base;src/tls;src/raft;src/storage;src/transport;src/resp;fuzz" >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzzers
 ctest --test-dir build-fuzz --output-on-failure -j 2 --no-tests=ignore -L fuzz "$@"

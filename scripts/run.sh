@@ -15,7 +15,8 @@ fi
 "$cli" cluster start --nodes 3 --dir "$data" --server-bin build/src/server/raftkv-server
 cat <<USAGE
 
-raftkv is running: 3 nodes, every acknowledged write on a majority of disks.
+raftkv is running: 3 nodes, every acknowledged write on a majority of disks. Peers authenticate
+with the cluster secret in $data/cluster-secret (generated, mode 600; docs/security.md).
   redis-cli -c -p 7001                       # any node; -c follows MOVED to the leader
   redis-cli -c -p 7002 SET greeting hello
   $cli get greeting                          # C++ client (leader discovery, exactly-once writes)

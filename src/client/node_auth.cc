@@ -7,7 +7,8 @@
 namespace raftkv::client {
 
 Status prove_node(Connection& conn, const NodeCredentials& credentials, Deadline deadline) {
-  if (credentials.secret.empty()) return Status::ok();
+  const std::string secret = credentials.secret ? credentials.secret() : std::string();
+  if (secret.empty()) return Status::ok();
   auto challenge = conn.call({"RAFTKV.NODEAUTH", "CHALLENGE"}, deadline);
   if (!challenge) return challenge.status();
   const std::optional<std::string> nonce =
@@ -17,7 +18,7 @@ Status prove_node(Connection& conn, const NodeCredentials& credentials, Deadline
                   fmt::format("RAFTKV.NODEAUTH CHALLENGE: {}", challenge->text));
   }
   const std::string proof =
-      node_auth_proof(credentials.secret, credentials.cluster_id, credentials.self.value(), *nonce);
+      node_auth_proof(secret, credentials.cluster_id, credentials.self.value(), *nonce);
   auto proved = conn.call(
       {"RAFTKV.NODEAUTH", "PROVE", std::to_string(credentials.self.value()), to_hex(proof)},
       deadline);

@@ -2,6 +2,7 @@
 // node's client port with the cluster secret, to relay operator commands there.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -11,12 +12,13 @@
 
 namespace raftkv::client {
 
-// Who this node is and the secret it proves with; an empty secret proves nothing (the
-// connection stays unauthenticated).
+// Who this node is and the secret it proves with, asked for at each proof (a secret rotates
+// without a restart); no function, or an empty secret, proves nothing (the connection stays
+// unauthenticated).
 struct NodeCredentials {
   NodeId self;
   uint64_t cluster_id = 0;
-  std::string secret;
+  std::function<std::string()> secret;
 };
 
 // RAFTKV.NODEAUTH CHALLENGE, then PROVE. Ok without doing anything when `credentials` has no

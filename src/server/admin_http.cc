@@ -3,6 +3,7 @@
 #include "frontend/command_dispatcher.h"
 #include "server/node_backend.h"
 #include "tls/context.h"
+#include "transport/transport.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -235,6 +236,16 @@ std::string AdminHttp::metrics_text() const {
   }
   metric("raftkv_admin_unauthorized_total", "counter",
          "Admin HTTP requests refused with 401 (no or a wrong token).", unauthorized_.load());
+  if (transport_ != nullptr) {
+    const transport::TransportStats ts = transport_->stats();
+    metric("raftkv_peer_auth_failures_total", "counter",
+           "Peer handshakes refused before the other end proved itself (wrong or missing "
+           "cluster secret, forged or replayed handshake, timeout).",
+           ts.auth_failures);
+    metric("raftkv_peer_connections_rejected_total", "counter",
+           "Peer connections closed for a protocol violation (refused handshakes included).",
+           ts.connections_rejected);
+  }
   metric("raftkv_is_leader", "gauge", "1 if this node leads its group.",
          st.role == raft::Role::kLeader ? 1 : 0);
   metric("raftkv_commit_index", "gauge", "Highest committed log index.", st.commit_index.value());

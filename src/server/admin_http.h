@@ -31,6 +31,9 @@ class Server;
 namespace raftkv::frontend {
 struct FrontendStats;
 }
+namespace raftkv::transport {
+class Transport;
+}
 
 namespace raftkv::tls {
 class ReloadableContext;
@@ -69,6 +72,10 @@ class AdminHttp {
   Status start(const std::string& addr);
   void stop();
 
+  // Optional: the peer transport's counters (refused handshakes) in /metrics. Call before
+  // start(); `transport` must outlive this object's serving.
+  void set_transport(const transport::Transport* transport) { transport_ = transport; }
+
   // The bodies, exposed for tests.
   std::string status_json() const;
   std::string metrics_text() const;
@@ -81,6 +88,7 @@ class AdminHttp {
   const frontend::RespServer::TlsStats* tls_stats_;
   AdminAccess access_;  // set by start()
   std::atomic<uint64_t> unauthorized_{0};
+  const transport::Transport* transport_ = nullptr;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

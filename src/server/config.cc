@@ -259,6 +259,15 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
   app.add_option("--clients", clients, "every member's client address: 1=HOST:PORT,2=...");
   app.add_option("--data-dir", c.data_dir, "WAL and snapshots");
   app.add_option("--cluster-id", c.cluster_id, "refuse peers of another cluster");
+  app.add_option("--cluster-secret-file", c.cluster_secret_file,
+                 "file (mode 600) with the secret peers authenticate with; without it peer "
+                 "authentication is OFF (docs/security.md)");
+  app.add_option("--peer-tls-cert", c.peer_tls_cert,
+                 "mutual TLS between peers: this node's certificate (PEM), naming it as "
+                 "raftkv-node-<id> (CN or DNS SAN)");
+  app.add_option("--peer-tls-key", c.peer_tls_key, "mutual TLS between peers: its key (PEM)");
+  app.add_option("--peer-tls-ca", c.peer_tls_ca,
+                 "mutual TLS between peers: the CA every node's certificate chains to (PEM)");
   app.add_option("--join", c.join,
                  "HOST:PORT of a member's client address: an empty data dir asks it to add this "
                  "node (as a learner) instead of bootstrapping from --peers");
@@ -353,6 +362,10 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
     str("clients", clients, "--clients");
     str("data-dir", c.data_dir, "--data-dir");
     num("cluster-id", c.cluster_id, "--cluster-id");
+    str("cluster-secret-file", c.cluster_secret_file, "--cluster-secret-file");
+    str("peer-tls-cert", c.peer_tls_cert, "--peer-tls-cert");
+    str("peer-tls-key", c.peer_tls_key, "--peer-tls-key");
+    str("peer-tls-ca", c.peer_tls_ca, "--peer-tls-ca");
     str("join", c.join, "--join");
     boolean("auto-promote", c.auto_promote, "--auto-promote");
     boolean("force-new-cluster", c.force_new_cluster, "--force-new-cluster");
@@ -394,6 +407,10 @@ Result<ServerConfig> parse_server_config(int argc, char** argv) {
                                                         "clients",
                                                         "data-dir",
                                                         "cluster-id",
+                                                        "cluster-secret-file",
+                                                        "peer-tls-cert",
+                                                        "peer-tls-key",
+                                                        "peer-tls-ca",
                                                         "join",
                                                         "auto-promote",
                                                         "force-new-cluster",

@@ -23,6 +23,14 @@ struct ServerConfig {
   std::map<NodeId, std::string> clients;
   std::string data_dir;
   uint64_t cluster_id = 1;
+  // File holding the cluster secret(s) peers authenticate with (transport/handshake.h; one per
+  // line, the first proves, any verifies). Empty: peer authentication is off (logged loudly).
+  std::string cluster_secret_file;
+  // Mutual TLS between peers (transport/peer_tls.h): all three or none. The certificate must
+  // name this node (CN or DNS SAN "raftkv-node-<id>").
+  std::string peer_tls_cert;
+  std::string peer_tls_key;
+  std::string peer_tls_ca;
   // Membership (issue 12, docs/membership.md).
   //   join: "host:port" of any member's client address. A fresh data dir then asks that member
   //   to add this node (RAFTKV.MEMBER ADD) and waits to be replicated to; never bootstraps.

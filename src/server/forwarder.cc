@@ -147,6 +147,15 @@ void LeaderForwarder::worker_loop() {
         addr = next;
         continue;
       }
+      if (reply->type == resp::Reply::Type::kError && reply->text.starts_with("NOAUTH")) {
+        // Our client authenticated here; the leader wants this node to prove itself.
+        outcome = kv::Reply::error(fmt::format(
+            "ERR the leader at {} needs clients to authenticate and this node cannot relay {} "
+            "there: give every node the same --cluster-secret-file (RAFTKV.NODEAUTH), or send "
+            "the command to the leader",
+            addr, req.args.empty() ? "" : req.args[0]));
+        break;
+      }
       outcome = to_kv_reply(*reply);
       break;
     }

@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <random>
 
 #include <fmt/chrono.h>
@@ -19,6 +21,8 @@
 #include "storage/node_identity.h"
 #include "tls/certificate.h"
 #include "tls/context.h"
+#include "transport/handshake.h"
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
 
 namespace raftkv::server {
@@ -69,6 +73,43 @@ Status Server::open() {
   transport::TransportOptions topts;
   topts.self = cfg_.id;
   topts.cluster_id = cfg_.cluster_id;
+  // The secrets now: the file is read again at each use (RAFTKV.NODEAUTH, a relay's proof are
+  // rare), so they rotate without a restart; an unusable file keeps the last good ones, as the
+  // transport does.
+  std::function<std::vector<std::string>()> secrets_now;
+  if (!cfg_.cluster_secret_file.empty()) {
+    auto secrets = transport::load_cluster_secrets(cfg_.cluster_secret_file);
+    if (!secrets) return secrets.status();
+    topts.cluster_secrets = *secrets;
+    topts.cluster_secret_file = cfg_.cluster_secret_file;  // re-read when it changes
+    struct Cache {
+      std::mutex mu;
+      std::vector<std::string> last;
+    };
+    auto cache = std::make_shared<Cache>();
+    cache->last = std::move(*secrets);
+    secrets_now = [cache, path = cfg_.cluster_secret_file] {
+      auto loaded = transport::load_cluster_secrets(path);
+      std::lock_guard lock(cache->mu);
+      if (loaded) cache->last = std::move(*loaded);
+      return cache->last;
+    };
+  }
+  // What this node proves itself with on other nodes' client ports (relays, --join).
+  client::NodeCredentials credentials{cfg_.id, cfg_.cluster_id, {}};
+  if (secrets_now) {
+    credentials.secret = [secrets_now] {
+      const std::vector<std::string> all = secrets_now();
+      return all.empty() ? std::string() : all.front();
+    };
+  }
+  if (!cfg_.peer_tls_cert.empty() || !cfg_.peer_tls_key.empty() || !cfg_.peer_tls_ca.empty()) {
+    auto tls = transport::load_peer_tls({cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca},
+                                        cfg_.id);
+    if (!tls) return tls.status();
+    topts.tls_server_context = std::move(tls->server);
+    topts.tls_client_context = std::move(tls->client);
+  }
   topts.listen_addr = cfg_.peer_addr;
   topts.incarnation = identity->identity.incarnation;
   topts.max_frame_bytes = limits.max_frame_bytes;
@@ -143,8 +184,8 @@ Status Server::open() {
       log.info("--join {} ignored: this data dir already holds the cluster's log", cfg_.join);
     } else {
       joiner_ = std::make_unique<Joiner>(
-          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, cfg_.join, {}}, *transport_,
-          [n = node_.get()] { return n->initialized(); });
+          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, cfg_.join, {}, credentials},
+          *transport_, [n = node_.get()] { return n->initialized(); });
     }
   } else if (!node_->initialized()) {
     // An initial member without a log: find the current members (joiner.h, seed_addrs).
@@ -154,8 +195,8 @@ Status Server::open() {
     }
     if (!seeds.empty()) {
       joiner_ = std::make_unique<Joiner>(
-          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, "", std::move(seeds)}, *transport_,
-          [n = node_.get()] { return n->initialized(); });
+          JoinOptions{cfg_.id, cfg_.peer_addr, cfg_.client_addr, "", std::move(seeds), credentials},
+          *transport_, [n = node_.get()] { return n->initialized(); });
     }
   }
 
@@ -163,7 +204,8 @@ Status Server::open() {
       *node_, nopts.kv.limits, nopts.membership_timeout,
       std::max<std::chrono::milliseconds>(
           std::chrono::seconds(2),
-          5 * cfg_.election_ticks * std::chrono::milliseconds(cfg_.tick_ms)));
+          5 * cfg_.election_ticks * std::chrono::milliseconds(cfg_.tick_ms)),
+      credentials);
   frontend::RespServerOptions fopts;
   fopts.listen_addr = cfg_.client_addr;
   fopts.request_limits.max_bulk_bytes = limits.max_bulk_bytes;
@@ -172,6 +214,8 @@ Status Server::open() {
   fopts.dispatcher.acl = acl;
   fopts.dispatcher.protected_mode = cfg_.protected_mode == "yes";
   fopts.dispatcher.loading_until_applied = true;
+  fopts.dispatcher.cluster_id = cfg_.cluster_id;
+  fopts.dispatcher.cluster_secrets = secrets_now;
   if (Status s = open_tls(fopts); !s) return s;
   resp_ = std::make_unique<frontend::RespServer>(client_io_, *backend_, fopts);
   if (Status s = resp_->start(); !s) {
@@ -186,6 +230,7 @@ Status Server::open() {
   }
   admin_ = std::make_unique<AdminHttp>(*node_, backend_.get(), &resp_->stats(), std::move(aopts),
                                        &resp_->tls_stats());
+  admin_->set_transport(transport_.get());
   if (!cfg_.admin_addr.empty()) {
     if (Status s = admin_->start(cfg_.admin_addr); !s) return s;
   }

@@ -24,8 +24,9 @@ namespace raftkv::transport {
 
 // Version of the peer protocol, exchanged in Hello. Peers with a different version are
 // disconnected (no mixed-version clusters until a negotiation exists). 2: Hello carries the
-// incarnation and every message its from/to incarnations (issue 12).
-inline constexpr uint32_t kProtocolVersion = 2;
+// incarnation and every message its from/to incarnations (issue 12). 3: every connection opens
+// with the authentication handshake (handshake.h; issue 13), which carries the version.
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // First payload on a connection, in each direction (and later once more, to announce that the
 // sender became initialized).

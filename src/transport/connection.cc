@@ -93,6 +93,10 @@ void TransportCore::enqueue(GroupId group, raft::Message message, uint64_t bytes
 
 void TransportCore::attach(const std::shared_ptr<Peer>& peer,
                            const std::shared_ptr<Connection>& conn, const Hello& hello) {
+  // Issue 13: only a connection that proved to be `peer` may carry its messages or replace its
+  // connection.
+  RAFTKV_ASSERT(conn->authenticated, "attaching an unauthenticated connection to peer {}",
+                peer->id);
   if (peer->conn) {
     // By value: close() resets peer->conn, which must not pull the connection out from under it.
     const std::shared_ptr<Connection> old = peer->conn;
@@ -279,7 +283,7 @@ asio::awaitable<void> TransportCore::write_loop(std::shared_ptr<TransportCore> s
 asio::awaitable<bool> TransportCore::write_frame(const std::shared_ptr<Connection>& conn,
                                                  std::span<const asio::const_buffer> buffers) {
   std::error_code ec;
-  co_await asio::async_write(conn->socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_all(*conn, buffers, ec);
   if (ec) {
     if (!conn->closed) close(conn, "write failed: " + ec.message());
     co_return false;
@@ -295,8 +299,7 @@ asio::awaitable<void> TransportCore::read_loop(std::shared_ptr<Connection> conn,
   std::vector<char> buf(kReadChunkBytes);
   while (!conn->closed) {
     std::error_code ec;
-    const size_t n = co_await conn->socket.async_read_some(
-        asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    const size_t n = co_await read_some(*conn, asio::buffer(buf), ec);
     if (ec) {
       close(conn, ec == asio::error::eof ? "peer closed the connection" : ec.message());
       break;

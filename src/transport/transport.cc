@@ -13,9 +13,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Hello frames are tiny; an unauthenticated client may not make us buffer more than this.
-constexpr size_t kMaxHandshakeBytes = kReadChunkBytes;
-
 std::string endpoint_string(const tcp::socket& s) {
   std::error_code ec;
   auto ep = s.remote_endpoint(ec);
@@ -99,6 +96,7 @@ TransportCore::TransportCore(asio::io_context& io, TransportOptions options,
 
 Status TransportCore::start() {
   RAFTKV_ASSERT(!started_, "Transport::start() called twice");
+  if (Status loaded = load_secrets(); !loaded) return loaded;
   auto hp = parse_host_port(options_.listen_addr);
   if (!hp) return hp.status();
   std::error_code ec;
@@ -128,6 +126,16 @@ Status TransportCore::start() {
   listen_port_.store(acceptor_.local_endpoint(ec).port(), std::memory_order_release);
   started_ = true;
   log_.info("listening on {} (port {})", options_.listen_addr, listen_port());
+  if (options_.tls_server_context) {
+    log_.info("peers authenticate with mutual TLS{}",
+              secrets_.empty() ? "" : " and the cluster secret");
+  } else if (secrets_.empty()) {
+    log_.warn(
+        "PEER AUTHENTICATION IS OFF (no cluster secret, no peer TLS): anyone who can reach {} "
+        "can join as any node and rewrite this node's data. Give every node "
+        "--cluster-secret-file (see docs/security.md)",
+        options_.listen_addr);
+  }
   asio::post(strand_, [self = shared_from_this()] {
     if (self->stopped_) return;
     asio::co_spawn(self->strand_, self->accept_loop(self),
@@ -227,7 +235,12 @@ void TransportCore::arm_deadline(const std::shared_ptr<Connection>& conn) {
       [self = shared_from_this(), weak = std::weak_ptr<Connection>(conn)](std::error_code ec) {
         auto c = weak.lock();
         if (ec || !c || c->closed) return;
-        self->reject(c, "handshake timed out");
+        // An inbound connection that has not proved itself in time is a refused handshake.
+        if (c->peer.is_none()) {
+          self->refuse_handshake(c, "handshake timed out before the other end proved itself");
+        } else {
+          self->reject(c, "handshake timed out");
+        }
       });
 }
 
@@ -253,29 +266,14 @@ asio::awaitable<void> TransportCore::accept_loop(std::shared_ptr<TransportCore> 
 }
 
 asio::awaitable<Result<Hello>> TransportCore::read_hello(Connection& conn, FrameDecoder& decoder) {
-  std::vector<char> buf(kReadChunkBytes);
-  for (;;) {
-    std::string_view payload;
-    FrameOutcome outcome = decoder.next(&payload);
-    if (outcome == FrameOutcome::kError) co_return decoder.error();
-    if (outcome == FrameOutcome::kFrame) {
-      auto decoded = decode_payload(payload);
-      if (!decoded) co_return decoded.status();
-      if (!std::holds_alternative<Hello>(*decoded)) {
-        co_return Status(ErrorCode::kInvalidArgument, "first frame is not a Hello");
-      }
-      co_return std::get<Hello>(*decoded);
-    }
-    // A Hello is one small whole frame: a payload in parts (decoder.joining()) is refused.
-    if (decoder.buffered_bytes() > kMaxHandshakeBytes || decoder.joining()) {
-      co_return Status(ErrorCode::kTooLarge, "Hello frame too large");
-    }
-    std::error_code ec;
-    size_t n = co_await conn.socket.async_read_some(asio::buffer(buf),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Status(ErrorCode::kIoError, "read failed: " + ec.message());
-    decoder.feed(std::string_view(buf.data(), n));
+  auto payload = co_await read_handshake_payload(conn, decoder);
+  if (!payload) co_return payload.status();
+  auto decoded = decode_payload(*payload);
+  if (!decoded) co_return decoded.status();
+  if (!std::holds_alternative<Hello>(*decoded)) {
+    co_return Status(ErrorCode::kInvalidArgument, "first frame after the handshake is not a Hello");
   }
+  co_return std::get<Hello>(*decoded);
 }
 
 std::string TransportCore::hello_frame() const {
@@ -291,8 +289,7 @@ asio::awaitable<bool> TransportCore::write_hello(Connection& conn) {
   conn.announced_initialized = initialized_.load();
   const std::string frame = hello_frame();
   std::error_code ec;
-  co_await asio::async_write(conn.socket, asio::buffer(frame),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_all(conn, asio::buffer(frame), ec);
   co_return !ec;
 }
 
@@ -320,27 +317,55 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
                                                     std::shared_ptr<Connection> conn) {
   tune_socket(conn->socket);
   arm_deadline(conn);
+  if (options_.tls_server_context) {
+    Status tls = co_await start_tls(*conn, false, NodeId());
+    if (conn->closed) co_return;
+    if (!tls) {
+      refuse_handshake(conn, tls.to_string());
+      co_return;
+    }
+  }
   FrameDecoder decoder(options_.max_frame_bytes);
-  auto hello = co_await read_hello(*conn, decoder);
+  // Nothing but our nonce leaves this node, and nothing the other end sends is acted on,
+  // until it has proved to be a node of this cluster.
+  auto auth = co_await authenticate_inbound(*conn, decoder);
   if (conn->closed) co_return;
-  if (!hello) {
-    reject(conn, "bad handshake: " + hello.status().to_string());
+  if (!auth) {
+    refuse_handshake(conn, auth.status().to_string());
     co_return;
   }
-  std::shared_ptr<Peer> peer = find_peer(hello->node);
-  if (!peer && hello->cluster_id == options_.cluster_id) {
-    // Not (or no longer, or not yet) in the membership: closed without our Hello, which the
+  const NodeId node = auth->dialer;
+  std::shared_ptr<Peer> peer = find_peer(node);
+  if (!peer) {
+    // Not (or no longer, or not yet) in the membership: closed without our proof, which the
     // dialer takes as a failed dial and retries with backoff, so it is accepted once added.
-    // Logged once per 30 attempts of that node (ids are unauthenticated: the map is bounded).
+    // Logged once per 30 attempts of that node (the map is bounded all the same).
     if (refused_unknown_.size() > 1024) refused_unknown_.clear();
-    if (refused_unknown_[hello->node]++ % 30 == 0) {
+    if (refused_unknown_[node]++ % 30 == 0) {
       log_.warn(
           "refusing a connection from node {} at {}: it is not a peer of this node (not "
           "in the membership this node knows); {} attempt(s) so far",
-          hello->node, conn->remote, refused_unknown_[hello->node]);
+          node, conn->remote, refused_unknown_[node]);
     }
     stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
     close(conn, "not a peer", false);
+    co_return;
+  }
+  conn->peer = node;  // for log lines; attached only after the Hello
+  if (peer->we_dial) {
+    reject(conn, fmt::format("node {} dialed us, but the lower id dials", node));
+    co_return;
+  }
+  // Our proof, only now that the dialer proved itself.
+  if (!co_await write_payload(*conn, encode_proof({options_.self, auth->acceptor_mac})) ||
+      conn->closed) {
+    close(conn, "write of the Proof failed");
+    co_return;
+  }
+  auto hello = co_await read_hello(*conn, decoder);
+  if (conn->closed) co_return;
+  if (!hello) {
+    reject(conn, "bad Hello: " + hello.status().to_string());
     co_return;
   }
   // Reply first, so that a misconfigured dialer can log the mismatch too.
@@ -349,10 +374,7 @@ asio::awaitable<void> TransportCore::handle_inbound(std::shared_ptr<TransportCor
     co_return;
   }
   Status valid = validate_hello(*hello, peer.get());
-  if (valid && peer->we_dial) {
-    valid = Status(ErrorCode::kInvalidArgument,
-                   fmt::format("node {} dialed us, but the lower id dials", hello->node));
-  }
+  if (valid && peer->removed) valid = Status(ErrorCode::kInvalidArgument, "peer was removed");
   if (!valid) {
     reject(conn, valid.message());
     co_return;
@@ -393,26 +415,42 @@ asio::awaitable<bool> TransportCore::dial_once(std::shared_ptr<Peer> peer) {
   }
   tune_socket(conn->socket);
   conn->remote = endpoint_string(conn->socket);
+  if (options_.tls_client_context) {
+    Status tls = co_await start_tls(*conn, true, peer->id);
+    if (conn->closed) co_return false;
+    if (!tls) {
+      refuse_handshake(conn, tls.to_string());
+      co_return false;
+    }
+  }
   FrameDecoder decoder(options_.max_frame_bytes);
+  Status auth = co_await authenticate_outbound(*conn, decoder, *peer);
+  if (conn->closed) co_return false;
+  if (!auth && auth.code() == ErrorCode::kIoError) {
+    // Closed before its proof: the peer does not (yet) count this node as a peer, or it
+    // refused our proof (its log says which).
+    if (++peer->consecutive_dial_failures % 20 == 1 && !stopped_) {
+      log_.info(
+          "peer {} at {} closed the connection during the handshake ({}): it does not list "
+          "node {} as a peer yet, or refused this node's proof (another cluster secret or "
+          "cluster id: see its log); retrying with backoff",
+          peer->id, peer->address, auth.message(), options_.self);
+    }
+    close(conn, "closed during the handshake", false);
+    co_return false;
+  }
+  if (!auth) {
+    refuse_handshake(conn, auth.to_string());
+    co_return false;
+  }
   if (!co_await write_hello(*conn) || conn->closed) {
     close(conn, "write of Hello failed", false);
     co_return false;
   }
   auto hello = co_await read_hello(*conn, decoder);
   if (conn->closed) co_return false;
-  if (!hello && hello.code() == ErrorCode::kIoError) {
-    // Closed before its Hello: the peer does not (yet) count this node as a peer.
-    if (++peer->consecutive_dial_failures % 20 == 1 && !stopped_) {
-      log_.info(
-          "peer {} at {} closed the connection before its Hello ({}): it does not list "
-          "node {} as a peer yet; retrying with backoff",
-          peer->id, peer->address, hello.status().message(), options_.self);
-    }
-    close(conn, "closed during the handshake", false);
-    co_return false;
-  }
   if (!hello) {
-    reject(conn, "bad handshake: " + hello.status().to_string());
+    reject(conn, "bad Hello: " + hello.status().to_string());
     co_return false;
   }
   Status valid = validate_hello(*hello, peer.get());
@@ -461,7 +499,8 @@ TransportStats TransportCore::stats() const {
   return TransportStats{get(stats_.messages_sent),        get(stats_.frames_sent),
                         get(stats_.messages_received),    get(stats_.frames_received),
                         get(stats_.messages_dropped),     get(stats_.connections_established),
-                        get(stats_.connections_rejected), get(stats_.stale_incarnation_dropped)};
+                        get(stats_.connections_rejected), get(stats_.stale_incarnation_dropped),
+                        get(stats_.auth_failures)};
 }
 
 PeerStats TransportCore::peer_stats(NodeId id) const {

@@ -2,13 +2,18 @@
 //
 // Connection model. One TCP connection per peer pair carries all groups (every message is
 // tagged with its group id) in both directions. The node with the lower id dials; the other
-// accepts. Each connection starts with a Hello frame in each direction (node id, cluster id,
-// protocol version, incarnation, initialized); a peer with another cluster id or version, an
-// unknown id, or an id that should be accepted rather than dialed (or vice versa) is
-// disconnected with a log line. Dialers reconnect with exponential backoff and jitter (drawn
-// from the injected Rng). Peers come and go at runtime (add_peer / remove_peer, as the
-// membership changes): a connection from a node that is not a peer yet is refused and its
-// dialer retries, so it is accepted once the node is added.
+// accepts. Each connection starts (inside TLS when peer TLS is configured: peer_tls.h, the
+// certificates must name the nodes) with the authentication handshake (handshake.h: nonces, then
+// HMAC proofs over the cluster secret, the dialer's first), then a Hello frame in each direction
+// (node id, cluster id, protocol version, incarnation, initialized); a peer that fails to prove
+// itself, with another cluster id or version, an unknown id, or an id that should be accepted
+// rather than dialed (or vice versa) is disconnected with a log line. A connection is attached
+// to a peer (and may replace that peer's connection) only once it has authenticated as that
+// peer; messages are accepted only from the node the connection authenticated as. Refused
+// handshakes are counted (auth_failures) and logged at most once a second. Dialers reconnect with
+// exponential backoff and jitter (drawn from the injected Rng). Peers come and go at runtime
+// (add_peer / remove_peer, as the membership changes): a connection from a node that is not a peer
+// yet is refused and its dialer retries, so it is accepted once the node is added.
 //
 // Incarnations (issue 12). A Raft message is delivered only if its from_incarnation equals the
 // incarnation its connection's Hello announced; others are dropped, counted
@@ -61,7 +66,10 @@
 
 namespace asio {
 class io_context;
+namespace ssl {
+class context;
 }
+}  // namespace asio
 
 namespace raftkv::transport {
 
@@ -69,6 +77,21 @@ struct TransportOptions {
   NodeId self;
   // Every node of a cluster uses the same id; a Hello with another id is refused.
   uint64_t cluster_id = 0;
+  // The cluster secrets (load_cluster_secrets, handshake.h): this node proves with the first
+  // and accepts a proof made with any. Empty: peer authentication is OFF — the handshake runs
+  // with an empty key, so anyone who can reach the peer port can claim any node id (a loud
+  // warning is logged at start).
+  std::vector<std::string> cluster_secrets;
+  // If set, the file the secrets come from: loaded by start() (which fails on a bad file) when
+  // cluster_secrets is empty, and re-read before a handshake whenever it changed (inode, size,
+  // mtime or mode), so that the secret rotates without a restart. A changed file that cannot be
+  // used is logged and the secrets loaded before stay in use.
+  std::string cluster_secret_file;
+  // Mutual TLS between peers (peer_tls.h: load_peer_tls); both null: plain TCP. With TLS, a
+  // peer's certificate must name the node it dialed or claims to be, and the handshake above
+  // runs inside TLS.
+  std::shared_ptr<asio::ssl::context> tls_server_context;
+  std::shared_ptr<asio::ssl::context> tls_client_context;
   // This node's incarnation (storage/node_identity.h), announced in the Hello; outgoing
   // messages whose from_incarnation is 0 are stamped with it.
   uint64_t incarnation = 0;
@@ -98,7 +121,8 @@ struct TransportOptions {
   // [delay/2, delay] so that restarted nodes do not dial in lockstep.
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
-  // A connection that has not finished connect + Hello exchange in this time is closed.
+  // A connection that has not finished connect + handshake + Hello exchange in this time is
+  // closed.
   std::chrono::milliseconds handshake_timeout{5000};
 };
 
@@ -120,6 +144,10 @@ struct TransportStats {
   uint64_t connections_rejected = 0;     // protocol errors: bad frame, bad Hello, bad envelope
   // Received messages whose from_incarnation is not the one their connection's Hello announced.
   uint64_t stale_incarnation_dropped = 0;
+  // Handshakes refused before the other end proved itself: a bad or missing proof (wrong
+  // secret, cluster id, forged or replayed handshake), a handshake that timed out, or
+  // anything else where a Challenge or Proof should be. Also counted in connections_rejected.
+  uint64_t auth_failures = 0;
 };
 
 // What the live connection to a peer says about it (all zero when not connected).

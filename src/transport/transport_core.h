@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "base/rng.h"
 #include "transport/codec.h"
 #include "transport/frame.h"
+#include "transport/handshake.h"
 #include "transport/transport.h"
 
 namespace raftkv::transport {
@@ -34,12 +36,22 @@ struct Connection {
   explicit Connection(const Strand& strand);
 
   tcp::socket socket;
+  // Peer TLS (peer_tls.h): the stream over `socket` and its context (which it must not
+  // outlive); null for plain TCP. Set before any byte of the handshake.
+  std::shared_ptr<asio::ssl::context> tls_context;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  // The node the other end's verified certificate names (TLS only).
+  NodeId tls_node;
   // Closes the connection if connect + Hello exchange take longer than handshake_timeout.
   asio::steady_timer deadline;
   // The writer waits on this (expiring never) while the send queue is empty; cancel() wakes it.
   asio::steady_timer wake;
-  // The peer on the other end; none until the Hello has been validated.
+  // The peer on the other end. Inbound: none until it authenticated (and then the node it
+  // proved to be); outbound: the dialed peer, for log lines. Attached (in Peer::conn) only
+  // after the handshake and the Hello.
   NodeId peer;
+  // The other end proved knowledge of the cluster secret (handshake.h).
+  bool authenticated = false;
   // "ip:port" of the other end, for log lines.
   std::string remote;
   // What the peer's Hello announced (valid once `peer` is set). Every message delivered from
@@ -94,6 +106,27 @@ struct Peer {
   std::atomic<uint64_t> sent{0};
 };
 
+// Reads and writes through the connection's TLS stream when it has one, else its socket.
+template <class MutableBuffers>
+asio::awaitable<size_t> read_some(Connection& conn, const MutableBuffers& buffers,
+                                  std::error_code& ec) {
+  if (conn.tls) {
+    co_return co_await conn.tls->async_read_some(buffers,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return co_await conn.socket.async_read_some(buffers,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+}
+template <class ConstBuffers>
+asio::awaitable<void> write_all(Connection& conn, const ConstBuffers& buffers,
+                                std::error_code& ec) {
+  if (conn.tls) {
+    co_await asio::async_write(*conn.tls, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(conn.socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 // Completion handler for co_spawn: logs an exception that escaped a coroutine (none should:
 // I/O errors are handled as values; this catches e.g. std::bad_alloc).
 struct LogCoroutineExit {
@@ -140,6 +173,38 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   asio::awaitable<void> dial_loop(std::shared_ptr<TransportCore> self, std::shared_ptr<Peer> peer);
   // One connection attempt; returns after the connection ends. True if the handshake succeeded.
   asio::awaitable<bool> dial_once(std::shared_ptr<Peer> peer);
+  // The next whole payload of the handshake (Challenge, Proof or Hello): small and not in
+  // parts (kTooLarge otherwise); kIoError when the connection fails or closes.
+  asio::awaitable<Result<std::string>> read_handshake_payload(Connection& conn,
+                                                              FrameDecoder& decoder);
+  asio::awaitable<bool> write_payload(Connection& conn, const std::string& payload);
+  // The authentication handshake (handshake.h). Inbound: returns the node the dialer proved
+  // to be (a configured peer that dials us). Outbound: ok once `peer` proved itself. A refusal
+  // is kInvalidArgument (bad message or proof), kVersionMismatch, kTooLarge or kIoError (the
+  // connection failed or the other end closed it), with the reason.
+  struct InboundAuth {
+    NodeId dialer;
+    Mac acceptor_mac;  // our proof, sent once the dialer is known to be a peer that dials us
+  };
+  asio::awaitable<Result<InboundAuth>> authenticate_inbound(Connection& conn,
+                                                            FrameDecoder& decoder);
+  asio::awaitable<Status> authenticate_outbound(Connection& conn, FrameDecoder& decoder,
+                                                const Peer& peer);
+  // Peer TLS (when configured): the TLS handshake on `conn` as client (dialer) or server, then
+  // the check of the node the other end's certificate names: `expected` for a dialer (the peer
+  // dialed); recorded in conn.tls_node for the acceptor to compare with the proof's claim.
+  asio::awaitable<Status> start_tls(Connection& conn, bool dialer, NodeId expected);
+  // Reads the peer's Challenge, refusing another protocol version with a clear reason.
+  asio::awaitable<Result<Challenge>> read_challenge(Connection& conn, FrameDecoder& decoder);
+  // start(): the secrets from the options, or from the file when only it is given.
+  Status load_secrets();
+  // The cluster secrets now in force: re-reads options_.cluster_secret_file if it changed.
+  const std::vector<std::string>& secrets();
+  // The one this node proves with: the first ("" without any).
+  std::string proving_secret();
+  // A refused handshake: counted (auth_failures, connections_rejected), logged at most once a
+  // second (with how many were not logged), connection closed.
+  void refuse_handshake(const std::shared_ptr<Connection>& conn, std::string_view reason);
   asio::awaitable<Result<Hello>> read_hello(Connection& conn, FrameDecoder& decoder);
   asio::awaitable<bool> write_hello(Connection& conn);
   std::string hello_frame() const;
@@ -185,6 +250,13 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   std::atomic<bool> initialized_{false};
   uint64_t unknown_peer_drops_ = 0;  // strand: messages to nodes that are not peers (logging)
   std::map<NodeId, uint64_t> refused_unknown_;  // strand: connections refused, by node (logging)
+  // strand: the cluster secrets in force (options_.cluster_secrets, or the file's), and what the
+  // file looked like when they were read ({inode, size, mtime s, mtime ns, mode}).
+  std::vector<std::string> secrets_;
+  std::array<int64_t, 5> secret_file_stamp_{};
+  // strand: refused handshakes not logged since the last line, and when that line was.
+  uint64_t refused_unlogged_ = 0;
+  std::chrono::steady_clock::time_point refused_logged_at_{};
 
   // Structure guarded by peers_mu_ for readers off the strand; written only on the strand.
   mutable std::mutex peers_mu_;
@@ -195,7 +267,7 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   struct AtomicStats {
     std::atomic<uint64_t> messages_sent{0}, frames_sent{0}, messages_received{0},
         frames_received{0}, messages_dropped{0}, connections_established{0},
-        connections_rejected{0}, stale_incarnation_dropped{0};
+        connections_rejected{0}, stale_incarnation_dropped{0}, auth_failures{0};
   };
   AtomicStats stats_;
   // Messages between send() and enqueue() (admit_post / release_post). Invariant: at most

@@ -66,13 +66,46 @@ TEST(ClusterLayout, PortsPathsAndServerCommandLine) {
                 "/bin/raftkv-server", "--id", "2", "--client-addr", "127.0.0.1:7002", "--peer-addr",
                 "127.0.0.1:7102", "--peers", "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103",
                 "--clients", "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003", "--data-dir",
-                "/tmp/c/node-2", "--admin-addr", "127.0.0.1:7202"}));
+                "/tmp/c/node-2", "--admin-addr", "127.0.0.1:7202", "--cluster-secret-file",
+                "/tmp/c/cluster-secret"}));
   EXPECT_TRUE(validate_layout(layout).is_ok());
   layout.nodes = 0;
   EXPECT_FALSE(validate_layout(layout).is_ok());
   layout.nodes = 5;
   layout.base_port = 65400;
   EXPECT_FALSE(validate_layout(layout).is_ok());
+}
+
+// The local cluster is protected by default (issue 13): one secret per cluster directory,
+// readable by its owner only, kept across restarts.
+TEST(ClusterSecret, GeneratedOnceWithMode600AndKept) {
+  TempDir dir;
+  ClusterLayout layout;
+  layout.dir = dir.path();
+  ASSERT_TRUE(ensure_cluster_secret(layout).is_ok());
+  const fs::perms perms = fs::status(layout.secret_file()).permissions();
+  EXPECT_EQ(perms & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  auto read = [&] {
+    std::ifstream in(layout.secret_file());
+    std::string s;
+    std::getline(in, s);
+    return s;
+  };
+  const std::string first = read();
+  EXPECT_EQ(first.size(), 64u);
+  ASSERT_TRUE(ensure_cluster_secret(layout).is_ok());
+  EXPECT_EQ(read(), first);
+  TempDir other;
+  layout.dir = other.path();
+  ASSERT_TRUE(ensure_cluster_secret(layout).is_ok());
+  EXPECT_NE(read(), first);
+}
+
+TEST(ClusterStart, PeerTlsArgumentsNameTheNodesOwnCertificate) {
+  EXPECT_TRUE(peer_tls_args("", 2).empty());
+  EXPECT_EQ(peer_tls_args("/pki", 2),
+            (std::vector<std::string>{"--peer-tls-cert", "/pki/node-2.crt", "--peer-tls-key",
+                                      "/pki/node-2.key", "--peer-tls-ca", "/pki/ca.crt"}));
 }
 
 TEST(PidFile, RoundTripMissingAndGarbage) {
@@ -187,7 +220,8 @@ TEST(ClusterAdd, JoinCommandLineAndNodesFoundInTheDirectory) {
             (std::vector<std::string>{
                 "/bin/raftkv-server", "--id", "4", "--client-addr", "127.0.0.1:7004", "--peer-addr",
                 "127.0.0.1:7104", "--data-dir", (dir.path() / "node-4").string(), "--admin-addr",
-                "127.0.0.1:7204", "--join", "127.0.0.1:7001"}));
+                "127.0.0.1:7204", "--cluster-secret-file", (dir.path() / "cluster-secret").string(),
+                "--join", "127.0.0.1:7001"}));
   EXPECT_EQ(highest_node_in_dir(layout), 0);
   fs::create_directories(layout.data_dir(1));
   fs::create_directories(layout.data_dir(3));

@@ -5,6 +5,10 @@ Every process is started by this harness and ended by PID (close() kills what is
 Membership (issue 12): the first `nodes` ids bootstrap together from --peers; add_node() gives
 one more id its own ports and start_joining() starts it with --join (it then restarts with the
 same command line). member_list() and digests() read RAFTKV.MEMBER LIST and RAFTKV.DIGEST.
+
+Peer authentication (issue 13): by default the harness writes a cluster secret (mode 600) into
+its directory and passes --cluster-secret-file to every node (secret=False: none, peers then
+run unauthenticated).
 """
 import os
 import shutil
@@ -51,7 +55,7 @@ def free_ports(n):
 
 
 class Cluster:
-    def __init__(self, server_bin, nodes=3, tick_ms=20, extra_args=()):
+    def __init__(self, server_bin, nodes=3, tick_ms=20, extra_args=(), secret=True):
         self.server_bin = server_bin
         self.n = nodes
         self.tick_ms = tick_ms
@@ -64,6 +68,17 @@ class Cluster:
         self.procs = {}
         self.initial = nodes  # the ids that bootstrap from --peers
         self.join_args = {}  # id -> the command line of a node started with --join
+        self.secret_file = None
+        self.password = None  # AUTH sent by client() and digests() when set (--requirepass)
+        if secret:
+            self.secret = os.urandom(32).hex()
+            self.secret_file = os.path.join(self.dir, "cluster-secret")
+            fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.secret + "\n")
+
+    def secret_args(self):
+        return ["--cluster-secret-file", self.secret_file] if self.secret_file else []
 
     def ids(self):
         return range(1, self.n + 1)
@@ -82,7 +97,7 @@ class Cluster:
                 "--admin-addr", f"127.0.0.1:{self.admin_ports[i - 1]}",
                 "--peers", peers, "--clients", clients,
                 "--data-dir", os.path.join(self.dir, f"node-{i}"),
-                "--tick-ms", str(self.tick_ms)] + self.extra_args
+                "--tick-ms", str(self.tick_ms)] + self.secret_args() + self.extra_args
         self._spawn(i, args)
 
     def _spawn(self, i, args):
@@ -120,7 +135,8 @@ class Cluster:
                              "--admin-addr", f"127.0.0.1:{self.admin_ports[i - 1]}",
                              "--data-dir", self.data_dir(i),
                              "--tick-ms", str(self.tick_ms),
-                             "--join", self.addr(via)] + self.extra_args + list(extra_args)
+                             "--join", self.addr(via)] + self.secret_args() + self.extra_args + \
+            list(extra_args)
         self._spawn(i, self.join_args[i])
 
     def wipe(self, i):
@@ -138,7 +154,8 @@ class Cluster:
         out = {}
         for i in among or self.ids():
             conn = redis.Redis(host="127.0.0.1", port=self.client_ports[i - 1],
-                               socket_timeout=timeout, single_connection_client=True)
+                               socket_timeout=timeout, single_connection_client=True,
+                               password=self.password)
             try:
                 conn.execute_command("READONLY")
                 applied, digest = conn.execute_command("RAFTKV.DIGEST")
@@ -165,7 +182,8 @@ class Cluster:
 
     def client(self, i, timeout=2.0):
         return redis.Redis(host="127.0.0.1", port=self.client_ports[i - 1],
-                           socket_timeout=timeout, socket_connect_timeout=timeout)
+                           socket_timeout=timeout, socket_connect_timeout=timeout,
+                           password=self.password)
 
     def info_raft(self, i):
         try:

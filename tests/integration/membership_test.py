@@ -389,6 +389,49 @@ class CliTest(unittest.TestCase):
         self.assertIn("\n4 ", status.stdout)
 
 
+class PasswordMembershipTest(unittest.TestCase):
+    """With --requirepass: a follower relays RAFTKV.MEMBER to the leader after proving itself
+    there with the cluster secret (RAFTKV.NODEAUTH), and --join and a wiped member's search
+    for the current members authenticate the same way."""
+    member = MembershipTest.member
+    members = MembershipTest.members
+    wait_members = MembershipTest.wait_members
+    join = MembershipTest.join
+
+    def start(self, secret=True):
+        self.c = Cluster(SERVER_BIN, extra_args=["--requirepass", "pw"], secret=secret)
+        self.c.password = "pw"
+        self.c.start_all()
+        return self.c.leader()
+
+    def tearDown(self):
+        self.c.finish()
+
+    def test_relay_join_and_readmission_with_a_password(self):
+        leader = self.start()
+        f = next(i for i in self.c.ids() if i != leader)
+        self.assertEqual(set(self.c.member_list(f)), {1, 2, 3})  # relayed to the leader
+        four = self.join(via=f)
+        self.wait_members([1, 2, 3, four])
+        self.assertEqual(self.member("RAFTKV.TRANSFER", str(four), node=f), b"OK")
+        self.assertEqual(self.c.leader(), four)
+        # A wiped member finds leader 4 (not in its flags) through RAFTKV.MEMBER LIST.
+        self.c.kill(3)
+        self.c.wipe(3)
+        self.c.start(3)
+        self.wait_members([1, 2, 3, four])
+        self.assertEqual(self.member("RAFTKV.MEMBER", "REMOVE", str(four), node=1), b"OK")
+        self.wait_members([1, 2, 3])
+
+    def test_without_a_cluster_secret_the_relay_says_what_is_missing(self):
+        leader = self.start(secret=False)
+        f = next(i for i in self.c.ids() if i != leader)
+        with self.assertRaises(redis.ResponseError) as e:
+            self.c.member_list(f)
+        self.assertIn("--cluster-secret-file", str(e.exception))
+        self.assertEqual(set(self.c.member_list(leader)), {1, 2, 3})
+
+
 if __name__ == "__main__":
     SERVER_BIN = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -82,5 +82,26 @@ TEST(ServerConfig, MembershipKeysInTheConfigFile) {
   EXPECT_FALSE(c->auto_promote);
 }
 
+// Peer authentication (issue 13): the secret file and the peer TLS files, as flags and as keys.
+TEST(ServerConfig, PeerAuthenticationFlagsAndKeys) {
+  auto flags =
+      parse(with({"--join", "127.0.0.1:7001", "--cluster-secret-file", "/etc/s", "--peer-tls-cert",
+                  "n.crt", "--peer-tls-key", "n.key", "--peer-tls-ca", "ca.crt"}));
+  ASSERT_TRUE(flags.is_ok()) << flags.status().to_string();
+  EXPECT_EQ(flags->cluster_secret_file, "/etc/s");
+  EXPECT_EQ(flags->peer_tls_cert, "n.crt");
+  EXPECT_EQ(flags->peer_tls_key, "n.key");
+  EXPECT_EQ(flags->peer_tls_ca, "ca.crt");
+  const std::string path = "/tmp/raftkv-config-test-peer-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(path) << "cluster-secret-file = \"/etc/s2\"\npeer-tls-ca = \"ca2.crt\"\n";
+  auto keys = parse(with({"--join", "127.0.0.1:7001", "--config", path}));
+  std::remove(path.c_str());
+  ASSERT_TRUE(keys.is_ok()) << keys.status().to_string();
+  EXPECT_EQ(keys->cluster_secret_file, "/etc/s2");
+  EXPECT_EQ(keys->peer_tls_ca, "ca2.crt");
+  EXPECT_TRUE(parse(with({"--join", "127.0.0.1:7001"}))->cluster_secret_file.empty())
+      << "off unless given";
+}
+
 }  // namespace
 }  // namespace raftkv::server

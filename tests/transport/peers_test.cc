@@ -73,16 +73,13 @@ TEST_F(TransportTest, ASecondHelloWithAnotherIdentityClosesTheConnection) {
   TransportOptions o = options(3);
   o.peers[NodeId(2)] = fmt::format("127.0.0.1:{}", dead_port());
   Node& node = start_node(std::move(o));
-  asio::ip::tcp::socket raw(io_);
-  raw.connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), node.transport->listen_port()));
+  auto raw = raw_connect(node.transport->listen_port());
+  ASSERT_TRUE(raw_handshake(*raw, 2, 3, kSecret));
   std::string frames;
   append_frame(encode_hello(Hello{NodeId(2), kCluster, kProtocolVersion, 5, false}), &frames);
   append_frame(encode_hello(Hello{NodeId(2), kCluster, kProtocolVersion, 6, true}), &frames);
-  asio::write(raw, asio::buffer(frames));
-  bool closed = false;
-  watch_close(raw, &closed);
-  ASSERT_TRUE(run_until([&] { return closed; }));
+  raw_write_bytes(*raw, frames);
+  ASSERT_TRUE(raw_closed(*raw));
   EXPECT_EQ(node.transport->stats().connections_established, 1u);
   EXPECT_EQ(node.transport->stats().connections_rejected, 1u);
 }

@@ -66,7 +66,9 @@ std::vector<std::string> server_command_line(const ClusterLayout& layout, int no
           "--data-dir",
           layout.data_dir(node).string(),
           "--admin-addr",
-          fmt::format("{}:{}", layout.host, layout.admin_port(node))};
+          fmt::format("{}:{}", layout.host, layout.admin_port(node)),
+          "--cluster-secret-file",
+          layout.secret_file().string()};
 }
 
 std::vector<std::string> join_command_line(const ClusterLayout& layout, int node,
@@ -82,8 +84,49 @@ std::vector<std::string> join_command_line(const ClusterLayout& layout, int node
           layout.data_dir(node).string(),
           "--admin-addr",
           fmt::format("{}:{}", layout.host, layout.admin_port(node)),
+          "--cluster-secret-file",
+          layout.secret_file().string(),
           "--join",
           join};
+}
+
+std::vector<std::string> peer_tls_args(const std::string& dir, int node) {
+  if (dir.empty()) return {};
+  const fs::path d(dir);
+  const std::string name = "node-" + std::to_string(node);
+  return {"--peer-tls-cert", (d / (name + ".crt")).string(),
+          "--peer-tls-key",  (d / (name + ".key")).string(),
+          "--peer-tls-ca",   (d / "ca.crt").string()};
+}
+
+Status ensure_cluster_secret(const ClusterLayout& layout) {
+  const fs::path path = layout.secret_file();
+  std::error_code ec;
+  if (fs::exists(path, ec)) return Status::ok();
+  unsigned char bytes[32];
+  {
+    std::ifstream random("/dev/urandom", std::ios::binary);
+    if (!random.read(reinterpret_cast<char*>(bytes), sizeof(bytes))) {
+      return Status(ErrorCode::kIoError, "cannot read /dev/urandom for the cluster secret");
+    }
+  }
+  std::string hex;
+  for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+  hex += "\n";
+  // O_EXCL: never overwrite a secret another start just wrote; 0600 from the start.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status(ErrorCode::kIoError,
+                  fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  }
+  const bool ok =
+      ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    fs::remove(path, ec);
+    return Status(ErrorCode::kIoError, fmt::format("cannot write {}", path.string()));
+  }
+  return Status::ok();
 }
 
 int highest_node_in_dir(const ClusterLayout& layout) {
@@ -275,10 +318,16 @@ int cluster_start(const ClusterLayout& layout, const ClusterStartOptions& option
       return 1;
     }
   }
+  if (Status secret = ensure_cluster_secret(layout); !secret) {
+    fmt::print(stderr, "error: {}\n", secret.message());
+    return 1;
+  }
   std::vector<pid_t> pids;
   for (int i = 1; i <= layout.nodes; ++i) {
     fs::create_directories(layout.data_dir(i), ec);
     auto argv = server_command_line(layout, i, server_bin);
+    const auto tls = peer_tls_args(options.peer_tls_dir, i);
+    argv.insert(argv.end(), tls.begin(), tls.end());
     argv.insert(argv.end(), options.extra_server_args.begin(), options.extra_server_args.end());
     auto pid = spawn_server(argv, layout.log_file(i));
     if (!pid) {
@@ -371,8 +420,14 @@ int cluster_add(const ClusterLayout& layout, const ClusterAddOptions& options) {
     fmt::print(stderr, "error: --join: {}\n", join_addr.status().message());
     return 2;
   }
+  if (Status secret = ensure_cluster_secret(layout); !secret) {
+    fmt::print(stderr, "error: {}\n", secret.message());
+    return 1;
+  }
   fs::create_directories(layout.data_dir(node), ec);
   auto argv = join_command_line(layout, node, server_bin, join);
+  const auto tls = peer_tls_args(options.peer_tls_dir, node);
+  argv.insert(argv.end(), tls.begin(), tls.end());
   argv.insert(argv.end(), options.extra_server_args.begin(), options.extra_server_args.end());
   auto pid = spawn_server(argv, layout.log_file(node));
   if (!pid) {

@@ -40,7 +40,13 @@ struct ClusterLayout {
   std::filesystem::path pid_file(int node) const {
     return dir / ("node-" + std::to_string(node) + ".pid");
   }
+  // The cluster secret every node authenticates its peers with (--cluster-secret-file).
+  std::filesystem::path secret_file() const { return dir / "cluster-secret"; }
 };
+
+// Creates layout.secret_file() (mode 600, 32 random bytes in hex) unless it exists; an existing
+// one is kept, so that a restarted cluster keeps its secret. Fails with the path and the reason.
+Status ensure_cluster_secret(const ClusterLayout& layout);
 
 // Checks node count (1..9) and that the highest port fits in 16 bits.
 Status validate_layout(const ClusterLayout& layout);
@@ -69,7 +75,14 @@ struct ClusterStartOptions {
   std::string server_bin;  // empty: find_server_binary()
   std::chrono::milliseconds ready_timeout{10000};
   std::vector<std::string> extra_server_args;
+  // Mutual TLS between peers: a directory laid out as tests/tls/make_certs.sh writes it
+  // (ca.crt, node-<id>.crt, node-<id>.key); "" for none. See peer_tls_args().
+  std::string peer_tls_dir;
 };
+
+// --peer-tls-cert DIR/node-<node>.crt --peer-tls-key DIR/node-<node>.key --peer-tls-ca
+// DIR/ca.crt; nothing when `dir` is empty.
+std::vector<std::string> peer_tls_args(const std::string& dir, int node);
 
 // `raftkv cluster add`: one more node for a running cluster (issue 12, docs/membership.md).
 struct ClusterAddOptions {
@@ -78,6 +91,7 @@ struct ClusterAddOptions {
   std::string server_bin;  // empty: find_server_binary()
   std::chrono::milliseconds ready_timeout{30000};
   std::vector<std::string> extra_server_args;
+  std::string peer_tls_dir;  // as ClusterStartOptions::peer_tls_dir
 };
 
 // The raftkv-server command line of a node that joins through `join` with an empty data dir:

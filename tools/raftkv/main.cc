@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   start->add_option("--server-arg", start_options.extra_server_args,
                     "extra argument passed to every raftkv-server (repeatable)");
+  start->add_option("--peer-tls-dir", start_options.peer_tls_dir,
+                    "mutual TLS between peers: DIR/ca.crt and DIR/node-<id>.crt/.key (as "
+                    "tests/tls/make_certs.sh writes them)");
   auto* stop = cluster->add_subcommand("stop", "SIGTERM every node by pid file and wait");
   add_layout(stop);
   stop->add_option("--timeout-ms", stop_timeout_ms, "wait for exit per node")
@@ -195,6 +198,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add->add_option("--server-arg", add_options.extra_server_args,
                   "extra argument passed to raftkv-server (repeatable)");
+  add->add_option("--peer-tls-dir", add_options.peer_tls_dir,
+                  "mutual TLS between peers: DIR/ca.crt and DIR/node-<id>.crt/.key");
 
   try {
     app.parse(argc, argv);
