@@ -74,9 +74,11 @@ void Connection::start_tls_handshake() {
     --self->operations_;
     if (!ec && !self->handshake_done_ && !self->closing_) {
       self->server_->tls_stats.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-      self->server_->log.info("client {} {}: TLS handshake not done within {} ms; closed",
-                              self->state_.id, self->state_.remote_addr,
-                              self->server_->options.tls_handshake_timeout.count());
+      if (auto more = self->server_->tls_failure_log.admit()) {
+        self->server_->log.info("client {} {}: TLS handshake not done within {} ms; closed{}",
+                                self->state_.id, self->state_.remote_addr,
+                                self->server_->options.tls_handshake_timeout.count(), *more);
+      }
       self->close();
       return;
     }
@@ -100,7 +102,10 @@ void Connection::on_tls_handshake(const std::error_code& ec) {
   if (ec) {
     server_->tls_stats.handshake_failures.fetch_add(1, std::memory_order_relaxed);
     const std::string why = tls::describe_tls_error(ec, tls_->native_handle());
-    server_->log.info("client {} {}: TLS handshake failed: {}", state_.id, state_.remote_addr, why);
+    if (auto more = server_->tls_failure_log.admit()) {
+      server_->log.info("client {} {}: TLS handshake failed: {}{}", state_.id, state_.remote_addr,
+                        why, *more);
+    }
     if (why.find("does not speak TLS") != std::string::npos) {
       // A plaintext client: tell it in its own protocol, best effort, without waiting.
       std::error_code ignored;
@@ -388,8 +393,10 @@ bool Connection::maybe_refuse_tls_on_plain_port(size_t n) {
   saw_input_ = true;
   if (read_buffer_[0] != kTlsHandshakeRecord) return false;
   server_->tls_stats.plaintext_refused.fetch_add(1, std::memory_order_relaxed);
-  server_->log.info("client {} {}: TLS handshake on the plaintext port; closed", state_.id,
-                    state_.remote_addr);
+  if (auto more = server_->tls_failure_log.admit()) {
+    server_->log.info("client {} {}: TLS handshake on the plaintext port; closed{}", state_.id,
+                      state_.remote_addr, *more);
+  }
   input_done_ = true;
   answer_protocol_error(std::string(kTlsOnPlainPortReply));
   return true;

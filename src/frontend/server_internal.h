@@ -17,6 +17,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "base/log_limiter.h"
 #include "frontend/command_dispatcher.h"
 #include "frontend/resp_server.h"
 #include "resp/request_parser.h"
@@ -47,6 +48,9 @@ struct RespServer::State {
   FrontendStats stats;
   const CommandDispatcher dispatcher;
   Logger log{"frontend"};
+  // Failed TLS handshakes (any stranger can cause them): at most 10 lines a second, with a
+  // count of those left out.
+  LogLimiter tls_failure_log{std::chrono::seconds(1), 10};
   // The acceptors are used only on acceptor_strand.
   Strand acceptor_strand;
   asio::ip::tcp::acceptor acceptor;      // plaintext (closed when listen_addr is empty)

@@ -238,19 +238,11 @@ void TransportCore::refuse_handshake(const std::shared_ptr<Connection>& conn,
   stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
   stats_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
   if (!stopped_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - refused_logged_at_ >= std::chrono::seconds(1)) {
+    if (auto more = refused_log_.admit()) {
       log_.warn(
           "refused the peer handshake {} {}: {}{}",
           conn->peer.is_none() ? std::string("from") : fmt::format("with node {} at", conn->peer),
-          conn->remote, reason,
-          refused_unlogged_ == 0
-              ? std::string()
-              : fmt::format(" ({} more refused since the last such line)", refused_unlogged_));
-      refused_logged_at_ = now;
-      refused_unlogged_ = 0;
-    } else {
-      ++refused_unlogged_;
+          conn->remote, reason, *more);
     }
   }
   close(conn, reason);

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "base/log_limiter.h"
 #include "base/rng.h"
 #include "transport/codec.h"
 #include "transport/frame.h"
@@ -254,9 +255,8 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   // file looked like when they were read ({inode, size, mtime s, mtime ns, mode}).
   std::vector<std::string> secrets_;
   std::array<int64_t, 5> secret_file_stamp_{};
-  // strand: refused handshakes not logged since the last line, and when that line was.
-  uint64_t refused_unlogged_ = 0;
-  std::chrono::steady_clock::time_point refused_logged_at_{};
+  // Refused handshakes: one line a second, with how many were left out.
+  LogLimiter refused_log_;
 
   // Structure guarded by peers_mu_ for readers off the strand; written only on the strand.
   mutable std::mutex peers_mu_;

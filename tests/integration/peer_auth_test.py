@@ -29,6 +29,8 @@ import sys
 import time
 import unittest
 
+import redis
+
 from cluster import Cluster
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls"))
@@ -125,11 +127,15 @@ def wait_same_digests(test, c, timeout=20.0):
     """Every node reports the same applied index and RAFTKV.DIGEST (polled: the last entries
     may still be applying)."""
     deadline = time.monotonic() + timeout
+    digests = None
     while True:
-        digests = c.digests()
-        if len({d for _, d in digests.values()}) == 1 and \
-                len({a for a, _ in digests.values()}) == 1:
-            return
+        try:
+            digests = c.digests()
+            if len({d for _, d in digests.values()}) == 1 and \
+                    len({a for a, _ in digests.values()}) == 1:
+                return
+        except redis.RedisError:
+            pass  # e.g. CLUSTERDOWN while a leader is elected after a restart
         test.assertLess(time.monotonic(), deadline, f"replicas differ: {digests}")
         time.sleep(0.05)
 
