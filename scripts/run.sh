@@ -13,6 +13,12 @@ if [ -f "$data/node-1.pid" ] && kill -0 "$(cat "$data/node-1.pid")" 2>/dev/null;
   "$cli" cluster stop --dir "$data" --nodes 3 || true
 fi
 "$cli" cluster start --nodes 3 --dir "$data" --server-bin build/src/server/raftkv-server
+# A fresh cluster bootstraps once all three are up, then elects a leader: wait for it (30 s at
+# most), so that the first command typed is served rather than answered CLUSTERDOWN.
+for _ in $(seq 150); do
+  if redis-cli -p 7001 INFO raft 2>/dev/null | tr -d '\r' | grep -Eq '^leader_id:[1-9]'; then break; fi
+  sleep 0.2
+done
 cat <<USAGE
 
 raftkv is running: 3 nodes, every acknowledged write on a majority of disks. Peers authenticate
