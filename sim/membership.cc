@@ -215,6 +215,19 @@ void Cluster::inject_membership_fault() {
     if (rng_.chance(0.2)) info.incarnation = 0;  // added before it connected: bound later
     return info;
   };
+  // A learner is promoted (PROMOTE, or by a REPLACE) only while it answers as an incarnation
+  // its record counts, and bound to that incarnation (node/membership.cc promotion()).
+  auto bind_to_answering = [&](NodeId id, raft::MemberInfo& info) {
+    for (const raft::FollowerStatus& f : leader->core->follower_status()) {
+      if (f.id != id || f.incarnation == 0 || !f.recent_active ||
+          !raft::incarnation_counts(conf, id, f.incarnation)) {
+        continue;
+      }
+      info.incarnation = f.incarnation;
+      return true;
+    }
+    return false;
+  };
   // Shrinking (or re-shaping) the voters only while no re-admission is pending.
   const bool reshape = !conf.joint() && incarnations_match(conf);
   const size_t min_voters = options_.nodes == 1 ? 1 : 2;
@@ -233,13 +246,7 @@ void Cluster::inject_membership_fault() {
     // incarnation; it may still lag (it catches up as a voter).
     const NodeId id = pick(learners);
     raft::MemberInfo info = raft::member_info(conf, id);
-    bool answers = false;
-    for (const raft::FollowerStatus& f : leader->core->follower_status()) {
-      if (f.id != id || !raft::incarnation_counts(conf, id, f.incarnation)) continue;
-      answers = f.recent_active;
-      info.incarnation = f.incarnation;
-    }
-    if (!answers) return;
+    if (!bind_to_answering(id, info)) return;
     cc = raft::ConfChange::single(ConfChangeType::kAddVoter, id, info);
   } else if (kind < 70 && reshape && voters.size() > min_voters) {
     const NodeId id = pick(voters);
@@ -252,8 +259,12 @@ void Cluster::inject_membership_fault() {
     NodeId new_id;
     raft::MemberInfo info;
     if (!learners.empty() && (others.empty() || rng_.chance(0.6))) {
+      // As the node's REPLACE does (node/membership.cc): the learner is promoted bound to the
+      // incarnation that answers, and only once it answers; an unbound voter would count the
+      // votes of any later incarnation of it (seed 21445 of --nodes 5 --faults member).
       new_id = pick(learners);
       info = raft::member_info(conf, new_id);
+      if (!bind_to_answering(new_id, info)) return;
     } else {
       SimNode& n = *pick(others);
       prepare(n);

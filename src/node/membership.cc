@@ -473,7 +473,14 @@ ConfChange NodeImpl::promotion(NodeId id) const {
   }
   // A voter is bound to the incarnation that caught up, so that if it loses its disk its
   // votes never count again (an unbound record counts any incarnation).
-  if (const uint64_t seen = observed_incarnation(id); seen != 0) info.incarnation = seen;
+  uint64_t seen = observed_incarnation(id);
+  if (seen == 0) {
+    // The connection dropped just now: the incarnation its acknowledgements came from.
+    for (const raft::FollowerStatus& f : raft_->follower_status()) {
+      if (f.id == id) seen = f.incarnation;
+    }
+  }
+  if (seen != 0) info.incarnation = seen;
   return ConfChange{ConfChangeTransition::kAuto,
                     {ConfChangeSingle{ConfChangeType::kAddVoter, id, info}}};
 }

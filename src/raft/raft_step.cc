@@ -322,13 +322,27 @@ Status RaftImpl::step(Message m) {
       if (!from_leader) election_elapsed_ = elapsed;
     }
   } else if (m.term < term_) {
-    if ((cfg_.check_quorum || cfg_.pre_vote) &&
-        (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp)) {
-      // A stale leader (e.g. back from a partition) learns our term and steps down; without
-      // this, PreVote could leave it and us unable to elect anyone.
+    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp) {
+      // A stale leader (e.g. back from a partition) learns our term and steps down (Raft
+      // Figure 2: reply false if term < currentTerm). Without this, PreVote could leave it and
+      // us unable to elect anyone; and even without PreVote and CheckQuorum (where etcd relies
+      // on us campaigning at our higher term), a voter of the leader's configuration that is
+      // not one in its own, older one never campaigns: leader and voter would wait for each
+      // other forever (raftkv-sim --nodes 5 --faults member, seed 4929).
       send(Message{.type = MessageType::kAppResp, .to = m.from});
     } else if (m.type == MessageType::kPreVote) {
       send(Message{.type = MessageType::kPreVoteResp, .to = m.from, .term = term_, .reject = true});
+    } else if (m.type == MessageType::kVote) {
+      // Raft Figure 2: reply false, with our term, so that the candidate moves up to it (and
+      // learns what we know is committed). Ignored, a candidate that needs our vote climbs one
+      // term per election timeout until it passes ours (raftkv-sim --faults member, seed 61185:
+      // a removed leader at term 16 was the vote two candidates at term 12 needed).
+      send(Message{.type = MessageType::kVoteResp,
+                   .to = m.from,
+                   .term = term_,
+                   .log_term = log_.term_or_zero(log_.committed()),
+                   .commit = log_.committed(),
+                   .reject = true});
     }
     return Status::ok();
   }
