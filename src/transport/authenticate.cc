@@ -95,7 +95,8 @@ std::string TransportCore::proving_secret() {
 
 asio::awaitable<Result<std::string>> TransportCore::read_handshake_payload(Connection& conn,
                                                                            FrameDecoder& decoder) {
-  std::array<char, kHandshakeReadBytes> buf;
+  std::vector<char> buf(kHandshakeReadBytes);  // on the heap: GCC 12 + ASan misreads a large
+                                               // coroutine frame (-Wmismatched-new-delete)
   for (;;) {
     std::string_view payload;
     FrameOutcome outcome = decoder.next(&payload);
