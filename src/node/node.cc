@@ -529,7 +529,9 @@ void NodeImpl::on_soft_state(const raft::SoftState& ss) {
   if (leader_changed) {
     // The core forgets read requests when leadership changes; they are safe to retry.
     fail_all_reads(ErrorCode::kProposalDropped, "leadership changed; retry the read");
-    if (kept_non_member_leader_ && transport_ != nullptr) {
+    // Only once another leader is known: with none (a higher term heard, a pre-vote), the
+    // kept one may still be the only node that can bring our membership up to date.
+    if (kept_non_member_leader_ && transport_ != nullptr && !ss.leader.is_none()) {
       prune_transport_peers();
     }
   }

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -73,25 +74,32 @@ Status Server::open() {
   transport::TransportOptions topts;
   topts.self = cfg_.id;
   topts.cluster_id = cfg_.cluster_id;
-  // The secrets now: the file is read again at each use (RAFTKV.NODEAUTH, a relay's proof are
-  // rare), so they rotate without a restart; an unusable file keeps the last good ones, as the
-  // transport does.
+  // The secrets now, for RAFTKV.NODEAUTH and this node's own proofs: the file is read again
+  // (at most once a second), so they rotate without a restart; an unusable file keeps the last
+  // good ones, as the transport does.
   std::function<std::vector<std::string>()> secrets_now;
   if (!cfg_.cluster_secret_file.empty()) {
     auto secrets = transport::load_cluster_secrets(cfg_.cluster_secret_file);
     if (!secrets) return secrets.status();
     topts.cluster_secrets = *secrets;
     topts.cluster_secret_file = cfg_.cluster_secret_file;  // re-read when it changes
+    // Read again at most once a second: RAFTKV.NODEAUTH is open to unauthenticated clients,
+    // who must not be able to make a node read a file as often as they like.
     struct Cache {
       std::mutex mu;
       std::vector<std::string> last;
+      std::chrono::steady_clock::time_point read_at;
     };
     auto cache = std::make_shared<Cache>();
     cache->last = std::move(*secrets);
+    cache->read_at = std::chrono::steady_clock::now();
     secrets_now = [cache, path = cfg_.cluster_secret_file] {
-      auto loaded = transport::load_cluster_secrets(path);
       std::lock_guard lock(cache->mu);
-      if (loaded) cache->last = std::move(*loaded);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - cache->read_at >= std::chrono::seconds(1)) {
+        cache->read_at = now;
+        if (auto loaded = transport::load_cluster_secrets(path)) cache->last = std::move(*loaded);
+      }
       return cache->last;
     };
   }
