@@ -75,13 +75,16 @@ std::optional<Reply> StateMachine::apply(const raft::Entry& entry) {
   Status s = engine_->write(batch);
   RAFTKV_ASSERT(s.is_ok(), "engine write failed applying index {}: {}", entry.index.value(),
                 s.to_string());
-  applied_term_ = entry.term;
-  has_applied_record_ = true;
-  applied_index_.store(entry.index.value(), std::memory_order_release);
-  if (acl_changed_) {  // once the records are written, so what connections enforce is durable
+  // Once the records are written (what connections enforce is in the engine), and before the
+  // index is published: whoever sees this entry applied (INFO, a read at this index) sees its
+  // ACL enforced (integration.acl: a deleted user's connection on a caught-up follower).
+  if (acl_changed_) {
     acl_changed_ = false;
     publish_acl();
   }
+  applied_term_ = entry.term;
+  has_applied_record_ = true;
+  applied_index_.store(entry.index.value(), std::memory_order_release);
   return reply;
 }
 

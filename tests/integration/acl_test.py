@@ -73,10 +73,13 @@ class RawClient:
         return self.read()
 
     def closed(self):
-        """True when the server closes the connection (EOF) before the timeout."""
+        """True when the server closes the connection (EOF, or a reset: a close that finds our
+        last command unread resets) before the timeout."""
         try:
             return self.file.read(1) == b""
-        except (ConnectionResetError, socket.timeout):
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
             return False
 
 
