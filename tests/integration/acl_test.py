@@ -255,7 +255,17 @@ class AclTest(unittest.TestCase):
         self.assertEqual(late.call("HELLO", "2", "AUTH", "late", "late-pw2")[0], "server")
         self.assertEqual(late.call("PING"), "+PONG")
         self.assertEqual(admin.execute_command("ACL", "DELUSER", "late"), 1)
-        self.caught_up()
+        # Until the follower applied the deletion (INFO's commit index may trail the leader's
+        # apply by a tick, so caught_up() alone can pass before the follower has the entry).
+        deadline = time.monotonic() + 20
+        while True:
+            probe = RawClient(self.port(f))
+            refused = probe.call("AUTH", "late", "late-pw2") == WRONGPASS
+            probe.close()
+            if refused:
+                break
+            self.assertLess(time.monotonic(), deadline, "the follower never applied DELUSER")
+            time.sleep(0.02)
         late.sock.sendall(resp("PING"))
         self.assertTrue(late.closed(), "the deleted user's connection stayed open")
         late.close()

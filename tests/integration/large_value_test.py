@@ -106,9 +106,22 @@ class LargeValueTest(unittest.TestCase):
             out[i] = (int(applied), digest, int(lengths))
         return out
 
-    def assert_identical_replicas(self):
-        self.caught_up()
-        d = self.digests()
+    def assert_identical_replicas(self, timeout=60.0):
+        """Replicas at one applied index have one digest. Read again while a leader is being
+        elected (CLUSTERDOWN: a follower's READONLY read needs one) or while the applied
+        indexes differ (an entry applied between two reads)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.caught_up()
+            try:
+                d = self.digests()
+                if len({applied for applied, _, _ in d.values()}) == 1:
+                    break
+            except redis.ResponseError as e:
+                if "CLUSTERDOWN" not in str(e) and "TRYAGAIN" not in str(e):
+                    raise
+            self.assertLess(time.monotonic(), deadline, "no stable leader to read digests")
+            time.sleep(0.05)
         self.assertEqual(len(set(d.values())), 1, f"replicas differ: {d}")
         return d[self.leader]
 
