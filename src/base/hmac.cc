@@ -6,38 +6,31 @@
 #include <openssl/rand.h>
 
 #include <cstdint>
-#include <memory>
 
 #include "base/assert.h"
 
 namespace raftkv {
 
-std::string hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts) {
-  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
-                                                        &EVP_MAC_free);
-  RAFTKV_ASSERT(mac != nullptr, "OpenSSL has no HMAC");
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(EVP_MAC_CTX_new(mac.get()),
-                                                                &EVP_MAC_CTX_free);
-  char digest_name[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
-                               OSSL_PARAM_construct_end()};
-  bool ok =
-      ctx != nullptr && EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()),
-                                     key.size(), params) == 1;
-  for (std::string_view part : parts) {
-    unsigned char length[8];
-    for (int i = 0; i < 8; ++i)
-      length[i] = static_cast<unsigned char>(uint64_t{part.size()} >> (8 * i));
-    ok = ok && EVP_MAC_update(ctx.get(), length, sizeof(length)) == 1 &&
-         EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()),
-                        part.size()) == 1;
-  }
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+  static const unsigned char kEmptyKey[1] = {0};  // HMAC() wants a non-null key
   std::string out(32, '\0');
-  size_t written = 0;
-  ok = ok && EVP_MAC_final(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &written,
-                           out.size()) == 1;
-  RAFTKV_ASSERT(ok && written == 32, "OpenSSL HMAC-SHA256 failed");
+  unsigned int length = 0;
+  const unsigned char* done = HMAC(
+      EVP_sha256(), key.empty() ? kEmptyKey : reinterpret_cast<const unsigned char*>(key.data()),
+      static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+      message.size(), reinterpret_cast<unsigned char*>(out.data()), &length);
+  RAFTKV_ASSERT(done != nullptr && length == 32, "OpenSSL HMAC-SHA256 failed");
   return out;
+}
+
+std::string hmac_sha256_parts(std::string_view key, std::initializer_list<std::string_view> parts) {
+  std::string message;
+  for (std::string_view part : parts) {
+    for (int i = 0; i < 8; ++i)
+      message.push_back(static_cast<char>(uint64_t{part.size()} >> (8 * i)));
+    message.append(part);
+  }
+  return hmac_sha256(key, message);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -83,7 +76,7 @@ std::optional<std::string> from_hex(std::string_view hex) {
 std::string node_auth_proof(std::string_view secret, uint64_t cluster_id, uint64_t node,
                             std::string_view nonce) {
   const std::string cluster = std::to_string(cluster_id), id = std::to_string(node);
-  return hmac_sha256(secret, {"raftkv client-port node auth v1", cluster, id, nonce});
+  return hmac_sha256_parts(secret, {"raftkv client-port node auth v1", cluster, id, nonce});
 }
 
 }  // namespace raftkv

@@ -1,6 +1,6 @@
 // HMAC-SHA256 and what proofs of a shared secret need around it (OpenSSL libcrypto): random
-// nonces, constant-time comparison, hex. Used for RAFTKV.NODEAUTH (a node proving on another
-// node's client port that it knows the cluster secret; frontend/node_auth.h).
+// nonces, constant-time comparison, hex. Used by the peer handshake (transport/handshake.h),
+// RAFTKV.NODEAUTH (frontend/node_auth.cc) and the ACL's passwords (kv/acl.h).
 #pragma once
 
 #include <cstddef>
@@ -12,9 +12,12 @@
 
 namespace raftkv {
 
-// HMAC-SHA256 under `key` of the parts, each preceded by its length (8 bytes, little endian),
-// so that no two different lists of parts have the same input. 32 raw bytes.
-std::string hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts);
+// HMAC-SHA256 under `key` (which may be empty) of `message`. 32 raw bytes.
+std::string hmac_sha256(std::string_view key, std::string_view message);
+
+// The same over the parts, each preceded by its length (8 bytes, little endian), so that no two
+// different lists of parts have the same input.
+std::string hmac_sha256_parts(std::string_view key, std::initializer_list<std::string_view> parts);
 
 // Equal lengths and bytes, in time that depends only on the length (CRYPTO_memcmp).
 bool constant_time_equal(std::string_view a, std::string_view b);

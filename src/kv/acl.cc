@@ -1,9 +1,7 @@
 // The ACL rule language (see acl.h for the rules and where they come from).
 #include "kv/acl.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "base/hmac.h"
 #include "kv/glob.h"
 
 namespace raftkv::kv::acl {
@@ -61,17 +60,6 @@ bool valid_hash(std::string_view hex) {
   return hex.size() == kHashHexChars && std::all_of(hex.begin(), hex.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
-}
-
-std::string to_hex(const unsigned char* bytes, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xF]);
-  }
-  return out;
 }
 
 void add_unique(std::vector<std::string>& list, std::string value) {
@@ -319,8 +307,7 @@ bool User::password_matches(std::string_view cleartext) const {
   const std::string digest = sha256_hex(cleartext);
   bool match = false;
   for (const std::string& stored : passwords) {  // time independent of where they differ
-    match |= stored.size() == digest.size() &&
-             CRYPTO_memcmp(stored.data(), digest.data(), digest.size()) == 0;
+    match |= constant_time_equal(stored, digest);
   }
   return match;
 }
@@ -406,14 +393,11 @@ std::string sha256_hex(std::string_view data) {
   const int ok =
       EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr);
   RAFTKV_ASSERT(ok == 1 && length == 32, "OpenSSL SHA-256 failed");
-  return to_hex(digest.data(), length);
+  return raftkv::to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), length));
 }
 
 std::string random_hex(uint32_t bits) {
-  std::vector<unsigned char> bytes((bits + 7) / 8);
-  RAFTKV_ASSERT(RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) == 1,
-                "OpenSSL RAND_bytes failed");
-  std::string hex = to_hex(bytes.data(), bytes.size());
+  std::string hex = raftkv::to_hex(random_bytes((bits + 7) / 8));
   hex.resize((bits + 3) / 4);
   return hex;
 }

@@ -5,9 +5,6 @@
 #include "tls/context.h"
 #include "transport/transport.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include <fmt/format.h>
 #include <algorithm>
 #include <array>
@@ -16,7 +13,9 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/hmac.h"
 #include "base/log.h"
+#include "kv/acl.h"
 // CPPHTTPLIB_OPENSSL_SUPPORT (SSLServer) is defined for this target (CMakeLists.txt); this is
 // the only file that includes httplib.h.
 #include <httplib.h>
@@ -29,12 +28,6 @@ constexpr size_t kMinTokenBytes = 16;
 
 bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
-
-std::array<unsigned char, SHA256_DIGEST_LENGTH> sha256(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
-  return out;
 }
 
 }  // namespace
@@ -67,9 +60,8 @@ bool admin_authorized(const AdminAccess& access, std::string_view authorization,
       std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
     // Constant time, and over digests so that the comparison does not depend on the lengths.
-    const auto given = sha256(authorization.substr(kBearer.size()));
-    const auto expected = sha256(access.token);
-    return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+    return constant_time_equal(kv::acl::sha256_hex(authorization.substr(kBearer.size())),
+                               kv::acl::sha256_hex(access.token));
   }
   // No credential is configured: open on loopback only.
   return access.token.empty() && !access.client_certs && access.loopback;

@@ -126,8 +126,12 @@ asio::awaitable<bool> TransportCore::write_payload(Connection& conn, const std::
   co_return !ec && !conn.closed;
 }
 
-asio::awaitable<Result<Challenge>> TransportCore::read_challenge(Connection& conn,
-                                                                 FrameDecoder& decoder) {
+asio::awaitable<Result<Nonce>> TransportCore::exchange_challenges(Connection& conn,
+                                                                  FrameDecoder& decoder,
+                                                                  const Nonce& ours) {
+  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, ours}))) {
+    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
+  }
   auto payload = co_await read_handshake_payload(conn, decoder);
   if (!payload) co_return payload.status();
   if (!looks_like_handshake(*payload)) {
@@ -149,7 +153,11 @@ asio::awaitable<Result<Challenge>> TransportCore::read_challenge(Connection& con
                      fmt::format("the other end speaks protocol version {}, this node {}",
                                  challenge->protocol_version, kProtocolVersion));
   }
-  co_return *challenge;
+  if (challenge->nonce == ours) {
+    // A reflection attempt (the role in the MAC defeats it anyway): no proof for it.
+    co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
+  }
+  co_return challenge->nonce;
 }
 
 asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_inbound(
@@ -158,15 +166,9 @@ asio::awaitable<Result<TransportCore::InboundAuth>> TransportCore::authenticate_
   t.cluster_id = options_.cluster_id;
   t.acceptor = options_.self;
   t.acceptor_nonce = random_nonce();
-  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.acceptor_nonce}))) {
-    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
-  }
-  auto challenge = co_await read_challenge(conn, decoder);
-  if (!challenge) co_return challenge.status();
-  t.dialer_nonce = challenge->nonce;
-  if (t.dialer_nonce == t.acceptor_nonce) {
-    co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
-  }
+  auto theirs = co_await exchange_challenges(conn, decoder, t.acceptor_nonce);
+  if (!theirs) co_return theirs.status();
+  t.dialer_nonce = *theirs;
   auto payload = co_await read_handshake_payload(conn, decoder);
   if (!payload) co_return payload.status();
   auto proof = decode_proof(*payload);
@@ -200,16 +202,9 @@ asio::awaitable<Status> TransportCore::authenticate_outbound(Connection& conn,
   t.dialer = options_.self;
   t.acceptor = peer.id;
   t.dialer_nonce = random_nonce();
-  if (!co_await write_payload(conn, encode_challenge({kProtocolVersion, t.dialer_nonce}))) {
-    co_return Status(ErrorCode::kIoError, "write of the Challenge failed");
-  }
-  auto challenge = co_await read_challenge(conn, decoder);
-  if (!challenge) co_return challenge.status();
-  t.acceptor_nonce = challenge->nonce;
-  if (t.dialer_nonce == t.acceptor_nonce) {
-    // A reflection attempt (the role in the MAC defeats it anyway): no proof for it.
-    co_return Status(ErrorCode::kInvalidArgument, "the other end sent this node's nonce back");
-  }
+  auto theirs = co_await exchange_challenges(conn, decoder, t.dialer_nonce);
+  if (!theirs) co_return theirs.status();
+  t.acceptor_nonce = *theirs;
   const std::string secret = proving_secret();
   const Proof ours{options_.self, compute_proof_mac(secret, HandshakeRole::kDialer, t)};
   if (!co_await write_payload(conn, encode_proof(ours))) {

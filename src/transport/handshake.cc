@@ -1,9 +1,5 @@
 #include "transport/handshake.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -14,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "base/hmac.h"
 
 namespace raftkv::transport {
 
@@ -62,9 +59,9 @@ std::string trim(const std::string& s) {
 }  // namespace
 
 Nonce random_nonce() {
+  const std::string bytes = random_bytes(kNonceBytes);
   Nonce n{};
-  RAFTKV_ASSERT(RAND_bytes(n.data(), static_cast<int>(n.size())) == 1,
-                "OpenSSL RAND_bytes failed: no randomness for a handshake nonce");
+  std::memcpy(n.data(), bytes.data(), n.size());
   return n;
 }
 
@@ -116,27 +113,22 @@ Result<Proof> decode_proof(std::string_view payload) {
 }
 
 Mac compute_proof_mac(std::string_view secret, HandshakeRole role, const HandshakeTranscript& t) {
-  static const unsigned char kEmptyKey[1] = {0};
-  const std::string message = transcript_bytes(role, t);
+  const std::string digest = hmac_sha256(secret, transcript_bytes(role, t));
   Mac mac{};
-  unsigned int len = 0;
-  const unsigned char* key =
-      secret.empty() ? kEmptyKey : reinterpret_cast<const unsigned char*>(secret.data());
-  const unsigned char* out = HMAC(EVP_sha256(), key, static_cast<int>(secret.size()),
-                                  reinterpret_cast<const unsigned char*>(message.data()),
-                                  message.size(), mac.data(), &len);
-  RAFTKV_ASSERT(out != nullptr && len == kMacBytes, "OpenSSL HMAC-SHA256 failed");
+  std::memcpy(mac.data(), digest.data(), mac.size());
   return mac;
 }
 
 bool verify_proof_mac(const std::vector<std::string>& secrets, HandshakeRole role,
                       const HandshakeTranscript& t, const Mac& mac) {
   static const std::vector<std::string> kNoSecret{std::string()};
+  const std::string_view given(reinterpret_cast<const char*>(mac.data()), mac.size());
   bool ok = false;
   // Every secret is tried (no early exit), so the time taken does not say which one matched.
   for (const std::string& s : secrets.empty() ? kNoSecret : secrets) {
     const Mac expected = compute_proof_mac(s, role, t);
-    ok |= CRYPTO_memcmp(expected.data(), mac.data(), kMacBytes) == 0;
+    ok |= constant_time_equal(
+        std::string_view(reinterpret_cast<const char*>(expected.data()), expected.size()), given);
   }
   return ok;
 }

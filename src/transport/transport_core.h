@@ -195,8 +195,10 @@ class TransportCore : public std::enable_shared_from_this<TransportCore> {
   // the check of the node the other end's certificate names: `expected` for a dialer (the peer
   // dialed); recorded in conn.tls_node for the acceptor to compare with the proof's claim.
   asio::awaitable<Status> start_tls(Connection& conn, bool dialer, NodeId expected);
-  // Reads the peer's Challenge, refusing another protocol version with a clear reason.
-  asio::awaitable<Result<Challenge>> read_challenge(Connection& conn, FrameDecoder& decoder);
+  // Sends our Challenge (nonce `ours`) and reads the peer's, refusing another protocol version
+  // with a clear reason, and our own nonce sent back; the peer's nonce.
+  asio::awaitable<Result<Nonce>> exchange_challenges(Connection& conn, FrameDecoder& decoder,
+                                                     const Nonce& ours);
   // start(): the secrets from the options, or from the file when only it is given.
   Status load_secrets();
   // The cluster secrets now in force: re-reads options_.cluster_secret_file if it changed.
